@@ -94,6 +94,9 @@ class PromptConfig:
     guide: str = _help("label guide: 'dmrs', 'none', or the literal guide text", "dmrs")
     context_turns: int = _help("keep at most this many turns before the target", 30)
     max_length: int = _help("token budget per prompt; the guide and target are never cut", 1024)
+    truncate_target: bool = _help(
+        "plain-text tasks (Dreaddit): cut a target that alone exceeds max_length; dialogue tasks keep it whole",
+        False)
     instruction: str = _help(
         "output instruction appended after the target (decoder layout)",
         "Classify the defense level of the TARGET utterance.")

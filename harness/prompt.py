@@ -145,10 +145,13 @@ class PromptBuilder:
         stats = PromptStats(lengths=[])
         for ex in progress_bar(examples, desc="prompts", enable=progress):
             p = self.build(ex)
-            enc = self.tok(p.text, p.text_pair, add_special_tokens=True, truncation=False)["input_ids"]
+            enc = self.tok(p.text, p.text_pair, add_special_tokens=True, truncation=self.cfg.truncate_target,
+                           max_length=self.cfg.max_length if self.cfg.truncate_target else None)["input_ids"]
             ids.append(enc)
             stats.n += 1
-            stats.truncated += int(p.truncated)
+            cut = self.cfg.truncate_target and len(enc) >= self.cfg.max_length and \
+                self._length(p.text, p.text_pair) > self.cfg.max_length
+            stats.truncated += int(p.truncated or cut)
             stats.over_budget += int(len(enc) > self.cfg.max_length)
             stats.lengths.append(len(enc))  # type: ignore[union-attr]
         return ids, stats

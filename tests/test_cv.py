@@ -1,0 +1,98 @@
+"""The fold loop end to end on tiny-qwen3: outputs, seeds, --folds, and resume after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import TINY
+from harness.config import ConfigError, load_config
+from harness.cv import run_cv
+
+FAST = TINY + ["data.synthetic_groups=24", "cv.n_folds=3", "train.epochs=1", "train.batch_size=8",
+               "train.learning_rate=1e-3", "train.eval_batch_size=64"]
+
+
+def cfg_for(run_dir: Path, *extra: str):
+    return load_config(None, FAST + [f"run_dir={run_dir}", *extra])
+
+
+def test_cv_writes_the_run_directory(tmp_path):
+    from harness.synthetic import make_psydefconv, write_psydefconv
+
+    write_psydefconv(tmp_path / "test.json", make_psydefconv(n_groups=10, seed=5), with_labels=False)
+    cfg = cfg_for(tmp_path / "run", "train.seeds=[1,2]", f"data.test_path={tmp_path / 'test.json'}",
+                  "augment.enabled=true", "augment.classes=[2,8]", "augment.k=2")
+    m = run_cv(cfg, verbose=False)
+    run = tmp_path / "run"
+    for f in ["config.yaml", "folds.json", "oof.npz", "test.npz", "metrics.json"]:
+        assert (run / f).exists(), f
+    oof = np.load(run / "oof.npz")
+    n = len(oof["ids"])
+    assert oof["probs"].shape == (2, n, 9) and np.allclose(oof["probs"].sum(-1), 1, atol=1e-5)
+    assert not np.allclose(oof["probs"][0], oof["probs"][1])  # two seeds, two OOF sets
+    test = np.load(run / "test.npz")
+    assert test["probs"].shape == (2, 3, len(test["ids"]), 9)
+    fm = json.loads((run / "folds" / "seed1" / "fold0" / "metrics.json").read_text())
+    assert fm["augmented_rows"] > 0 and fm["val_rows"] > 0
+    assert (run / "folds" / "seed1" / "fold0" / "adapter" / "adapter_config.json").exists()
+    assert set(m["summary"]) >= {"cv/macro_f1", "cv/macro_f1_official", "cv/balanced_accuracy"}
+    assert len(m["per_fold"]) == 6
+
+
+def test_folds_subset_then_rest_completes(tmp_path):
+    cfg = cfg_for(tmp_path / "run")
+    assert run_cv(cfg, folds=[0], verbose=False) is None  # not all folds yet: no OOF assembled
+    assert not (tmp_path / "run" / "oof.npz").exists()
+    m = run_cv(cfg, folds=[1, 2], verbose=False)
+    assert m is not None and (tmp_path / "run" / "oof.npz").exists()
+
+
+def test_run_dir_refuses_another_experiment(tmp_path):
+    run_cv(cfg_for(tmp_path / "run"), folds=[0], verbose=False)
+    with pytest.raises(ConfigError, match="lora.r"):
+        run_cv(cfg_for(tmp_path / "run", "lora.r=8"), folds=[1], verbose=False)
+
+
+def _cli(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "cv", "experiments/demo_cpu.yaml", *FAST, "train.epochs=3",
+            "model.freeze_embeddings=false", "lora.enabled=true", "prompt.layout=decoder",
+            "data.synthetic_groups=40", f"run_dir={run_dir}", *extra]
+
+
+@pytest.mark.slow
+def test_kill_during_fold_2_loses_no_finished_fold(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "HARNESS_QUIET": "1"}
+    run = tmp_path / "killed"
+    log = open(tmp_path / "killed.log", "w")  # a file, not a pipe: an unread pipe can block the child
+    proc = subprocess.Popen(_cli(run), cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    fold1 = run / "folds" / "seed42" / "fold1" / "probs.npz"
+    deadline = time.time() + 600
+    while not fold1.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert fold1.exists(), (tmp_path / "killed.log").read_text()[-3000:]
+    time.sleep(0.5)  # fold 2 is training now
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run / "folds" / "seed42" / "fold2" / "probs.npz").exists(), "fold 2 finished before the kill"
+    stamps = {k: (run / "folds" / "seed42" / f"fold{k}" / "probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    again = subprocess.run(_cli(run), cwd=root, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "fold 0: resumed" in again.stdout and "fold 1: resumed" in again.stdout
+    assert "fold 2: trained" in again.stdout
+    assert stamps == {k: (run / "folds" / "seed42" / f"fold{k}" / "probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    # identical to a run that was never interrupted
+    clean = tmp_path / "clean"
+    r = subprocess.run(_cli(clean), cwd=root, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    a, b = np.load(run / "oof.npz"), np.load(clean / "oof.npz")
+    assert (a["ids"] == b["ids"]).all()
+    np.testing.assert_allclose(a["probs"], b["probs"], rtol=1e-5, atol=1e-6)
