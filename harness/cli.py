@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from harness.config import ConfigError, ExperimentConfig, field_help, load_config
 from harness.data import DataError
+from harness.decide import DecisionInputError
 
 OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
                  "(the forms W&B agents pass with ${args_no_hyphens} / ${args}); see `harness config --keys`")
@@ -133,6 +134,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_config(run_dir: str, overrides: list[str]) -> ExperimentConfig:
+    """A run directory's own config.yaml, with overrides (e.g. decide.n_trials=2000)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise ConfigError([f"{path}: not found; is {run_dir} a run directory written by `harness cv`?"])
+    return load_config(path, overrides)
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from harness.decide import decide_run
+
+    cfg = _run_config(args.run_dir, list(args.overrides or []))
+    decide_run(Path(args.run_dir), cfg, verbose=True, logits=args.logits)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from harness.decide import write_submission
+
+    cfg = _run_config(args.run_dir, list(args.overrides or []))
+    write_submission(Path(args.run_dir), cfg, Path(args.out), Path(args.test) if args.test else None)
+    return 0
+
+
 # ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
@@ -168,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "cv", cmd_cv, "run grouped k-fold CV for one experiment (resumes finished folds)",
              config="positional")
     p.add_argument("--folds", help="comma-separated fold indices to run now, e.g. 0,1 (spread folds over GPUs)")
+    _overrides(p)
+
+    p = _add(sub, "decide", cmd_decide, "search the decision layer (class bias, majority gate, seed blend) on a "
+             "run's OOF rows; report in-sample and cross-fitted gains; write calibration.json")
+    p.add_argument("run_dir", help="a finished `harness cv` run directory")
+    p.add_argument("--logits", action="store_true", help="the stored scores are logits, not probabilities")
+    _overrides(p)
+
+    p = _add(sub, "predict", cmd_predict, "apply the locked decision to test probabilities and write a submission")
+    p.add_argument("run_dir", help="a `harness cv` run directory (with calibration.json after `harness decide`)")
+    p.add_argument("--test", help="test file to score with the fold adapters (default: the run's data.test_path)")
+    p.add_argument("--out", default="submission.json", help="output JSON: [{id, label}] (default submission.json)")
     _overrides(p)
 
     p = _add(sub, "validate", cmd_validate, "check a data file and summarise it; exit 1 listing every problem",
@@ -213,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return args.fn(args)
-    except (ConfigError, DataError) as e:
+    except (ConfigError, DataError, DecisionInputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

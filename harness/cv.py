@@ -270,3 +270,34 @@ def demo_config(overrides: list[str] | None = None) -> ExperimentConfig:
         extra = ["model.name_or_path=tiny-qwen3", "prompt.layout=decoder", "lora.enabled=true",
                  "train.learning_rate=1e-3"]
     return load_config(DEMO_RECIPE, extra + list(overrides or []))
+
+
+def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], verbose: bool = True) -> np.ndarray:
+    """Test probabilities (S, F, M, K) for a new file, from every fold's saved adapter (cached per file)."""
+    import hashlib
+
+    from harness.model import load_tokenizer, load_trained
+    from harness.prompt import PromptBuilder
+    from harness.trainer import make_collator, predict_proba
+
+    key = hashlib.sha256("\n".join(e.id + "\t" + e.target for e in examples).encode()).hexdigest()[:16]
+    cache = run_dir / f"scored-{key}.npz"
+    if cache.exists():
+        return np.load(cache)["probs"]
+    _quiet_libraries()
+    names = cfg.data.label_names()
+    tok = load_tokenizer(cfg.model)
+    ids, _ = PromptBuilder(cfg.prompt, tok, names).encode(examples)
+    coll = make_collator(tok, cfg.train.pad_to_multiple_of)
+    out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
+    for s, seed in enumerate(cfg.train.seeds):
+        for k in range(cfg.cv.n_folds):
+            adapter = fold_dir(run_dir, seed, k) / "adapter"
+            if not adapter.exists():
+                raise ConfigError([f"{adapter}: missing; train.save_adapters must be on to score new files"])
+            model = load_trained(cfg, names, tok, adapter)
+            out[s, k], _ = predict_proba(model, ids, coll, cfg.train.eval_batch_size,
+                                         progress_desc=f"seed {seed} fold {k}" if verbose else None)
+            del model
+    atomic_write_npz(cache, probs=out, ids=np.array([e.id for e in examples]))
+    return out

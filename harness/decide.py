@@ -1,0 +1,522 @@
+"""The post-hoc decision layer: per-class logit bias δ, a majority-class gate τ, and seed-blend weights.
+
+Decode rule, per row:  if the gate is on and p_m ≥ τ → m;  else argmax_c (log p_c + δ_c).
+
+δ, τ and the blend weights are searched with Optuna on the out-of-fold (OOF) rows. Their
+in-sample gain is optimistic by construction (they were tuned on those rows), so the gain
+is also *cross-fitted*: fit on K−1 folds' OOF rows, score the held-out fold, for every fold.
+Candidates are scored in vectorised batches (ask/tell), so a study of thousands of trials
+costs seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.config import DecideConfig, ExperimentConfig
+from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion
+
+EPS = 1e-12
+BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
+
+
+class DecisionInputError(ValueError):
+    """Bad OOF/test probabilities or an impossible search space; lists every problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("cannot run the decision layer:\n" + "\n".join("  - " + p for p in problems))
+
+
+# ----------------------------------------------------------------------------
+# inputs
+# ----------------------------------------------------------------------------
+
+def check_probs(probs: np.ndarray, name: str, logits: bool = False, tol: float = 1e-3) -> tuple[np.ndarray, list[str]]:
+    """Return valid probabilities (softmax of logits when asked) and the problems found."""
+    p: list[str] = []
+    arr = np.asarray(probs, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        rows = np.unique(np.argwhere(bad)[:, -2])[:5].tolist()
+        p.append(f"{name}: {int(bad.sum())} NaN/inf values (rows {rows}...)")
+        return arr, p
+    if logits:
+        arr = arr - arr.max(-1, keepdims=True)
+        arr = np.exp(arr)
+        return arr / arr.sum(-1, keepdims=True), p
+    if (arr < 0).any():
+        p.append(f"{name}: {int((arr < 0).sum())} negative probabilities (pass logits=True for raw scores)")
+    sums = arr.sum(-1)
+    off = np.abs(sums - 1) > tol
+    if off.any():
+        rows = np.unique(np.argwhere(off)[:, -1])[:5].tolist()
+        p.append(f"{name}: {int(off.sum())} rows do not sum to 1 (e.g. rows {rows}; sums "
+                 f"{np.round(sums[off].ravel()[:3], 4).tolist()}); pass logits=True if these are logits")
+    return arr, p
+
+
+@dataclass
+class OOF:
+    ids: np.ndarray
+    labels: np.ndarray
+    fold: np.ndarray
+    seeds: list[int]
+    probs: np.ndarray  # (S, N, K)
+
+    @property
+    def n_labels(self) -> int:
+        return self.probs.shape[-1]
+
+
+def load_oof(run_dir: Path, cfg: ExperimentConfig, logits: bool = False) -> OOF:
+    path = run_dir / "oof.npz"
+    if not path.exists():
+        raise DecisionInputError([f"{path}: missing; run `harness cv` to the end first (all folds, all seeds)"])
+    z = np.load(path)
+    problems: list[str] = []
+    probs, more = check_probs(z["probs"], f"{path}:probs", logits)
+    problems += more
+    labels, fold = z["labels"], z["fold"]
+    if probs.ndim != 3:
+        problems.append(f"{path}: probs must be (seeds, rows, classes), got shape {probs.shape}")
+    elif probs.shape[1] != len(labels) or len(fold) != len(labels):
+        problems.append(f"{path}: {probs.shape[1]} probability rows but {len(labels)} labels and {len(fold)} folds")
+    k = len(cfg.data.label_names())
+    if probs.ndim == 3 and probs.shape[-1] != k:
+        problems.append(f"{path}: {probs.shape[-1]} classes but the config has {k} labels")
+    missing_folds = sorted(set(range(cfg.cv.n_folds)) - set(np.unique(fold).tolist()))
+    if missing_folds:
+        problems.append(f"{path}: no rows for folds {missing_folds}")
+    seeds = [int(s) for s in z["seeds"]]
+    if probs.ndim == 3 and len(seeds) != probs.shape[0]:
+        problems.append(f"{path}: {len(seeds)} seeds listed but {probs.shape[0]} OOF sets")
+    missing_seeds = sorted(set(cfg.train.seeds) - set(seeds))
+    if missing_seeds:
+        problems.append(f"{path}: seeds {missing_seeds} of the config have no OOF set")
+    if problems:
+        raise DecisionInputError(problems)
+    return OOF(z["ids"], labels.astype(np.int64), fold.astype(np.int64), seeds, probs)
+
+
+# ----------------------------------------------------------------------------
+# the decode rule, vectorised over candidates
+# ----------------------------------------------------------------------------
+
+@dataclass
+class Decision:
+    delta: np.ndarray  # (K,)
+    tau: float | None  # None: gate off
+    gate_class: int | None
+    weights: np.ndarray  # (S,)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"delta": [float(x) for x in self.delta], "tau": self.tau, "gate_class": self.gate_class,
+                "weights": [float(x) for x in self.weights]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Decision":
+        return cls(np.array(d["delta"], dtype=float), d["tau"], d["gate_class"], np.array(d["weights"], dtype=float))
+
+
+def blend(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(S, N, K) probabilities and (S,) or (B, S) weights → (N, K) or (B, N, K)."""
+    return np.tensordot(weights, probs, axes=([-1], [0]))
+
+
+def decode_batch(logp: np.ndarray, p_gate: np.ndarray | None, delta: np.ndarray, tau: np.ndarray | None,
+                 gate_class: int | None) -> np.ndarray:
+    """Predictions (B, N) for B candidates. logp: (N, K) or (B, N, K); delta: (B, K); tau: (B,), NaN = gate off."""
+    scores = (logp if logp.ndim == 3 else logp[None]) + delta[:, None, :].astype(logp.dtype)
+    pred = scores.argmax(-1)
+    if gate_class is not None and tau is not None:
+        pg = p_gate if p_gate.ndim == 2 else p_gate[None]
+        pred = np.where(pg >= tau[:, None], gate_class, pred)  # NaN tau never fires
+    return pred
+
+
+def decode(probs: np.ndarray, d: Decision) -> np.ndarray:
+    """Plain single-decision rule on (S, N, K) probabilities; the reference the batched one is tested against."""
+    p = blend(probs, d.weights)
+    pred = np.argmax(np.log(p + EPS) + d.delta, axis=-1)
+    if d.gate_class is not None and d.tau is not None:
+        pred = np.where(p[:, d.gate_class] >= d.tau, d.gate_class, pred)
+    return pred
+
+
+def batch_scores(y: np.ndarray, preds: np.ndarray, n_labels: int, metric: str,
+                 score_labels: Sequence[int] | None) -> np.ndarray:
+    """Metric for each of B prediction vectors: one bincount gives all B confusion matrices."""
+    b, n = preds.shape
+    flat = (np.arange(b, dtype=np.int64)[:, None] * (n_labels * n_labels) + y[None, :] * n_labels + preds).ravel()
+    cms = np.bincount(flat, minlength=b * n_labels * n_labels).reshape(b, n_labels, n_labels)
+    return scores_from_confusion(cms, score_labels)[metric]
+
+
+# ----------------------------------------------------------------------------
+# search space and candidates
+# ----------------------------------------------------------------------------
+
+@dataclass
+class Space:
+    n_labels: int
+    n_seeds: int
+    delta_classes: list[int]
+    delta_range: tuple[float, float]
+    gate_class: int | None
+    tau_range: tuple[float, float]
+    search_weights: bool
+    fixed_weights: np.ndarray = field(default_factory=lambda: np.ones(1))
+
+    @property
+    def dims(self) -> int:
+        return len(self.delta_classes) + (1 if self.gate_class is not None else 0) + (
+            self.n_seeds if self.search_weights else 0)
+
+
+def make_space(cfg: DecideConfig, oof: OOF, n_seeds: int | None = None) -> Space:
+    k = oof.n_labels
+    s = n_seeds or len(oof.seeds)
+    problems = []
+    if cfg.gate == "off":
+        gate = None
+    elif cfg.gate == "majority":
+        gate = int(np.bincount(oof.labels, minlength=k).argmax())
+    else:
+        gate = int(cfg.gate)
+        if not 0 <= gate < k:
+            problems.append(f"decide.gate: class {gate} is outside the label set 0..{k - 1}")
+    classes = list(range(k)) if cfg.delta_classes is None else list(cfg.delta_classes)
+    bad = [c for c in classes if not 0 <= c < k]
+    if bad:
+        problems.append(f"decide.delta_classes: {bad} outside 0..{k - 1}")
+    lo, hi = cfg.delta_range
+    if lo == hi:
+        classes = []
+    if cfg.blend == "fixed":
+        w = np.asarray(cfg.weights, dtype=float)
+        if len(w) != s:
+            problems.append(f"decide.weights: {len(w)} weights for {s} seeds")
+        w = w / w.sum() if len(w) == s and w.sum() > 0 else np.ones(s) / s
+    else:
+        w = np.ones(s) / s
+    search_w = cfg.blend == "search" and s > 1
+    space = Space(k, s, classes, (lo, hi), gate, tuple(cfg.tau_range), search_w, w)  # type: ignore[arg-type]
+    if not problems and space.dims == 0:
+        problems.append("empty search space: no delta classes (or delta_range low == high), gate off, "
+                        "and nothing to blend; widen decide.delta_range or turn the gate on")
+    if problems:
+        raise DecisionInputError(problems)
+    return space
+
+
+def candidates_from_params(space: Space, params: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Optuna params → (delta (B,K), tau (B,) with NaN for gate off, weights (B,S))."""
+    b = len(params)
+    delta = np.zeros((b, space.n_labels))
+    for c in space.delta_classes:
+        delta[:, c] = [p[f"delta_{c}"] for p in params]
+    tau = None
+    if space.gate_class is not None:
+        tau = np.array([p["tau"] if p.get("gate", "on") == "on" else np.nan for p in params], dtype=float)
+    if space.search_weights:
+        raw = np.array([[p[f"w_{s}"] for s in range(space.n_seeds)] for p in params]) + 1e-9
+        weights = raw / raw.sum(1, keepdims=True)
+    else:
+        weights = np.tile(space.fixed_weights, (b, 1))
+    return delta, tau, weights
+
+
+def random_candidates(space: Space, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The published baseline: N uniform candidates in the same box."""
+    delta = np.zeros((n, space.n_labels))
+    lo, hi = space.delta_range
+    delta[:, space.delta_classes] = rng.uniform(lo, hi, size=(n, len(space.delta_classes)))
+    tau = rng.uniform(*space.tau_range, size=n) if space.gate_class is not None else None
+    weights = rng.dirichlet(np.ones(space.n_seeds), size=n) if space.search_weights else np.tile(space.fixed_weights, (n, 1))
+    return delta, tau, weights
+
+
+class Evaluator:
+    """Scores candidate (δ, τ, weights) batches on a fixed set of rows."""
+
+    def __init__(self, probs: np.ndarray, labels: np.ndarray, space: Space, metric: str,
+                 score_labels: Sequence[int] | None):
+        if metric not in METRICS:
+            raise DecisionInputError([f"decide.metric: {metric!r} is not one of {', '.join(METRICS)}"])
+        self.probs = probs.astype(np.float32)  # (S, N, K)
+        self.y = labels.astype(np.int64)
+        self.space, self.metric, self.score_labels = space, metric, score_labels
+        self.fixed_p = blend(self.probs, space.fixed_weights.astype(np.float32))
+        self.fixed_logp = np.log(self.fixed_p + EPS)
+
+    def score(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
+        out = np.empty(len(delta))
+        for s in range(0, len(delta), BATCH):
+            sl = slice(s, s + BATCH)
+            if self.space.search_weights:
+                p = blend(self.probs, weights[sl].astype(np.float32))  # (B, N, K)
+                logp = np.log(p + EPS)
+            else:
+                p, logp = self.fixed_p, self.fixed_logp
+            pg = p[..., self.space.gate_class] if self.space.gate_class is not None else None
+            pred = decode_batch(logp, pg, delta[sl], None if tau is None else tau[sl], self.space.gate_class)
+            out[sl] = batch_scores(self.y, pred, self.space.n_labels, self.metric, self.score_labels)
+        return out
+
+    def argmax_score(self) -> float:
+        pred = self.probs.mean(0).argmax(-1)[None]
+        return float(batch_scores(self.y, pred, self.space.n_labels, self.metric, self.score_labels)[0])
+
+
+# ----------------------------------------------------------------------------
+# search
+# ----------------------------------------------------------------------------
+
+def make_sampler(name: str, seed: int) -> Any:
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=50)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "qmc":
+        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=20)
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def _suggest(trial: Any, space: Space) -> None:
+    lo, hi = space.delta_range
+    for c in space.delta_classes:
+        trial.suggest_float(f"delta_{c}", lo, hi)
+    if space.gate_class is not None:
+        trial.suggest_categorical("gate", ["on", "off"])
+        trial.suggest_float("tau", *space.tau_range)
+    if space.search_weights:
+        for s in range(space.n_seeds):
+            trial.suggest_float(f"w_{s}", 0.0, 1.0)
+
+
+def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | None = None,
+           progress: bool = False) -> tuple[Decision, float, Any]:
+    """Run (or extend) an Optuna study on the evaluator's rows; return the best decision and its score."""
+    import optuna
+
+    from harness.progress import progress_bar
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if study is None:
+        study = optuna.create_study(direction="maximize", sampler=make_sampler(cfg.sampler, cfg.seed))
+    space = ev.space
+    if not study.trials:  # start from plain argmax: the search can only improve on it
+        base = {f"delta_{c}": 0.0 for c in space.delta_classes}
+        if space.gate_class is not None:
+            base.update(gate="off", tau=float(space.tau_range[1]))
+        if space.search_weights:
+            base.update({f"w_{s}": 0.5 for s in range(space.n_seeds)})
+        study.enqueue_trial(base)
+    total = n_trials if n_trials is not None else cfg.n_trials
+    deadline = time.time() + cfg.timeout if cfg.timeout else math.inf
+    done = 0
+    batches = range(0, total, BATCH)
+    for _ in progress_bar(batches, desc="decide", enable=progress, total=len(batches)):
+        if time.time() > deadline:
+            break
+        trials = [study.ask() for _ in range(min(BATCH, total - done))]
+        for t in trials:
+            _suggest(t, space)
+        delta, tau, w = candidates_from_params(space, [t.params for t in trials])
+        values = ev.score(delta, tau, w)
+        for t, v in zip(trials, values):
+            study.tell(t, float(v))
+        done += len(trials)
+    best = study.best_trial
+    d, t, w = candidates_from_params(space, [best.params])
+    tau = None if t is None or np.isnan(t[0]) else float(t[0])
+    return Decision(d[0], tau, space.gate_class if tau is not None else None, w[0]), float(best.value), study
+
+
+def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
+    """Best score of N uniform candidates, and the running best after each candidate (for efficiency plots)."""
+    rng = np.random.default_rng(seed)
+    delta, tau, w = random_candidates(ev.space, n, rng)
+    scores = ev.score(delta, tau, w)
+    return float(scores.max()), np.maximum.accumulate(scores)
+
+
+def _study_storage(run_dir: Path) -> str:
+    return f"sqlite:///{(run_dir / 'decide.db').resolve()}"
+
+
+# ----------------------------------------------------------------------------
+# cross-fitting and the whole step
+# ----------------------------------------------------------------------------
+
+def crossfit(oof: OOF, cfg: ExperimentConfig, space: Space) -> dict[str, Any]:
+    """Fit on K−1 folds' OOF rows, score the held-out fold; the honest estimate of the gain."""
+    d = cfg.decide
+    k = oof.n_labels
+    folds = sorted(np.unique(oof.fold).tolist())
+    pooled_after = np.empty(len(oof.labels), dtype=np.int64)
+    pooled_before = oof.probs.mean(0).argmax(-1)
+    gains = []
+    for f in folds:
+        fit, held = oof.fold != f, oof.fold == f
+        ev_fit = Evaluator(oof.probs[:, fit], oof.labels[fit], space, d.metric, cfg.data.score_labels)
+        decision, _, _ = search(ev_fit, d)
+        pooled_after[held] = decode(oof.probs[:, held], decision)
+        ev_held = Evaluator(oof.probs[:, held], oof.labels[held], space, d.metric, cfg.data.score_labels)
+        after = float(batch_scores(oof.labels[held], pooled_after[held][None], k, d.metric, cfg.data.score_labels)[0])
+        gains.append(after - ev_held.argmax_score())
+    boot = paired_bootstrap(oof.labels, pooled_before, pooled_after, k, d.metric, cfg.data.score_labels)
+    return {"per_fold_gain": gains, "gain_mean": float(np.mean(gains)), "gain_sd": float(np.std(gains, ddof=1))
+            if len(gains) > 1 else 0.0, "pooled_before": float(batch_scores(oof.labels, pooled_before[None], k,
+                                                                            d.metric, cfg.data.score_labels)[0]),
+            "pooled_after": float(batch_scores(oof.labels, pooled_after[None], k, d.metric, cfg.data.score_labels)[0]),
+            "pooled_gain": boot["delta"], "pooled_gain_ci": [boot["ci_low"], boot["ci_high"]],
+            "p_not_better": boot["p_b_not_better"], "predictions": pooled_after}
+
+
+def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logits: bool = False) -> dict[str, Any]:
+    """Search δ, τ and weights on a run's OOF rows (resuming its study), cross-fit the gain, write calibration.json."""
+    import optuna
+
+    from harness.store import atomic_write_json
+
+    run_dir = Path(run_dir)
+    d = cfg.decide
+    oof = load_oof(run_dir, cfg, logits)
+    space = make_space(d, oof)
+    names = cfg.data.label_names()
+    ev = Evaluator(oof.probs, oof.labels, space, d.metric, cfg.data.score_labels)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}"
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(d.sampler, d.seed),
+                                storage=_study_storage(run_dir), study_name=study_name, load_if_exists=True)
+    before_trials = len(study.trials)
+    t0 = time.time()
+    decision, best, study = search(ev, d, study, progress=verbose)
+    seconds = time.time() - t0
+    before_pred = oof.probs.mean(0).argmax(-1)
+    after_pred = decode(oof.probs, decision)
+    before_rep = report(oof.labels, before_pred, names, cfg.data.score_labels)
+    after_rep = report(oof.labels, after_pred, names, cfg.data.score_labels)
+    out: dict[str, Any] = {
+        **decision.to_json(), "gate_on": decision.tau is not None, "sampler": d.sampler, "seed": d.seed,
+        "metric": d.metric, "study": study_name, "storage": str(run_dir / "decide.db"),
+        "trials_total": len(study.trials), "trials_added": len(study.trials) - before_trials,
+        "search_seconds": round(seconds, 2), "seeds": oof.seeds,
+        "in_sample": {"before": before_rep[d.metric], "after": after_rep[d.metric],
+                      "gain": after_rep[d.metric] - before_rep[d.metric]},
+        "before": before_rep, "after": after_rep,
+    }
+    if d.random_baseline:
+        rb, _ = random_search(ev, d.random_baseline, d.seed)
+        out["random_baseline"] = {"candidates": d.random_baseline, "best": rb}
+    if d.crossfit:
+        cf = crossfit(oof, cfg, space)
+        cf_pred = cf.pop("predictions")
+        out["crossfit"] = cf
+        out["crossfit"]["after_report"] = report(oof.labels, cf_pred, names, cfg.data.score_labels)
+    atomic_write_json(run_dir / "calibration.json", out)
+    if verbose:
+        print(format_decision(out, names))
+    if d.crossfit and out["crossfit"]["pooled_gain"] <= 0:
+        msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
+               f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
+               "is overfitting the OOF rows. Consider plain argmax (decide.delta_range=[0,0], decide.gate=off).")
+        warnings.warn(msg, stacklevel=2)
+        if verbose:
+            print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
+    return out
+
+
+def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
+    m = out["metric"]
+    lines = [f"decision layer ({out['sampler']}, {out['trials_total']} trials in {out['study']}, "
+             f"+{out['trials_added']} now):",
+             "  delta: " + ", ".join(f"{i}:{v:+.2f}" for i, v in enumerate(out["delta"]) if abs(v) > 1e-9),
+             f"  gate: {'class ' + str(out['gate_class']) + ' if p >= ' + format(out['tau'], '.3f') if out['gate_on'] else 'off'}",
+             "  seed weights: " + ", ".join(f"{s}:{w:.2f}" for s, w in zip(out["seeds"], out["weights"])),
+             f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} "
+             f"(in-sample gain {out['in_sample']['gain']:+.4f}, optimistic)"]
+    if "crossfit" in out:
+        cf = out["crossfit"]
+        lines.append(f"  cross-fitted: {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f} "
+                     f"(gain {cf['pooled_gain']:+.4f}, 95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f}; "
+                     f"per-fold mean {cf['gain_mean']:+.4f} sd {cf['gain_sd']:.4f})")
+    if "random_baseline" in out:
+        rb = out["random_baseline"]
+        lines.append(f"  random search of {rb['candidates']} candidates: best {rb['best']:.4f}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------
+# applying a locked decision
+# ----------------------------------------------------------------------------
+
+def load_decision(run_dir: Path) -> Decision | None:
+    from harness.store import read_json
+
+    path = Path(run_dir) / "calibration.json"
+    return Decision.from_json(read_json(path)) if path.exists() else None
+
+
+def apply_to_test(test_probs: np.ndarray, decision: Decision | None) -> np.ndarray:
+    """test_probs (S, F, M, K): average folds per seed, then blend and decode with the locked decision."""
+    per_seed = test_probs.mean(1)
+    if decision is None:
+        return per_seed.mean(0).argmax(-1)
+    if len(decision.weights) != per_seed.shape[0]:
+        raise DecisionInputError([f"calibration has {len(decision.weights)} seed weights, test.npz {per_seed.shape[0]} seeds"])
+    return decode(per_seed, decision)
+
+
+def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
+                     verbose: bool = True) -> dict[str, Any]:
+    """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
+    import json
+
+    from harness.store import atomic_write_text
+
+    run_dir = Path(run_dir)
+    if test_file is not None:
+        from harness.cv import score_file
+        from harness.data import load_file
+
+        examples = load_file(test_file, cfg, require_label=False)
+        ids = [e.id for e in examples]
+        tz = run_dir / "test.npz"
+        z = np.load(tz) if tz.exists() else None
+        if z is not None and len(z["ids"]) and list(z["ids"]) == ids:
+            probs = z["probs"]
+        else:
+            probs = score_file(run_dir, cfg, examples, verbose)
+    else:
+        z = np.load(run_dir / "test.npz")
+        ids, probs = [str(i) for i in z["ids"]], z["probs"]
+        if not ids:
+            raise DecisionInputError([f"{run_dir / 'test.npz'} holds no test rows: pass --test FILE "
+                                      "(or set data.test_path before `harness cv`)"])
+    checked, problems = check_probs(probs, "test probabilities")
+    if problems:
+        raise DecisionInputError(problems)
+    decision = load_decision(run_dir)
+    if decision is None and verbose:
+        print(f"note: no {run_dir / 'calibration.json'}: plain argmax of the seed/fold mean")
+    labels = apply_to_test(checked, decision)
+    items = [{"id": i, "label": int(y)} for i, y in zip(ids, labels)]
+    atomic_write_text(Path(out), json.dumps(items, indent=1) + "\n")
+    counts = np.bincount(labels, minlength=len(cfg.data.label_names())).tolist()
+    if verbose:
+        print(f"wrote {len(items)} predictions to {out}; label counts {counts}")
+    return {"rows": len(items), "counts": counts, "decision": decision is not None}

@@ -1,0 +1,170 @@
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import PSY_TEST, needs
+from harness.config import load_config
+from harness.decide import (Decision, DecisionInputError, Evaluator, batch_scores, decide_run, decode, decode_batch,
+                            load_oof, make_space, random_search, search, write_submission)
+from harness.metrics import score
+from harness.store import atomic_write_npz
+from harness.synthetic import make_oof_probs
+
+SCORE = list(range(1, 9))
+
+
+def make_run(tmp_path: Path, probs=None, y=None, fold=None, seeds=(42, 7), *extra: str, n_test: int = 30) -> tuple[Path, object]:
+    if probs is None:
+        probs, y, fold = make_oof_probs(n_rows=600, n_seeds=len(seeds), seed=1, majority_bias=2.0)
+    run = tmp_path / "run"
+    cfg = load_config(None, ["data.synthetic=psydefconv", f"train.seeds={list(seeds)}", "cv.n_folds=5",
+                             "data.score_labels=[1,2,3,4,5,6,7,8]", "decide.n_trials=130", f"run_dir={run}", *extra])
+    run.mkdir(parents=True, exist_ok=True)
+    cfg.save(run / "config.yaml")
+    atomic_write_npz(run / "oof.npz", ids=np.array([f"r{i}" for i in range(len(y))]), labels=y, fold=fold,
+                     seeds=np.array(seeds), probs=probs)
+    tp, _, _ = make_oof_probs(n_rows=n_test, n_seeds=len(seeds) * 5, seed=2)
+    atomic_write_npz(run / "test.npz", ids=np.array([f"t{i}" for i in range(n_test)]), seeds=np.array(seeds),
+                     probs=tp.reshape(len(seeds), 5, n_test, 9))
+    return run, cfg
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batched_decode_equals_reference(seed):
+    rng = np.random.default_rng(seed)
+    probs, y, _ = make_oof_probs(n_rows=200, n_seeds=2, seed=seed)
+    b = 16
+    delta = rng.normal(size=(b, 9))
+    tau = rng.uniform(0.3, 1.0, size=b)
+    tau[::3] = np.nan  # gate off for some candidates
+    w = rng.dirichlet([1, 1], size=b)
+    p = np.einsum("bs,snk->bnk", w, probs)
+    pred = decode_batch(np.log(p + 1e-12), p[..., 7], delta, tau, 7)
+    for i in range(b):
+        t = None if np.isnan(tau[i]) else tau[i]
+        ref = decode(probs, Decision(delta[i], t, 7 if t is not None else None, w[i]))
+        assert (pred[i] == ref).all()
+        # and the plainest reading of the rule, row by row
+        for r in range(0, 200, 37):
+            if t is not None and p[i, r, 7] >= t:
+                assert ref[r] == 7
+            else:
+                assert ref[r] == int(np.argmax(np.log(p[i, r] + 1e-12) + delta[i]))
+    scores = batch_scores(y, pred, 9, "macro_f1_official", SCORE)
+    assert scores[3] == pytest.approx(score(y, pred[3], 9, "macro_f1_official", SCORE))
+
+
+def test_search_beats_argmax_and_random_baseline_is_reproducible(tmp_path):
+    run, cfg = make_run(tmp_path)
+    oof = load_oof(run, cfg)
+    space = make_space(cfg.decide, oof)
+    ev = Evaluator(oof.probs, oof.labels, space, "macro_f1_official", SCORE)
+    decision, best, study = search(ev, cfg.decide, n_trials=400)
+    assert best > ev.argmax_score() + 0.02
+    assert best == pytest.approx(score(oof.labels, decode(oof.probs, decision), 9, "macro_f1_official", SCORE))
+    assert random_search(ev, 2000, 0)[0] == random_search(ev, 2000, 0)[0]
+
+
+def test_decide_run_resumes_study_and_cross_fits(tmp_path):
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "decide.n_trials=260", "decide.random_baseline=1000")
+    first = decide_run(run, cfg, verbose=False)
+    assert first["trials_total"] >= 260 and first["trials_added"] == first["trials_total"]
+    again = decide_run(run, cfg, verbose=False)
+    assert again["trials_total"] == first["trials_total"] + 260  # the same study, extended
+    assert again["in_sample"]["after"] >= first["in_sample"]["after"]
+    cal = json.loads((run / "calibration.json").read_text())
+    for key in ("delta", "tau", "weights", "sampler", "seed", "trials_total", "in_sample", "crossfit", "before", "after"):
+        assert key in cal
+    cf = cal["crossfit"]
+    assert len(cf["per_fold_gain"]) == 5 and cf["pooled_gain_ci"][0] <= cf["pooled_gain"] <= cf["pooled_gain_ci"][1]
+    assert cf["pooled_gain"] > 0  # this OOF really benefits from the bias
+    assert cal["in_sample"]["gain"] >= cf["pooled_gain"] - 0.02  # in-sample is the optimistic one
+    assert abs(sum(cal["weights"]) - 1) < 1e-6
+
+
+def test_warns_when_cross_fitted_gain_is_not_positive(tmp_path):
+    """Argmax is already perfect here: no decision can gain out of sample, so the user must be told."""
+    rng = np.random.default_rng(0)
+    n = 100
+    y = rng.integers(0, 9, n)
+    probs = (0.2 * rng.dirichlet(np.ones(9), size=n) + 0.8 * np.eye(9)[y])[None].astype(np.float32)
+    fold = np.arange(n) % 5
+    run, cfg = make_run(tmp_path, probs, y, fold, (42,), "decide.n_trials=130")
+    with pytest.warns(UserWarning, match="cross-fitted gain of the decision layer is not positive"):
+        out = decide_run(run, cfg, verbose=False)
+    assert out["crossfit"]["pooled_gain"] <= 0
+
+
+@pytest.mark.parametrize("sampler", ["random", "qmc", "cmaes"])
+def test_other_samplers_run(tmp_path, sampler):
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), f"decide.sampler={sampler}", "decide.n_trials=130",
+                        "decide.crossfit=false")
+    assert decide_run(run, cfg, verbose=False)["sampler"] == sampler
+
+
+def _bad(tmp_path, mutate, *extra, logits=False):
+    probs, y, fold = make_oof_probs(n_rows=100, n_seeds=2, seed=3)
+    probs, y, fold = mutate(probs.astype(np.float64), y, fold)
+    run, cfg = make_run(tmp_path, probs, y, fold, (42, 7), *extra)
+    return decide_run, run, cfg, logits
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda p, y, f: (np.where(np.arange(9) == 0, np.nan, p), y, f), "NaN/inf"),
+    (lambda p, y, f: (np.where(np.arange(9) == 0, np.inf, p), y, f), "NaN/inf"),
+    (lambda p, y, f: (p * np.where(np.arange(9) == 1, -1, 1), y, f), "negative probabilities"),
+    (lambda p, y, f: (p * 2, y, f), "do not sum to 1"),
+    (lambda p, y, f: (p, y[:-3], f[:-3]), "100 probability rows but 97 labels"),
+    (lambda p, y, f: (p, y, np.where(f == 4, 3, f)), "no rows for folds [4]"),
+    (lambda p, y, f: (p[:1], y, f), "seeds listed but 1 OOF sets"),
+])
+def test_bad_inputs_get_clear_errors(tmp_path, mutate, needle):
+    probs, y, fold = make_oof_probs(n_rows=100, n_seeds=2, seed=3)
+    p2, y2, f2 = mutate(probs.astype(np.float64), y, fold)
+    seeds = (42, 7)
+    run, cfg = make_run(tmp_path, p2, y2, f2, seeds)
+    if p2.shape[0] == 1:  # the file says two seeds but holds one OOF set
+        np.savez(run / "oof.npz", ids=np.arange(len(y2)), labels=y2, fold=f2, seeds=np.array(seeds), probs=p2)
+    with pytest.raises(DecisionInputError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        decide_run(run, cfg, verbose=False)
+
+
+def test_logits_accepted_with_the_flag(tmp_path):
+    probs, y, fold = make_oof_probs(n_rows=100, n_seeds=2, seed=3)
+    run, cfg = make_run(tmp_path, np.log(probs) + 3.0, y, fold, (42, 7), "decide.n_trials=130", "decide.crossfit=false")
+    with pytest.raises(DecisionInputError, match="logits=True"):
+        decide_run(run, cfg, verbose=False)
+    assert decide_run(run, cfg, verbose=False, logits=True)["trials_total"] >= 130
+
+
+def test_missing_seed_gate_outside_labels_and_empty_space(tmp_path):
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "train.seeds=[42,7,9]")
+    with pytest.raises(DecisionInputError, match=r"seeds \[9\] of the config have no OOF set"):
+        decide_run(run, cfg, verbose=False)
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7))
+    cfg.decide.gate = "11"
+    with pytest.raises(DecisionInputError, match="gate: class 11 is outside"):
+        decide_run(run, cfg, verbose=False)
+    probs, y, fold = make_oof_probs(n_rows=100, n_seeds=1, seed=3)
+    run, cfg = make_run(tmp_path, probs, y, fold, (42,), "decide.delta_range=[0,0]", "decide.gate=off")
+    with pytest.raises(DecisionInputError, match="empty search space"):
+        decide_run(run, cfg, verbose=False)
+
+
+def test_predict_writes_submission_with_locked_decision(tmp_path):
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "decide.n_trials=130", "decide.crossfit=false")
+    out = tmp_path / "sub.json"
+    write_submission(run, cfg, out, verbose=False)
+    plain = json.loads(out.read_text())
+    decide_run(run, cfg, verbose=False)
+    write_submission(run, cfg, out, verbose=False)
+    decided = json.loads(out.read_text())
+    assert [r["id"] for r in decided] == [f"t{i}" for i in range(30)]
+    assert all(0 <= r["label"] <= 8 for r in decided)
+    z = np.load(run / "test.npz")
+    cal = Decision.from_json(json.loads((run / "calibration.json").read_text()))
+    assert [r["label"] for r in decided] == decode(z["probs"].mean(1), cal).tolist()
+    assert [r["label"] for r in plain] == z["probs"].mean(1).mean(0).argmax(-1).tolist()
