@@ -21,6 +21,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import DecideConfig, ExperimentConfig
+from harness.fastdecode import HAVE_NUMBA, scores_from_counts
+
+if HAVE_NUMBA:
+    from harness.fastdecode import _counts_blend, _counts_fixed
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion
 
 EPS = 1e-12
@@ -255,9 +259,12 @@ class Evaluator:
         self.y = labels.astype(np.int64)
         self.space, self.metric, self.score_labels = space, metric, score_labels
         self.fixed_p = blend(self.probs, space.fixed_weights.astype(np.float32))
-        self.fixed_logp = np.log(self.fixed_p + EPS)
+        self.fixed_logp = np.log(self.fixed_p + np.float32(EPS))
+        self.support = np.bincount(self.y, minlength=space.n_labels)
 
     def score(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
+        if HAVE_NUMBA:
+            return self._score_fused(delta, tau, weights)
         out = np.empty(len(delta))
         for s in range(0, len(delta), BATCH):
             sl = slice(s, s + BATCH)
@@ -270,6 +277,19 @@ class Evaluator:
             pred = decode_batch(logp, pg, delta[sl], None if tau is None else tau[sl], self.space.gate_class)
             out[sl] = batch_scores(self.y, pred, self.space.n_labels, self.metric, self.score_labels)
         return out
+
+    def _score_fused(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
+        """One compiled pass per candidate and row (see harness.fastdecode); same numbers as the numpy path."""
+        gate = -1 if self.space.gate_class is None else self.space.gate_class
+        d = np.ascontiguousarray(delta, dtype=np.float32)
+        t = np.full(len(d), np.nan, dtype=np.float32) if tau is None else np.ascontiguousarray(tau, dtype=np.float32)
+        if self.space.search_weights:
+            tp, pred = _counts_blend(self.probs, np.ascontiguousarray(weights, dtype=np.float32), self.y, d, t, gate,
+                                     np.float32(EPS))
+        else:
+            pg = self.fixed_p[:, gate] if gate >= 0 else self.fixed_p[:, 0]
+            tp, pred = _counts_fixed(self.fixed_logp, np.ascontiguousarray(pg), self.y, d, t, gate)
+        return scores_from_counts(tp, pred, self.support, self.score_labels)[self.metric]
 
     def argmax_score(self) -> float:
         pred = self.probs.mean(0).argmax(-1)[None]

@@ -168,3 +168,24 @@ def test_predict_writes_submission_with_locked_decision(tmp_path):
     cal = Decision.from_json(json.loads((run / "calibration.json").read_text()))
     assert [r["label"] for r in decided] == decode(z["probs"].mean(1), cal).tolist()
     assert [r["label"] for r in plain] == z["probs"].mean(1).mean(0).argmax(-1).tolist()
+
+
+@pytest.mark.parametrize("blend_mode", ["search", "equal"])
+def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
+    import harness.decide as D
+    from harness.config import DecideConfig
+    from harness.decide import OOF, random_candidates
+
+    if not D.HAVE_NUMBA:
+        pytest.skip("numba not installed: only the numpy path exists")
+    probs, y, fold = make_oof_probs(n_rows=500, n_seeds=2, seed=11)
+    space = make_space(DecideConfig(gate="7", blend=blend_mode), OOF(np.arange(500), y, fold, [0, 1], probs))
+    delta, tau, w = random_candidates(space, 300, np.random.default_rng(0))
+    tau[::4] = np.nan
+    for metric in ("macro_f1_official", "macro_f1", "balanced_accuracy", "weighted_f1", "accuracy"):
+        ev = Evaluator(probs, y, space, metric, SCORE)
+        fused = ev.score(delta, tau, w)
+        monkeypatch.setattr(D, "HAVE_NUMBA", False)
+        plain = ev.score(delta, tau, w)
+        monkeypatch.setattr(D, "HAVE_NUMBA", True)
+        np.testing.assert_allclose(fused, plain, rtol=0, atol=1e-12)
