@@ -96,3 +96,24 @@ def test_kill_during_fold_2_loses_no_finished_fold(tmp_path):
     a, b = np.load(run / "oof.npz"), np.load(clean / "oof.npz")
     assert (a["ids"] == b["ids"]).all()
     np.testing.assert_allclose(a["probs"], b["probs"], rtol=1e-5, atol=1e-6)
+
+
+def test_inner_split_for_checkpoint_choice_never_uses_validation_rows(tmp_path):
+    from harness.cv import _inner_split
+    from harness.folds import make_folds
+    from harness.synthetic import make_psydefconv
+
+    ex = make_psydefconv(n_groups=30)
+    folds = make_folds(ex, 3, 0, "dialogue_id")
+    train, val = folds.split(ex, 0)
+    fit, inner = _inner_split(train, 0.2, 42, "dialogue_id")
+    assert inner and fit
+    assert not {e.group for e in inner} & {e.group for e in fit}  # inner split is grouped too
+    assert not ({e.id for e in inner} | {e.id for e in fit}) & {e.id for e in val}
+    cfg = cfg_for(tmp_path / "run", "train.inner_val_fraction=0.25", "train.early_stopping_patience=1",
+                  "train.epochs=3")
+    run_cv(cfg, folds=[0], verbose=False)
+    fd = tmp_path / "run" / "folds" / "seed42" / "fold0"
+    m = json.loads((fd / "metrics.json").read_text())
+    assert m["inner_rows"] > 0 and any("eval_macro_f1_official" in h for h in m["log_history"])
+    assert not (fd / "checkpoints").exists()  # epoch checkpoints are removed once the best is loaded
