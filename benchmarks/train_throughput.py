@@ -54,7 +54,7 @@ def main() -> int:
     os.environ.setdefault("HARNESS_QUIET", "1")
 
     import torch
-    from transformers import Trainer, set_seed
+    from transformers import PrinterCallback, Trainer, set_seed
 
     from harness.config import load_config
     from harness.cv import _quiet_libraries
@@ -111,6 +111,7 @@ def main() -> int:
         targs = training_arguments(cfg, out, 0, False, "fp32")
         targs.train_sampling_strategy = sampling
         t = ImbalanceTrainer(model=m, args=targs, train_dataset=feats, data_collator=collator)
+        t.remove_callback(PrinterCallback)
         if args.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()

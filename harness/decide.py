@@ -29,6 +29,7 @@ from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confu
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
+FUSED_CHUNK = 512  # candidates per compiled-kernel call
 
 
 class DecisionInputError(ValueError):
@@ -281,15 +282,20 @@ class Evaluator:
     def _score_fused(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
         """One compiled pass per candidate and row (see harness.fastdecode); same numbers as the numpy path."""
         gate = -1 if self.space.gate_class is None else self.space.gate_class
-        d = np.ascontiguousarray(delta, dtype=np.float32)
-        t = np.full(len(d), np.nan, dtype=np.float32) if tau is None else np.ascontiguousarray(tau, dtype=np.float32)
-        if self.space.search_weights:
-            tp, pred = _counts_blend(self.probs, np.ascontiguousarray(weights, dtype=np.float32), self.y, d, t, gate,
-                                     np.float32(EPS))
-        else:
-            pg = self.fixed_p[:, gate] if gate >= 0 else self.fixed_p[:, 0]
-            tp, pred = _counts_fixed(self.fixed_logp, np.ascontiguousarray(pg), self.y, d, t, gate)
-        return scores_from_counts(tp, pred, self.support, self.score_labels)[self.metric]
+        out = np.empty(len(delta))
+        for s in range(0, len(delta), FUSED_CHUNK):  # candidate arrays stay in cache
+            sl = slice(s, s + FUSED_CHUNK)
+            d = np.ascontiguousarray(delta[sl], dtype=np.float32)
+            t = (np.full(len(d), np.nan, dtype=np.float32) if tau is None
+                 else np.ascontiguousarray(tau[sl], dtype=np.float32))
+            if self.space.search_weights:
+                w = np.ascontiguousarray(weights[sl], dtype=np.float32)
+                tp, pred = _counts_blend(self.probs, w, self.y, d, t, gate, np.float32(EPS))
+            else:
+                pg = np.ascontiguousarray(self.fixed_p[:, max(gate, 0)])
+                tp, pred = _counts_fixed(self.fixed_logp, pg, self.y, d, t, gate)
+            out[sl] = scores_from_counts(tp, pred, self.support, self.score_labels)[self.metric]
+        return out
 
     def argmax_score(self) -> float:
         pred = self.probs.mean(0).argmax(-1)[None]
@@ -310,7 +316,8 @@ def make_sampler(name: str, seed: int) -> Any:
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, scramble=True)
     if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=20)
+        # the gate on/off choice is categorical: CMA-ES samples it independently (by design, not a problem)
+        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=20, warn_independent_sampling=False)
     raise ValueError(f"unknown sampler {name!r}")
 
 
