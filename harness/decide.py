@@ -21,11 +21,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import DecideConfig, ExperimentConfig
-from harness.fastdecode import HAVE_NUMBA, scores_from_counts
+from harness.fastdecode import HAVE_NUMBA
 
 if HAVE_NUMBA:
     from harness.fastdecode import _counts_blend, _counts_fixed
-from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion
+from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)

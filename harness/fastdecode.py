@@ -1,8 +1,8 @@
 """Fused decode + count kernels for the decision search (numba), with the numpy path as fallback.
 
-One pass per (candidate, row): the gate test, the biased argmax over classes and the
+One pass per (row, candidate batch): the gate test, the biased argmax over classes and the
 true-positive / predicted counts, without materialising a (candidates × rows × classes)
-array. Macro-F1 and the other scores need only those counts and the class supports.
+array. harness.metrics.scores_from_counts turns those counts and the class supports into scores.
 """
 
 from __future__ import annotations
@@ -85,20 +85,3 @@ try:
     HAVE_NUMBA = True
 except ImportError:  # numba is optional: the numpy path gives the same numbers, slower
     HAVE_NUMBA = False
-
-
-def scores_from_counts(tp: np.ndarray, pred: np.ndarray, support: np.ndarray,
-                       score_labels: list[int] | None) -> dict[str, np.ndarray]:
-    """The metrics of harness.metrics from per-class true-positive and predicted counts (B, K)."""
-    tp = tp.astype(float)
-    pred = pred.astype(float)
-    support = support.astype(float)[None, :]
-    n = support.sum()
-    denom = support + pred
-    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
-    present = support > 0
-    recall = np.where(present, tp / np.maximum(support, 1), 0.0)
-    labels = score_labels if score_labels else list(range(tp.shape[1]))
-    return {"accuracy": tp.sum(1) / max(n, 1), "balanced_accuracy": (recall * present).sum(1) / max(present.sum(), 1),
-            "macro_f1": f1.mean(1), "macro_f1_official": f1[:, labels].mean(1),
-            "weighted_f1": (f1 * support).sum(1) / max(n, 1)}

@@ -44,20 +44,32 @@ def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     return precision, recall, f1, support
 
 
-def scores_from_confusion(cm: np.ndarray, score_labels: Sequence[int] | None = None) -> dict[str, np.ndarray]:
-    """Headline scores for one (n, n) or a batch (B, n, n) of confusion matrices."""
-    n = cm.shape[-1]
-    labels = list(score_labels) if score_labels else list(range(n))
-    _, recall, f1, support = _per_class(cm)
-    total = support.sum(-1)
+def scores_from_counts(tp: np.ndarray, predicted: np.ndarray, support: np.ndarray,
+                       score_labels: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """Headline scores from per-class true positives, predicted counts and supports (any leading batch dims).
+
+    The one place the scores are defined: confusion matrices and the decision search's fused kernel both end here.
+    """
+    tp, predicted = np.asarray(tp, dtype=float), np.asarray(predicted, dtype=float)
+    support = np.broadcast_to(np.asarray(support, dtype=float), tp.shape)
+    labels = list(score_labels) if score_labels else list(range(tp.shape[-1]))
+    denom = support + predicted
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
     present = support > 0
+    recall = np.where(present, tp / np.maximum(support, 1), 0.0)
+    total = support.sum(-1)
     return {
-        "accuracy": np.diagonal(cm, axis1=-2, axis2=-1).sum(-1) / np.maximum(total, 1),
+        "accuracy": tp.sum(-1) / np.maximum(total, 1),
         "balanced_accuracy": (recall * present).sum(-1) / np.maximum(present.sum(-1), 1),
         "macro_f1": f1.mean(-1),
         "macro_f1_official": f1[..., labels].mean(-1),
         "weighted_f1": (f1 * support).sum(-1) / np.maximum(total, 1),
     }
+
+
+def scores_from_confusion(cm: np.ndarray, score_labels: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """Headline scores for one (n, n) or a batch (B, n, n) of confusion matrices."""
+    return scores_from_counts(np.diagonal(cm, axis1=-2, axis2=-1), cm.sum(-2), cm.sum(-1), score_labels)
 
 
 def score(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int, metric: str,
