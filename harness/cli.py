@@ -158,6 +158,41 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report import write_report
+
+    out = write_report(args.run_dirs, args.out)
+    print(f"wrote {out} comparing {len(args.run_dirs)} run(s); open it in a browser")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from harness.dashboard import build_report
+    from harness.report import load_run
+    from harness.store import read_json
+
+    project, group, names = args.project, args.group, []
+    if args.run:
+        run = load_run(args.run)
+        names = run.label_names
+        ids = read_json(Path(args.run) / "track.json") if (Path(args.run) / "track.json").exists() else {}
+        project = project or run.config.get("track.project")
+        group = group or ids.get("group")
+    if not project:
+        raise ConfigError(["dashboard: give --project (or --run RUN_DIR to take it from the run's config)"])
+    report = build_report(project, args.entity, group=group, sweep=args.sweep, label_names=names)
+    if args.save:
+        report.save()
+        print(f"saved W&B report: {report.url}")
+        return 0
+    from harness.store import atomic_write_text
+
+    atomic_write_text(Path(args.out), report._to_model().model_dump_json(indent=1))
+    print(f"wrote the report spec to {args.out} ({len(report.blocks)} blocks, runs filtered by "
+          f"{report.blocks[2].runsets[0].filters!r}); add --save to create it on the W&B server")
+    return 0
+
+
 # ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
@@ -226,6 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=200, help="dialogues / posts (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unlabelled", action="store_true", help="psydefconv: omit labels (test-file shape)")
+
+    p = _add(sub, "report", cmd_report, "write a static HTML page comparing run directories (no W&B server needed)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories")
+    p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
+
+    p = _add(sub, "dashboard", cmd_dashboard, "build a W&B report comparing an experiment's (or sweep's) runs")
+    p.add_argument("--run", help="a run directory: takes the project, group and class names from it")
+    p.add_argument("--project", help="W&B project (default: the run's track.project)")
+    p.add_argument("--entity", help="W&B entity (default: your default entity)")
+    p.add_argument("--group", help="only runs of this W&B group (an experiment, or a tuning study)")
+    p.add_argument("--sweep", help="only runs of this W&B sweep id")
+    p.add_argument("--save", action="store_true", help="save the report on the W&B server (needs a login)")
+    p.add_argument("--out", default="dashboard.json", help="without --save: write the report spec here")
 
     p = _add(sub, "config", cmd_config, "print the resolved config (YAML) or list every key with its help",
              config="option")

@@ -289,6 +289,9 @@ class TrackConfig:
     project: str = _help("W&B project", "harness")
     entity: str | None = _help("W&B entity", None)
     tags: list[str] = _help("W&B tags", factory=list)
+    group: str | None = _help("W&B group; none = <name>-<experiment run id> (tune sets the study name)", None)
+    fold_runs: bool = _help("one W&B run per trained fold (job_type=fold) with its curves and confusion matrix", True)
+    log_adapters: bool = _help("add every fold's LoRA adapter to the results artifact (large for 8B models)", False)
 
 
 @dataclass

@@ -19,13 +19,14 @@ from functools import partial
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig, load_config
 from harness.data import Example, load_test, load_train
 from harness.folds import Folds, audit, make_folds
+from harness.report import write_report
 from harness.store import atomic_write_json, atomic_write_npz, read_json
 
 # settings that may change between invocations on one run directory without changing its results
@@ -147,7 +148,6 @@ def run_fold(cfg: ExperimentConfig, seed: int, k: int, folds: Folds, train: list
         model.save_pretrained(out / "adapter")
     atomic_write_json(out / "metrics.json", metrics)
     atomic_write_npz(done, val_ids=np.array([e.id for e in val_part]), val_probs=val_probs, test_probs=test_probs)
-    tracker.end_fold(seed, k, metrics)
     del model
     gc.collect()
     if torch.cuda.is_available():
@@ -194,14 +194,37 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
     return metrics
 
 
+def fold_progress(results: dict[tuple[int, int], FoldResult]) -> dict[str, float]:
+    """Running CV keys after each fold (mean over finished folds): what sweeps' early termination and pruners read."""
+    return {f"cv/{m}": float(np.mean([r.metrics[m] for r in results.values()]))
+            for m in ("macro_f1", "macro_f1_official", "balanced_accuracy")} | {"cv/folds_done": len(results)}
+
+
 def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True,
-           tracker: Any = None) -> dict[str, Any] | None:
-    """Run (or resume) every fold of every seed; assemble OOF/test/metrics once all are done."""
+           tracker: Any = None, on_fold: Callable[[FoldResult], None] | None = None) -> dict[str, Any] | None:
+    """Run (or resume) every fold of every seed; assemble OOF/test/metrics once all are done.
+
+    `on_fold` sees every finished fold in order (a tuning trial reports it and may raise optuna.TrialPruned).
+    """
+    tracker = tracker or _make_tracker(cfg)
+    try:
+        return _run_cv(cfg, folds, verbose, tracker, on_fold)
+    finally:
+        tracker.finish()
+
+
+def _make_tracker(cfg: ExperimentConfig) -> Any:
+    from harness.track import make_tracker
+
+    return make_tracker(cfg, cfg.resolved_run_dir())
+
+
+def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
+            on_fold: Callable[[FoldResult], None] | None) -> dict[str, Any] | None:
     from harness.metrics import format_per_class
     from harness.model import load_tokenizer
     from harness.progress import progress_bar
     from harness.prompt import PromptBuilder
-    from harness.track import make_tracker
 
     _quiet_libraries()
     run_dir = cfg.resolved_run_dir()
@@ -221,7 +244,6 @@ def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: b
     say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
     say(f"run dir: {run_dir}\n{len(train)} train rows ({check['groups']} groups), {len(test)} test rows; "
         f"prompts truncated: {stats.truncated}, over budget: {stats.over_budget}")
-    tracker = tracker or make_tracker(cfg, run_dir)
     tracker.start_experiment(cfg)
     wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
     results: dict[tuple[int, int], FoldResult] = {}
@@ -229,9 +251,12 @@ def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: b
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
         r = run_fold(cfg, seed, k, fold_set, train, encoded, test_ids, tokenizer, builder, run_dir, tracker)
         results[(seed, k)] = r
+        tracker.end_fold(seed, k, r.metrics, fold_progress(results))
         say(f"seed {seed} fold {k}: {'resumed' if r.resumed else 'trained'} "
             f"macro-F1 {r.metrics['macro_f1']:.4f} official {r.metrics['macro_f1_official']:.4f} "
             f"({r.metrics.get('seconds', 0)}s)")
+        if on_fold:
+            on_fold(r)
     for seed in cfg.train.seeds:  # folds run elsewhere (--folds) count once their files are here
         for k in range(cfg.cv.n_folds):
             if (seed, k) not in results and (fold_dir(run_dir, seed, k) / "probs.npz").exists():
@@ -240,19 +265,19 @@ def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: b
     missing = [(s, k) for s in cfg.train.seeds for k in range(cfg.cv.n_folds) if (s, k) not in results]
     if missing:
         say(f"{len(missing)} fold(s) still to run: " + ", ".join(f"seed {s} fold {k}" for s, k in missing))
-        tracker.finish()
         return None
     metrics = assemble(cfg, run_dir, train, test, fold_set, results)
     if cfg.decide.enabled:
         from harness.decide import decide_run
 
         metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose)
+        metrics["summary"] = read_json(run_dir / "metrics.json")["summary"]  # decide/* keys added there
     tracker.end_experiment(run_dir, metrics)
-    tracker.finish()
+    write_report([run_dir], run_dir / "report.html")
     s = metrics["summary"]
     say("\nOOF per class (mean of seeds):\n" + format_per_class(metrics["blend"]))
     say(f"majority baseline macro-F1 {s['baseline/majority_macro_f1']:.4f}, "
-        f"official {s['baseline/majority_macro_f1_official']:.4f}\nresults in {run_dir}")
+        f"official {s['baseline/majority_macro_f1_official']:.4f}\nresults in {run_dir} (report: {run_dir / 'report.html'})")
     return metrics
 
 

@@ -26,6 +26,7 @@ from harness.fastdecode import HAVE_NUMBA
 if HAVE_NUMBA:
     from harness.fastdecode import _counts_blend, _counts_fixed
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
+from harness.store import read_json
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
@@ -455,6 +456,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
         out["crossfit"] = cf
         out["crossfit"]["after_report"] = report(oof.labels, cf_pred, names, cfg.data.score_labels)
     atomic_write_json(run_dir / "calibration.json", out)
+    _add_summary_keys(run_dir, out)
     if verbose:
         print(format_decision(out, names))
     if d.crossfit and out["crossfit"]["pooled_gain"] <= 0:
@@ -465,6 +467,30 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
         if verbose:
             print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
     return out
+
+
+def decide_summary(out: dict[str, Any]) -> dict[str, float]:
+    """Stable decide/* keys (README) that sweeps, studies and dashboards target."""
+    m = out["metric"]
+    keys = {f"decide/{k}": out["after"][k] for k in ("macro_f1", "macro_f1_official", "balanced_accuracy")}
+    keys.update({f"decide/{m}": out["in_sample"]["after"], "decide/gain_in_sample": out["in_sample"]["gain"]})
+    if "crossfit" in out:
+        cf = out["crossfit"]
+        keys.update({f"decide/{m}_crossfit": cf["pooled_after"], "decide/gain_crossfit": cf["pooled_gain"],
+                     "decide/gain_crossfit_ci_low": cf["pooled_gain_ci"][0],
+                     "decide/gain_crossfit_ci_high": cf["pooled_gain_ci"][1]})
+    return {k: float(v) for k, v in keys.items()}
+
+
+def _add_summary_keys(run_dir: Path, out: dict[str, Any]) -> None:
+    from harness.store import atomic_write_json
+
+    path = run_dir / "metrics.json"
+    if path.exists():
+        metrics = read_json(path)
+        metrics["summary"] = {k: v for k, v in metrics["summary"].items() if not k.startswith("decide/")}
+        metrics["summary"].update(decide_summary(out))
+        atomic_write_json(path, metrics)
 
 
 def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
@@ -492,8 +518,6 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------
 
 def load_decision(run_dir: Path) -> Decision | None:
-    from harness.store import read_json
-
     path = Path(run_dir) / "calibration.json"
     return Decision.from_json(read_json(path)) if path.exists() else None
 

@@ -1,11 +1,33 @@
-"""Trackers mirror what the run directory holds; they never decide what to log, and never stop training."""
+"""Trackers mirror what the run directory holds; they never decide what to log, and never stop training.
+
+W&B layout (one experiment = one `harness cv` run directory):
+
+    experiment run   job_type=cv    config, OOF summary keys (cv/*, decide/*, baseline/*) with CIs,
+                                    per-fold and per-class tables, OOF confusion matrices before/after
+                                    the decision layer, the decision, artifacts (oof/test/folds/calibration)
+    fold runs        job_type=fold  training curves, the fold's per-class table and confusion matrix;
+                                    same `group` as their experiment run
+
+Run ids live in RUN_DIR/track.json so a resumed experiment appends to the same W&B run.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import os
+import secrets
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from harness.config import ExperimentConfig
+import numpy as np
+
+from harness.config import ExperimentConfig, mask_secrets
+from harness.store import atomic_write_json, read_json
+
+SWEEP_ENV = ("WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RUN_ID")
 
 
 class Tracker:
@@ -18,12 +40,378 @@ class Tracker:
     def fold_callbacks(self) -> list[Any]:
         return []
 
-    def end_fold(self, seed: int, fold: int, metrics: dict[str, Any]) -> None: ...
+    def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
+        """`metrics` is the fold's report; `progress` the running CV keys after this fold (for sweeps' pruning)."""
 
     def end_experiment(self, run_dir: Path, metrics: dict[str, Any]) -> None: ...
 
     def finish(self) -> None: ...
 
 
-def make_tracker(cfg: ExperimentConfig, run_dir: Path) -> Tracker:
-    return Tracker()
+def flat_config(cfg: ExperimentConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config as trackers store it: flat section.key, secrets masked."""
+    out = {k: mask_secrets(v) if isinstance(v, str) else v for k, v in cfg.to_flat_dict().items()}
+    return {**out, **(extra or {})}
+
+
+def expand_confusion(cm: list[list[int]]) -> tuple[list[int], list[int]]:
+    """(y_true, y_pred) pairs whose confusion matrix is `cm` (W&B's chart takes pairs, the run dir keeps counts)."""
+    m = np.asarray(cm, dtype=np.int64)
+    t, p = np.nonzero(m)
+    reps = m[t, p]
+    return np.repeat(t, reps).tolist(), np.repeat(p, reps).tolist()
+
+
+def confusion_figure(cm: list[list[int]], names: list[str], title: str) -> Any:
+    """A row-normalised confusion heatmap with counts; recall on the diagonal."""
+    from harness.report import _plt
+
+    plt = _plt()
+    m = np.asarray(cm, dtype=float)
+    norm = m / np.maximum(m.sum(1, keepdims=True), 1)
+    k = len(names)
+    fig, ax = plt.subplots(figsize=(max(3.2, 1.0 + 0.55 * k), max(2.8, 0.8 + 0.5 * k)), dpi=90)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.55 else "black")
+    short = [n[:14] for n in names]
+    ax.set_xticks(range(k), short, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(k), short, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------
+# disk: a JSON-lines mirror for boxes with no W&B at all (`tail -f RUN_DIR/track/history.jsonl`)
+# ----------------------------------------------------------------------------
+
+class DiskTracker(Tracker):
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / "track" / "history.jsonl"
+        self.where: dict[str, int] = {}
+
+    def _write(self, row: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(row, default=float) + "\n")
+
+    def start_fold(self, seed: int, fold: int) -> None:
+        self.where = {"seed": seed, "fold": fold}
+
+    def fold_callbacks(self) -> list[Any]:
+        return [_log_callback(lambda logs, step: self._write({**self.where, "step": step, **logs}))]
+
+    def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
+        self._write({"seed": seed, "fold": fold, "event": "fold_done", **progress,
+                     **{k: metrics[k] for k in ("macro_f1", "macro_f1_official") if k in metrics}})
+
+
+def _log_callback(sink: Callable[[dict[str, float], int], None]) -> Any:
+    """A TrainerCallback sending every Trainer log line (loss, lr, eval_loss…) to `sink`."""
+    from transformers import TrainerCallback
+
+    class LogCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if logs:
+                sink({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step)
+
+    return LogCallback()
+
+
+# ----------------------------------------------------------------------------
+# W&B
+# ----------------------------------------------------------------------------
+
+def logged_in() -> bool:
+    """True when W&B credentials exist (env or netrc); never prompts."""
+    if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+        return True
+    try:
+        from wandb.sdk.lib.wbauth.wbnetrc import read_netrc_auth
+
+        return bool(read_netrc_auth(host=os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")))
+    except Exception:
+        return False
+
+
+def resolve_mode(mode: str) -> str:
+    """track.mode → W&B mode. `auto`: WANDB_MODE if set, else online when logged in, else offline."""
+    if mode != "auto":
+        return mode
+    env = os.environ.get("WANDB_MODE", "").lower()
+    if env:
+        return {"dryrun": "offline", "run": "online"}.get(env, env)
+    return "online" if logged_in() else "offline"
+
+
+@contextlib.contextmanager
+def _outside_sweep() -> Iterator[None]:
+    """Fold runs must not become sweep runs: hide the agent's run/sweep ids while they start."""
+    saved = {k: os.environ.pop(k) for k in SWEEP_ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A W&B failure (outage, full disk, bad key) is reported once, then the tracker goes quiet."""
+
+    @functools.wraps(method)
+    def wrapper(self: "WandbTracker", *a: Any, **kw: Any) -> Any:
+        if self.broken:
+            return [] if method.__name__ == "fold_callbacks" else None
+        try:
+            return method(self, *a, **kw)
+        except Exception as e:  # noqa: BLE001 - tracking must never stop training
+            self.broken = True
+            warnings.warn(f"W&B logging failed in {method.__name__} ({type(e).__name__}: {e}); training continues "
+                          f"and everything is still written to the run directory", stacklevel=2)
+            for run in (self.fold_run, self.exp_run):
+                with contextlib.suppress(Exception):
+                    if run is not None:
+                        run.finish(exit_code=1)
+            self.fold_run = self.exp_run = None
+            return [] if method.__name__ == "fold_callbacks" else None
+
+    return wrapper
+
+
+class WandbTracker(Tracker):
+    """One experiment run (job_type=cv) plus one run per trained fold (job_type=fold), tied by `group`."""
+
+    said_offline = False
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: Path, mode: str, extra_config: dict[str, Any] | None = None):
+        self.cfg, self.run_dir, self.mode = cfg, Path(run_dir), mode
+        self.extra = extra_config or {}
+        self.exp_run: Any = None
+        self.fold_run: Any = None
+        self.broken = False
+        self.ids_path = self.run_dir / "track.json"
+
+    def _ids(self) -> dict[str, Any]:
+        return read_json(self.ids_path) if self.ids_path.exists() else {}
+
+    def _init(self, **kw: Any) -> Any:
+        import wandb
+
+        t = self.cfg.track
+        return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
+                          reinit="create_new", resume="allow", **kw)
+
+    @_guard
+    def start_experiment(self, cfg: ExperimentConfig) -> None:
+        import wandb
+
+        ids = self._ids()
+        in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
+        run_id = os.environ.get("WANDB_RUN_ID") if in_sweep else ids.get("experiment_run_id")
+        run_id = run_id or secrets.token_hex(4)
+        group = cfg.track.group or ids.get("group") or f"{cfg.name}-{run_id}"
+        self.exp_run = self._init(id=run_id, name=None if in_sweep else cfg.name, group=group, job_type="cv",
+                                  config=flat_config(cfg, {"run_dir": str(self.run_dir), **self.extra}))
+        atomic_write_json(self.ids_path, {**ids, "experiment_run_id": self.exp_run.id, "group": group,
+                                          "project": cfg.track.project, "mode": self.mode})
+        for key in ("cv/*", "decide/*", "baseline/*"):
+            self.exp_run.define_metric(key, summary="last")
+        if self.mode == "offline" and not WandbTracker.said_offline:
+            WandbTracker.said_offline = True
+            where = Path(self.exp_run.dir).parent.parent
+            print(f"W&B: not logged in (or WANDB_MODE=offline), so runs are logged offline under {where}; "
+                  f"upload them later with `wandb sync {where}/offline-run-*`", flush=True)
+
+    @_guard
+    def start_fold(self, seed: int, fold: int) -> None:
+        if not self.cfg.track.fold_runs or self.exp_run is None:
+            return
+        import wandb
+
+        with _outside_sweep():
+            self.fold_run = self._init(id=f"{self.exp_run.id}-s{seed}-f{fold}", name=f"{self.cfg.name}-s{seed}-f{fold}",
+                                       group=self.exp_run.group, job_type="fold",
+                                       config=flat_config(self.cfg, {"seed": seed, "fold": fold,
+                                                                     "experiment_run_id": self.exp_run.id,
+                                                                     **self.extra}),
+                                       settings=wandb.Settings(console="off"))
+
+    @_guard
+    def fold_callbacks(self) -> list[Any]:
+        if self.fold_run is None:
+            return []
+        run = self.fold_run
+
+        def sink(logs: dict[str, float], step: int) -> None:
+            if not self.broken:
+                try:
+                    run.log({f"train/{k}": v for k, v in logs.items()}, step=step)
+                except Exception as e:  # noqa: BLE001
+                    self.broken = True
+                    warnings.warn(f"W&B logging failed ({e}); training continues", stacklevel=2)
+
+        return [_log_callback(sink)]
+
+    @_guard
+    def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
+        if self.exp_run is not None:  # the experiment's history: one row per finished fold (hyperband reads it)
+            self.exp_run.log({**progress, "fold/seed": seed, "fold/index": fold,
+                              "fold/macro_f1": metrics["macro_f1"],
+                              "fold/macro_f1_official": metrics["macro_f1_official"]})
+        run, self.fold_run = self.fold_run, None
+        if run is None:
+            return
+        names = self.cfg.data.label_names()
+        run.summary.update({f"fold/{k}": metrics[k] for k in ("macro_f1", "macro_f1_official", "accuracy",
+                                                               "balanced_accuracy", "weighted_f1", "seconds")})
+        run.log({"fold/per_class": per_class_table(metrics["per_class"]),
+                 "fold/confusion_matrix": confusion_chart(metrics["confusion"], names, f"seed {seed} fold {fold}"),
+                 "fold/confusion_heatmap": confusion_image(metrics["confusion"], names,
+                                                           f"seed {seed} fold {fold} (row-normalised)")})
+        run.finish()
+
+    @_guard
+    def end_experiment(self, run_dir: Path, metrics: dict[str, Any]) -> None:
+        import wandb
+
+        run = self.exp_run
+        if run is None:
+            return
+        names = metrics["label_names"]
+        blend = metrics["blend"]
+        summary = dict(metrics["summary"])
+        summary.update({f"cv/per_class_f1/{r['name']}": r["f1"] for r in blend["per_class"]})
+        for m in ("macro_f1", "macro_f1_official"):
+            if f"{m}_ci" in blend:
+                summary[f"cv/{m}_ci_low"], summary[f"cv/{m}_ci_high"] = blend[f"{m}_ci"]
+        logs: dict[str, Any] = {
+            "cv/per_fold": wandb.Table(columns=list(metrics["per_fold"][0]),
+                                       data=[list(r.values()) for r in metrics["per_fold"]]),
+            "cv/per_class": per_class_table(blend["per_class"]),
+            "cv/confusion_matrix": confusion_chart(blend["confusion"], names, "OOF, argmax of the seed mean"),
+            "cv/confusion_heatmap": confusion_image(blend["confusion"], names, "OOF before the decision layer"),
+        }
+        cal = run_dir / "calibration.json"
+        if cal.exists():
+            d = read_json(cal)
+            logs["decide/confusion_matrix"] = confusion_chart(d["after"]["confusion"], names,
+                                                              "OOF after the decision layer (in-sample)")
+            logs["decide/confusion_heatmap"] = confusion_image(d["after"]["confusion"], names,
+                                                               "OOF after the decision layer (in-sample)")
+            logs["decide/per_class"] = per_class_table(d["after"]["per_class"])
+            summary.update({f"decide/per_class_f1/{r['name']}": r["f1"] for r in d["after"]["per_class"]})
+            logs["decide/decision"] = wandb.Table(
+                columns=["class", "name", "delta"], data=[[i, n, float(x)] for i, (n, x) in enumerate(zip(names, d["delta"]))])
+            if "crossfit" in d:
+                logs["decide/crossfit_confusion_matrix"] = confusion_chart(
+                    d["crossfit"]["after_report"]["confusion"], names, "OOF after the decision layer (cross-fitted)")
+        run.log(logs)
+        run.summary.update(summary)
+        self._log_artifact(run_dir)
+
+    def _log_artifact(self, run_dir: Path) -> None:
+        import wandb
+
+        art = wandb.Artifact(f"{self.exp_run.group}-results".replace("/", "-"), type="cv-results",
+                             description=f"harness run directory {run_dir}: OOF/test probabilities, folds, decision")
+        for name in ("oof.npz", "test.npz", "folds.json", "calibration.json", "config.yaml", "metrics.json"):
+            if (run_dir / name).exists():
+                art.add_file(str(run_dir / name), name=name)
+        if self.cfg.track.log_adapters:
+            for adapter in sorted((run_dir / "folds").glob("seed*/fold*/adapter")):
+                art.add_dir(str(adapter), name=str(adapter.relative_to(run_dir)))
+        self.exp_run.log_artifact(art)
+
+    def finish(self) -> None:
+        for run in (self.fold_run, self.exp_run):
+            if run is not None:
+                with contextlib.suppress(Exception):
+                    run.finish()
+        self.fold_run = self.exp_run = None
+
+
+def per_class_table(rows: list[dict[str, Any]]) -> Any:
+    import wandb
+
+    cols = ["label", "name", "precision", "recall", "f1", "support"]
+    return wandb.Table(columns=cols, data=[[r[c] for c in cols] for r in rows])
+
+
+def confusion_chart(cm: list[list[int]], names: list[str], title: str) -> Any:
+    import wandb
+
+    y, p = expand_confusion(cm)
+    return wandb.plot.confusion_matrix(y_true=y, preds=p, class_names=list(names), title=title)
+
+
+def confusion_image(cm: list[list[int]], names: list[str], title: str) -> Any:
+    import matplotlib.pyplot as plt
+    import wandb
+
+    fig = confusion_figure(cm, names, title)
+    img = wandb.Image(fig)
+    plt.close(fig)
+    return img
+
+
+def make_tracker(cfg: ExperimentConfig, run_dir: Path, extra_config: dict[str, Any] | None = None) -> Tracker:
+    """track.backend → a tracker. W&B falls back to disk when the SDK is missing; it is off when mode is disabled."""
+    if cfg.track.backend == "none":
+        return Tracker()
+    if cfg.track.backend == "disk":
+        return DiskTracker(run_dir)
+    mode = resolve_mode(cfg.track.mode)
+    if mode == "disabled":
+        return Tracker()
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        warnings.warn("wandb is not installed: mirroring to RUN_DIR/track/history.jsonl instead", stacklevel=2)
+        return DiskTracker(run_dir)
+    return WandbTracker(cfg, run_dir, mode, extra_config)
+
+
+# ----------------------------------------------------------------------------
+# reading offline runs back (tests, and `harness sweep-local`, which has no server to ask)
+# ----------------------------------------------------------------------------
+
+def _leet(path: Path, *flags: str) -> str:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", *flags, str(path)],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"wandb leet inspect {path} failed: {out.stderr.strip()[-500:]}")
+    return out.stdout
+
+
+def read_offline_run(path: str | Path) -> dict[str, Any]:
+    """An offline run directory as W&B would show it: id, group, job_type, state, config, summary, history, tables."""
+    path = Path(path)
+    top = json.loads(_leet(path, "--summary", "--json"))
+    records = [json.loads(line) for line in _leet(path, "--json").splitlines() if line.strip()]
+    run = next(r["run"] for r in records if r.get("type") == "run")
+    tables: dict[str, Any] = {}
+    for f in sorted((path / "files" / "media" / "table").rglob("*.table.json")):
+        key = "/".join(f.relative_to(path / "files" / "media" / "table").parts[:-1] +
+                       (f.name.rsplit("_", 2)[0],))
+        tables[key] = json.loads(f.read_text())
+    return {"dir": path, "id": run.get("run_id"), "name": run.get("display_name"), "group": run.get("run_group"),
+            "job_type": run.get("job_type"), "state": top.get("state"), "config": top.get("config", {}),
+            "summary": top.get("summary", {}), "tables": tables,
+            "history": [r["history"]["item"] for r in records if r.get("type") == "history"],
+            "artifacts": [{"name": r["artifact"].get("name"), "type": r["artifact"].get("type"),
+                           "files": [c["path"] for c in r["artifact"]["manifest"]["contents"]]}
+                          for r in records if r.get("type") == "artifact"]}
+
+
+def offline_runs(wandb_dir: str | Path) -> list[Path]:
+    """Offline run directories under WANDB_DIR (or its wandb/ subfolder), oldest first."""
+    root = Path(wandb_dir)
+    root = root / "wandb" if (root / "wandb").is_dir() else root
+    return sorted(root.glob("offline-run-*"))

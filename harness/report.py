@@ -1,0 +1,273 @@
+"""A static HTML page comparing run directories side by side, for when there is no W&B server.
+
+Everything is read from the run directories (metrics.json, calibration.json, config.yaml); figures are
+inline PNGs so the page is one file that can be mailed or attached to a paper draft.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.store import atomic_write_text, read_json
+
+
+@dataclass
+class RunSummary:
+    """What the report (and the notebook) shows of one run directory."""
+
+    name: str
+    path: Path
+    model: str
+    label_names: list[str]
+    summary: dict[str, float]
+    blend: dict[str, Any]
+    per_fold: list[dict[str, Any]]
+    decision: dict[str, Any] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def ci(self, metric: str) -> tuple[float, float] | None:
+        c = self.blend.get(f"{metric}_ci")
+        return (c[0], c[1]) if c else None
+
+    def per_class_f1(self) -> dict[str, float]:
+        return {r["name"]: r["f1"] for r in self.blend["per_class"]}
+
+
+def load_run(run_dir: str | Path) -> RunSummary:
+    """Read one finished run directory; a clear error names what is missing."""
+    from harness.config import ConfigError, load_config
+
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        raise ConfigError([f"{path}: not found; is {run_dir} a finished `harness cv` run directory?"])
+    m = read_json(path)
+    cfg = load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").exists() else None
+    cal = run_dir / "calibration.json"
+    return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir,
+                      model=cfg.model.name_or_path if cfg else "?", label_names=m["label_names"],
+                      summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
+                      decision=read_json(cal) if cal.exists() else None,
+                      config=cfg.to_flat_dict() if cfg else {})
+
+
+def load_runs(run_dirs: Sequence[str | Path]) -> list[RunSummary]:
+    runs = [load_run(d) for d in run_dirs]
+    names = [r.name for r in runs]
+    for r in runs:  # two runs of one recipe: tell them apart by directory
+        if names.count(r.name) > 1:
+            r.name = f"{r.name} ({r.path.name})"
+    return runs
+
+
+def summary_rows(runs: Sequence[RunSummary]) -> list[dict[str, Any]]:
+    """One row per run: the headline numbers, with CIs and the decision layer's gains."""
+    rows = []
+    for r in runs:
+        s = r.summary
+        row: dict[str, Any] = {"run": r.name, "model": r.model, "folds": len(r.per_fold),
+                               "macro_f1": s["cv/macro_f1"], "macro_f1_ci": r.ci("macro_f1"),
+                               "macro_f1_official": s["cv/macro_f1_official"],
+                               "macro_f1_official_ci": r.ci("macro_f1_official"),
+                               "balanced_accuracy": s["cv/balanced_accuracy"],
+                               "fold_sd": s.get("cv/macro_f1_official_fold_sd"),
+                               "majority_baseline": s.get("baseline/majority_macro_f1_official")}
+        d = r.decision
+        if d:
+            row["decide_metric"] = d["metric"]
+            row["gain_in_sample"] = d["in_sample"]["gain"]
+            if "crossfit" in d:
+                row["gain_crossfit"] = d["crossfit"]["pooled_gain"]
+                row["gain_crossfit_ci"] = tuple(d["crossfit"]["pooled_gain_ci"])
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------
+# figures (matplotlib, returned as Figure objects so the notebook shows the same ones)
+# ----------------------------------------------------------------------------
+
+def _plt() -> Any:
+    import matplotlib
+
+    if "inline" not in matplotlib.get_backend():  # keep a notebook's inline backend; files everywhere else
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
+    """Runs × classes F1: where the rare classes are won or lost."""
+    plt = _plt()
+    classes: list[str] = []
+    for r in runs:
+        classes += [n for n in r.label_names if n not in classes]
+    grid = np.full((len(runs), len(classes)), np.nan)
+    for i, r in enumerate(runs):
+        f1 = r.per_class_f1()
+        for j, c in enumerate(classes):
+            grid[i, j] = f1.get(c, np.nan)
+    fig, ax = plt.subplots(figsize=(2.5 + 0.8 * len(classes), 1.2 + 0.45 * len(runs)), dpi=90)
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    for i in range(len(runs)):
+        for j in range(len(classes)):
+            if not np.isnan(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                        color="black" if grid[i, j] > 0.6 else "white")
+    ax.set_xticks(range(len(classes)), [c[:16] for c in classes], rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(runs)), [r.name[:30] for r in runs], fontsize=8)
+    ax.set_title("OOF per-class F1 (argmax of the seed mean)", fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    plt.close(fig)  # the caller shows or saves it; pyplot must not show it a second time
+    return fig
+
+
+def fold_spread(runs: Sequence[RunSummary]) -> Any:
+    """Per-fold official macro-F1 of every run: is a difference bigger than the fold noise?"""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.45 * len(runs)), dpi=90)
+    for i, r in enumerate(runs):
+        vals = [f["macro_f1_official"] for f in r.per_fold]
+        ax.scatter(vals, np.full(len(vals), i) + np.linspace(-0.12, 0.12, len(vals)), s=18, color="tab:blue")
+        ax.plot([np.mean(vals)] * 2, [i - 0.3, i + 0.3], color="black", lw=2)
+    ax.set_yticks(range(len(runs)), [r.name[:30] for r in runs], fontsize=8)
+    ax.set_ylim(-0.6, len(runs) - 0.4)
+    ax.set_xlabel("official macro-F1 per fold (bar = mean)")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)  # the caller shows or saves it; pyplot must not show it a second time
+    return fig
+
+
+def decision_gains(runs: Sequence[RunSummary]) -> Any | None:
+    """In-sample against cross-fitted gain of the decision layer: the honest number is the second."""
+    plt = _plt()
+    with_d = [r for r in runs if r.decision]
+    if not with_d:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.5 * len(with_d)), dpi=90)
+    y = np.arange(len(with_d))
+    ins = [r.decision["in_sample"]["gain"] for r in with_d]
+    ax.barh(y + 0.18, ins, height=0.35, color="tab:gray", label="in-sample (optimistic)")
+    cf = [r.decision.get("crossfit") for r in with_d]
+    vals = [c["pooled_gain"] if c else np.nan for c in cf]
+    err = np.array([[c["pooled_gain"] - c["pooled_gain_ci"][0], c["pooled_gain_ci"][1] - c["pooled_gain"]]
+                    if c else [0, 0] for c in cf]).T
+    ax.barh(y - 0.18, vals, height=0.35, color="tab:green", xerr=err, capsize=3, label="cross-fitted, 95% CI")
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(y, [r.name[:30] for r in with_d], fontsize=8)
+    ax.set_xlabel(f"gain over argmax ({with_d[0].decision['metric']})")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    plt.close(fig)  # the caller shows or saves it; pyplot must not show it a second time
+    return fig
+
+
+def confusion_pair(run: RunSummary) -> Any:
+    """OOF confusion before and after the decision layer, row-normalised."""
+    from harness.track import confusion_figure
+
+    plt = _plt()
+    figs = [confusion_figure(run.blend["confusion"], run.label_names, "before: argmax")]
+    if run.decision:
+        figs.append(confusion_figure(run.decision["after"]["confusion"], run.label_names, "after: decision layer"))
+    # stitch side by side as one image
+    imgs = []
+    for f in figs:
+        f.canvas.draw()
+        imgs.append(np.asarray(f.canvas.buffer_rgba()))
+        plt.close(f)
+    h = max(i.shape[0] for i in imgs)
+    padded = [np.pad(i, ((0, h - i.shape[0]), (0, 0), (0, 0)), constant_values=255) for i in imgs]
+    fig = plt.figure(figsize=(sum(i.shape[1] for i in padded) / 90, h / 90), dpi=90)
+    fig.figimage(np.concatenate(padded, axis=1), 0, 0)
+    plt.close(fig)
+    return fig
+
+
+def _png(fig: Any) -> str:
+    plt = _plt()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+# ----------------------------------------------------------------------------
+# HTML
+# ----------------------------------------------------------------------------
+
+def _fmt(x: Any, ci: Any = None, signed: bool = False) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "–"
+    s = f"{x:+.4f}" if signed else f"{x:.4f}"
+    if ci:
+        s += f" <span class=ci>[{ci[0]:+.3f}, {ci[1]:+.3f}]</span>" if signed else \
+             f" <span class=ci>[{ci[0]:.3f}, {ci[1]:.3f}]</span>"
+    return s
+
+
+def summary_html(runs: Sequence[RunSummary]) -> str:
+    """The summary table as HTML (the report's first section; the notebook shows it too)."""
+    e = html.escape
+    rows = summary_rows(runs)
+    head = ("<tr><th>run</th><th>model</th><th>folds</th><th>macro-F1 [95% CI]</th><th>official macro-F1 [95% CI]</th>"
+            "<th>balanced acc</th><th>fold sd</th><th>majority baseline</th><th>decision gain in-sample</th>"
+            "<th>decision gain cross-fitted [95% CI]</th></tr>")
+    body = "".join(
+        f"<tr><td>{e(r['run'])}</td><td>{e(r['model'])}</td><td>{r['folds']}</td>"
+        f"<td>{_fmt(r['macro_f1'], r['macro_f1_ci'])}</td><td>{_fmt(r['macro_f1_official'], r['macro_f1_official_ci'])}</td>"
+        f"<td>{_fmt(r['balanced_accuracy'])}</td><td>{_fmt(r['fold_sd'])}</td><td>{_fmt(r['majority_baseline'])}</td>"
+        f"<td>{_fmt(r.get('gain_in_sample'), signed=True)}</td>"
+        f"<td>{_fmt(r.get('gain_crossfit'), r.get('gain_crossfit_ci'), signed=True)}</td></tr>" for r in rows)
+    return f"<table class=summary>{head}{body}</table>"
+
+
+def render_html(runs: Sequence[RunSummary]) -> str:
+    e = html.escape
+    parts = [f"<h2>Summary</h2>{summary_html(runs)}",
+             "<h2>Per-class F1</h2>", f"<img alt='per-class F1 heatmap' src='data:image/png;base64,{_png(per_class_heatmap(runs))}'>",
+             "<h2>Fold spread</h2>", f"<img alt='fold spread' src='data:image/png;base64,{_png(fold_spread(runs))}'>"]
+    gains = decision_gains(runs)
+    if gains is not None:
+        parts += ["<h2>Decision layer: in-sample against cross-fitted gain</h2>",
+                  f"<img alt='decision gains' src='data:image/png;base64,{_png(gains)}'>"]
+    for r in runs:
+        pc = "".join(f"<tr><td>{c['label']}</td><td>{e(c['name'])}</td><td>{c['precision']:.3f}</td>"
+                     f"<td>{c['recall']:.3f}</td><td>{c['f1']:.3f}</td><td>{c['support']}</td></tr>"
+                     for c in r.blend["per_class"])
+        dec = ""
+        if r.decision:
+            d = r.decision
+            dec = (f"<p>decision: δ = [{', '.join(f'{x:+.2f}' for x in d['delta'])}], "
+                   f"τ = {format(d['tau'], '.3f') if d['tau'] is not None else 'off'}, weights = {d['weights']}; "
+                   f"{d['trials_total']} trials ({d['sampler']})</p>")
+        parts += [f"<section class=run><h2>{e(r.name)}</h2><p class=path>{e(str(r.path))}</p>{dec}",
+                  f"<img alt='confusion matrices of {e(r.name)}' src='data:image/png;base64,{_png(confusion_pair(r))}'>",
+                  "<table class=perclass><tr><th>label</th><th>name</th><th>precision</th><th>recall</th><th>F1</th>"
+                  f"<th>support</th></tr>{pc}</table></section>"]
+    style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
+             "td:first-child,td:nth-child(2){text-align:left}.ci{color:#777;font-size:11px}.path{color:#777}"
+             "img{max-width:100%;display:block;margin:8px 0}section.run{border-top:2px solid #ddd;margin-top:24px}")
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>harness report: {len(runs)} run(s)</title>"
+            f"<style>{style}</style></head><body><h1>harness report</h1>"
+            f"<p>{len(runs)} run(s), written {time.strftime('%Y-%m-%d %H:%M:%S')}. Scores are out-of-fold over the "
+            "training set; CIs are bootstrap over rows.</p>" + "".join(parts) + "</body></html>")
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
+    """Compare run directories in one static HTML file (atomically written)."""
+    out = Path(out)
+    atomic_write_text(out, render_html(load_runs(run_dirs)))
+    return out
