@@ -158,6 +158,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from harness.tune import run_study, study_status
+
+    overrides = list(args.overrides or [])
+    if args.status:
+        print(study_status(args.config, overrides, args.study, args.storage))
+        return 0
+    run_study(args.config, overrides, args.study, args.storage, args.n_trials, args.timeout, verbose=True)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
@@ -261,6 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=200, help="dialogues / posts (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unlabelled", action="store_true", help="psydefconv: omit labels (test-file shape)")
+
+    p = _add(sub, "tune", cmd_tune, "search training settings (tune.space) with an Optuna study: fold-level "
+             "pruning, heartbeat + retry of dead workers' trials, resumable; run one per GPU", config="positional")
+    p.add_argument("--study", required=True, help="study name (also the W&B group of its trials)")
+    p.add_argument("--storage", help="Optuna storage URL (default tune.storage, else sqlite:///studies/STUDY.db); "
+                   "postgresql://user:pw@host/db for workers on many machines")
+    p.add_argument("--n-trials", type=int, help="finish when the study holds this many complete+pruned trials "
+                   "(counted over all workers and restarts)")
+    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--status", action="store_true", help="summarise the study (best trial, states, importances)")
+    _overrides(p)
 
     p = _add(sub, "report", cmd_report, "write a static HTML page comparing run directories (no W&B server needed)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories")

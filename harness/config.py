@@ -291,7 +291,13 @@ class TrackConfig:
     tags: list[str] = _help("W&B tags", factory=list)
     group: str | None = _help("W&B group; none = <name>-<experiment run id> (tune sets the study name)", None)
     fold_runs: bool = _help("one W&B run per trained fold (job_type=fold) with its curves and confusion matrix", True)
+    init_timeout: float = _help("seconds to wait for the W&B server before training goes on without it", 60.0)
     log_adapters: bool = _help("add every fold's LoRA adapter to the results artifact (large for 8B models)", False)
+
+
+_SCORES = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
+TUNE_METRICS = ({f"cv/{m}" for m in _SCORES} | {f"decide/{m}" for m in _SCORES[:2] + _SCORES[3:4]}
+                | {f"decide/{m}_crossfit" for m in _SCORES[:2]} | {"decide/gain_crossfit"})
 
 
 @dataclass
@@ -302,7 +308,14 @@ class TuneConfig:
                         "cv/macro_f1_official")
     direction: Literal["maximize", "minimize"] = _help("optimisation direction", "maximize")
     storage: str | None = _help("Optuna storage URL; none = sqlite:///studies/<study>.db", None)
-    pruner: Literal["wilcoxon", "median", "none"] = _help("fold-level pruner", "median")
+    pruner: Literal["wilcoxon", "median", "none"] = _help(
+        "fold-level pruner: median (running CV mean vs other trials' at the same fold) or wilcoxon "
+        "(paired test of per-fold scores against the best trial; needs >= 4 folds to ever prune)", "median")
+    pruner_warmup_folds: int = _help("folds every trial runs before it can be pruned", 2)
+    pruner_startup_trials: int = _help("median: finished trials needed before pruning starts", 3)
+    wilcoxon_p: float = _help("wilcoxon: prune when p < this", 0.1)
+    sampler: Literal["tpe", "random", "cmaes"] = _help("Optuna sampler (TPE uses constant_liar for parallel workers)", "tpe")
+    seed: int | None = _help("sampler seed (none = random; set it for reproducible single-worker studies)", None)
     heartbeat_interval: int = _help("seconds between RDB heartbeats", 60)
     grace_period: int = _help("seconds without a heartbeat before a trial counts as dead", 180)
     max_retry: int = _help("retries of a trial whose worker died", 2)
@@ -311,6 +324,31 @@ class TuneConfig:
         p = []
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
             p.append("tune.grace_period: must exceed tune.heartbeat_interval (>= 1)")
+        if self.metric not in TUNE_METRICS:
+            p.append(f"tune.metric: {self.metric!r} is not a summary key; one of {sorted(TUNE_METRICS)}")
+        keys = field_help()
+        for key, spec in self.space.items():
+            where = f"tune.space.{key}"
+            if key not in keys or key.startswith(("tune.", "track.")) or key in ("run_dir", "name", "output_dir"):
+                p.append(f"{where}: not a searchable config key (see `harness config --keys`)")
+            if not isinstance(spec, dict):
+                p.append(f"{where}: must be a mapping like {{type: float, low: 1e-5, high: 1e-3, log: true}}")
+                continue
+            kind = spec.get("type")
+            unknown = set(spec) - {"type", "low", "high", "log", "step", "choices"}
+            if unknown:
+                p.append(f"{where}: unknown field(s) {sorted(unknown)}; allowed: type, low, high, log, step, choices")
+            if kind in ("float", "int"):
+                lo, hi = spec.get("low"), spec.get("high")
+                if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or lo >= hi:
+                    p.append(f"{where}: needs numbers low < high, got low={lo!r} high={hi!r}")
+                elif spec.get("log") and lo <= 0:
+                    p.append(f"{where}: log scale needs low > 0")
+            elif kind == "categorical":
+                if not isinstance(spec.get("choices"), list) or not spec["choices"]:
+                    p.append(f"{where}: categorical needs a non-empty list of choices")
+            else:
+                p.append(f"{where}.type: {kind!r} is not one of float, int, categorical")
         return p
 
 

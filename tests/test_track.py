@@ -18,7 +18,7 @@ from harness.config import load_config
 from harness.cv import run_cv
 from harness.store import read_json
 from harness.track import WandbTracker, offline_runs, read_offline_run, resolve_mode
-from helpers import TINY
+from helpers import TINY, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cretpw"
@@ -26,18 +26,6 @@ FAST = TINY + ["data.synthetic_groups=24", "cv.n_folds=2", "train.epochs=1", "tr
                "train.learning_rate=1e-3", "train.eval_batch_size=64", "decide.enabled=true", "decide.n_trials=60",
                "track.backend=wandb", "track.mode=auto", "name=tracked",
                f"tune.storage=postgresql://harness:{SECRET}@db.example:5432/studies"]
-
-
-def wandb_env(mp: pytest.MonkeyPatch, root: Path, mode: str = "offline") -> Path:
-    """Point every W&B folder at a temporary place; the tests never touch ~/.cache or ./wandb."""
-    for var, sub in (("WANDB_DIR", "dir"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data"),
-                     ("WANDB_CONFIG_DIR", "config")):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        mp.setenv(var, str(root / sub))
-    mp.setenv("WANDB_MODE", mode)
-    mp.setenv("WANDB_SILENT", "true")
-    mp.delenv("WANDB_API_KEY", raising=False)
-    return root / "dir"
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +124,7 @@ def test_a_wandb_server_outage_never_stops_training(monkeypatch, tmp_path):
     wandb_env(monkeypatch, tmp_path / "wandb", mode="online")
     monkeypatch.setenv("WANDB_API_KEY", "0" * 40)
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "5")
-    cfg = load_config(None, FAST + [f"run_dir={tmp_path / 'run'}", "decide.enabled=false", "cv.n_folds=2",
+    cfg = load_config(None, FAST + [f"run_dir={tmp_path / 'run'}", "decide.enabled=false", "track.init_timeout=5",
                                     "data.synthetic_groups=16"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

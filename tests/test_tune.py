@@ -1,0 +1,177 @@
+"""Optuna studies over training settings: fold-level pruning, per-trial W&B runs, kill -9 resumption on real
+SQLite, and two parallel workers on a real PostgreSQL server that the test starts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from helpers import TINY, wandb_env
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = TINY + ["data.synthetic_groups=16", "cv.n_folds=2", "train.epochs=1", "train.max_steps=2",
+                "train.batch_size=8", "train.eval_batch_size=64", "train.inner_val_fraction=0"]
+
+
+def study_config(tmp_path: Path, **tune: object) -> Path:
+    """An experiment YAML with a small search space; everything else comes from overrides."""
+    spec = {"tune": {"space": {"train.learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+                               "loss.class_weights": {"type": "categorical", "choices": ["none", "inverse_sqrt"]}},
+                     "pruner": "none", "heartbeat_interval": 1, "grace_period": 3, **tune},
+            "output_dir": str(tmp_path / "runs")}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def tune_cmd(cfg: Path, study: str, n: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "harness.cli", "tune", str(cfg), "--study", study, "--n-trials", str(n), *QUICK,
+            *extra]
+
+
+def test_trials_report_folds_prune_and_log_to_wandb(tmp_path, monkeypatch):
+    from harness.track import offline_runs, read_offline_run
+    from harness.tune import run_study, study_status
+
+    monkeypatch.chdir(tmp_path)  # default storage is sqlite:///studies/<study>.db, relative to here
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb")
+    cfg = study_config(tmp_path, pruner="median", pruner_startup_trials=1, pruner_warmup_folds=1, seed=3)
+    study = run_study(cfg, QUICK + ["track.backend=wandb", "cv.n_folds=3"], "unit", n_trials=3, verbose=False)
+    assert Path("studies/unit.db").exists()
+    trials = study.get_trials()
+    assert len(trials) == 3 and {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}
+    for t in trials:
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(len(steps))) and 1 <= len(steps) <= 3
+        assert (t.state.name == "PRUNED") == (len(steps) < 3)
+        assert Path(t.user_attrs["run_dir"]).name == f"trial-{t.number:04d}"
+    best = study.best_trial
+    m = yaml.safe_load((Path(best.user_attrs["run_dir"]) / "config.yaml").read_text())
+    assert m["train"]["learning_rate"] == pytest.approx(best.params["train.learning_rate"])  # overrides applied
+    runs = [read_offline_run(p) for p in offline_runs(wdir)]
+    exp = [r for r in runs if r["job_type"] == "cv"]
+    assert len(exp) == 3 and {r["group"] for r in runs} == {"unit"}
+    assert sorted(r["config"]["optuna/trial"] for r in exp) == [0, 1, 2]
+    text = study_status(cfg, QUICK, "unit", None)
+    assert f"best: trial {best.number}" in text and "3 trials" in text
+
+
+def test_bad_space_and_metric_are_named_before_any_training(tmp_path):
+    cfg = study_config(tmp_path, metric="cv/nonsense", space={"train.lr": {"type": "float", "low": 1, "high": 0}})
+    r = subprocess.run(tune_cmd(cfg, "bad", 1), capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "tune.space.train.lr: not a searchable config key" in r.stderr
+    assert "needs numbers low < high" in r.stderr and "tune.metric" in r.stderr
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float) -> None:
+    end = time.time() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < end, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_trial_then_resume_retries_the_stale_trial(tmp_path):
+    """SQLite + heartbeat: the killed trial is marked failed and retried once, reusing its finished fold."""
+    cfg = study_config(tmp_path, seed=7)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    first = subprocess.Popen(tune_cmd(cfg, "crash", 2), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, start_new_session=True)
+    fold0 = tmp_path / "runs" / "studies" / "crash" / "trial-0000" / "folds" / "seed42" / "fold0" / "probs.npz"
+    _wait_for(fold0, first, 300)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    stamp = fold0.stat().st_mtime_ns
+    storage = f"sqlite:///{tmp_path / 'studies' / 'crash.db'}"
+    assert [t.state.name for t in optuna.load_study(study_name="crash", storage=storage).trials] == ["RUNNING"]
+    time.sleep(4)  # > grace_period: the trial's heartbeat is now stale
+    second = subprocess.run(tune_cmd(cfg, "crash", 2), cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    trials = optuna.load_study(study_name="crash", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    dead, retry, fresh = trials
+    assert retry.system_attrs["failed_trial"] == dead.number and retry.params == dead.params
+    assert fresh.params != dead.params  # no duplicate beyond the one retry
+    assert retry.user_attrs["run_dir"] == dead.user_attrs["run_dir"]
+    assert fold0.stat().st_mtime_ns == stamp, "the finished fold of the killed trial was retrained"
+    assert "study crash: 3 trials" in second.stdout
+
+
+# ----------------------------------------------------------------------------
+# PostgreSQL: a real server, started by the test
+# ----------------------------------------------------------------------------
+
+def _pg_bin() -> Path | None:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
+    return None
+
+
+PG = _pg_bin()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """initdb + pg_ctl start on a free loopback port (as the postgres user when we are root); stopped after."""
+    base = Path(tempfile.mkdtemp(prefix="harness-pg-"))  # pytest's tmp tree is private to root
+    os.chmod(base, 0o755)
+    data = base / "pgdata"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def run(*cmd: str) -> None:
+        r = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
+        assert r.returncode == 0, f"{cmd[0]} failed: {r.stdout[-1500:]} {r.stderr[-1500:]}"
+
+    run(str(PG / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    run(str(PG / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
+    try:
+        run(str(PG / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "optuna")
+        yield f"postgresql://postgres:pw-not-needed@127.0.0.1:{port}/optuna"
+    finally:
+        subprocess.run([*as_user, str(PG / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.skipif(PG is None, reason="no PostgreSQL binaries (Debian's postgresql; .ci/system-deps installs it)")
+@pytest.mark.slow
+def test_two_workers_share_a_postgresql_study(tmp_path, postgres):
+    cfg = study_config(tmp_path)
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    workers = [subprocess.Popen(tune_cmd(cfg, "shared", 4, "--storage", postgres), cwd=tmp_path, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [w.communicate(timeout=600) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outs]
+    assert all("pw-not-needed" not in o[0] + o[1] for o in outs)  # the password is masked in logs
+    trials = optuna.load_study(study_name="shared", storage=postgres).trials
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) == 4
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert len({t.user_attrs["run_dir"] for t in trials}) == 4
+    # both workers did work
+    assert all("== trial" in o[0] for o in outs)
