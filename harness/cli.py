@@ -121,6 +121,12 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from harness.cv import run_cv
 
     cfg = _config(args)
+    if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID") and not cfg.run_dir:
+        # under a W&B agent (or sweep-local): one run directory per sweep run, so runs never share folds
+        from harness.config import apply_overrides
+
+        cfg = apply_overrides(cfg, {"run_dir": str(Path(cfg.output_dir) / "sweeps" / os.environ["WANDB_SWEEP_ID"]
+                                                   / os.environ["WANDB_RUN_ID"])})
     folds = [int(f) for f in args.folds.split(",")] if args.folds else None
     run_cv(cfg, folds=folds, verbose=True)
     return 0
@@ -166,6 +172,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(study_status(args.config, overrides, args.study, args.storage))
         return 0
     run_study(args.config, overrides, args.study, args.storage, args.n_trials, args.timeout, verbose=True)
+    return 0
+
+
+def cmd_sweep_local(args: argparse.Namespace) -> int:
+    from harness.sweep import LocalSweep, agent_command
+
+    sweep = LocalSweep(args.sweep, args.state_dir, list(args.overrides or []), args.poll, verbose=True)
+    if args.dry_run:
+        s = sweep.optimizer.ask_n_runs(1)
+        params = s[0].config.flat_dict() if s else {}
+        print(" ".join(agent_command(sweep.sweep, params, sweep.extra)))
+        return 0
+    sweep.run(args.count)
     return 0
 
 
@@ -283,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
     p.add_argument("--status", action="store_true", help="summarise the study (best trial, states, importances)")
     _overrides(p)
+
+    p = _add(sub, "sweep-local", cmd_sweep_local, "run a W&B sweep YAML on this machine without a W&B server: "
+             "W&B's own search engines propose, runs log offline, state on disk (resumable)")
+    p.add_argument("sweep", help="sweep YAML, e.g. sweeps/rank.yaml")
+    p.add_argument("--count", type=int, help="runs to do now (default: until the search space is exhausted)")
+    p.add_argument("--state-dir", help="where the sweep's state lives (default runs/sweeps-local/<yaml name>)")
+    p.add_argument("--poll", type=float, default=30.0, help="seconds between early-termination checks (default 30)")
+    p.add_argument("--dry-run", action="store_true", help="print the first run's command line and exit")
+    p.add_argument("overrides", nargs="*", metavar="section.key=value",
+                   help="appended to every run's command line (e.g. CPU test settings); must not set a sweep parameter")
 
     p = _add(sub, "report", cmd_report, "write a static HTML page comparing run directories (no W&B server needed)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories")

@@ -129,10 +129,15 @@ class LoraConfig:
     enabled: bool = _help("train LoRA adapters (false = full fine-tuning)", True)
     r: int = _help("LoRA rank", 16)
     alpha: int = _help("LoRA alpha (scaling = alpha / r)", 32)
+    alpha_per_rank: float | None = _help(
+        "if set, alpha = alpha_per_rank x r (a sweep over rank keeps alpha = 2 x rank with 2)", None)
     dropout: float = _help("LoRA dropout", 0.05)
     target_modules: list[str] | str = _help(
         "module names to adapt, or 'all-linear'",
         factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+
+    def effective_alpha(self) -> float:
+        return self.alpha_per_rank * self.r if self.alpha_per_rank is not None else self.alpha
 
     def check(self) -> list[str]:
         p = []
@@ -140,6 +145,8 @@ class LoraConfig:
             p.append("lora.r: must be >= 1")
         if self.alpha <= 0:
             p.append("lora.alpha: must be > 0")
+        if self.alpha_per_rank is not None and self.alpha_per_rank <= 0:
+            p.append("lora.alpha_per_rank: must be > 0")
         if not 0 <= self.dropout < 1:
             p.append("lora.dropout: must be in [0, 1)")
         return p

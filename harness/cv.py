@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig, load_config
-from harness.data import Example, load_test, load_train
+from harness.data import Example, group_of, load_test, load_train
 from harness.folds import Folds, audit, make_folds
 from harness.report import write_report
 from harness.store import atomic_write_json, atomic_write_npz, read_json
@@ -79,7 +79,8 @@ def _inner_split(train_part: list[Example], frac: float, seed: int, group_key: s
     if frac <= 0:
         return train_part, []
     originals = [e for e in train_part if e.source_id is None]
-    inner = make_folds(originals, max(2, round(1 / frac)), seed, group_key)
+    n_groups = len({group_of(e, group_key) for e in originals})
+    inner = make_folds(originals, max(2, min(round(1 / frac), n_groups)), seed, group_key)
     hold = inner.val_ids(0)
     fit = [e for e in train_part if (e.source_id or e.id) not in hold]
     held = [e for e in train_part if e.id in hold]

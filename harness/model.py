@@ -192,7 +192,7 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
     if cfg.lora.enabled:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
+        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.effective_alpha(),
                           lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
                           modules_to_save=[head])
         model = get_peft_model(model, lcfg)

@@ -20,15 +20,12 @@ import os
 import secrets
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from harness.config import ExperimentConfig, mask_secrets
 from harness.store import atomic_write_json, read_json
-
-SWEEP_ENV = ("WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RUN_ID")
-
 
 class Tracker:
     """The interface, and the null implementation."""
@@ -149,16 +146,6 @@ def resolve_mode(mode: str) -> str:
     return "online" if logged_in() else "offline"
 
 
-@contextlib.contextmanager
-def _outside_sweep() -> Iterator[None]:
-    """Fold runs must not become sweep runs: hide the agent's run/sweep ids while they start."""
-    saved = {k: os.environ.pop(k) for k in SWEEP_ENV if k in os.environ}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
-
-
 def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     """A W&B failure (outage, full disk, bad key) is reported once, then the tracker goes quiet."""
 
@@ -183,7 +170,12 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class WandbTracker(Tracker):
-    """One experiment run (job_type=cv) plus one run per trained fold (job_type=fold), tied by `group`."""
+    """One experiment run (job_type=cv) plus one run per trained fold (job_type=fold), tied by `group`.
+
+    Inside a W&B sweep (an agent or sweep-local) wandb allows one run per process and ignores other run
+    ids, so the fold runs are folded into the sweep run: one history row per fold carrying that fold's
+    per-class table, confusion matrix and training log, and nothing else, so the sweep's step = fold.
+    """
 
     said_offline = False
 
@@ -194,6 +186,8 @@ class WandbTracker(Tracker):
         self.fold_run: Any = None
         self.broken = False
         self.ids_path = self.run_dir / "track.json"
+        self.in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
+        self.fold_log: list[dict[str, float]] = []  # in a sweep: the fold's trainer log, logged at its end
 
     def _ids(self) -> dict[str, Any]:
         return read_json(self.ids_path) if self.ids_path.exists() else {}
@@ -211,7 +205,7 @@ class WandbTracker(Tracker):
         import wandb
 
         ids = self._ids()
-        in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
+        in_sweep = self.in_sweep
         run_id = os.environ.get("WANDB_RUN_ID") if in_sweep else ids.get("experiment_run_id")
         run_id = run_id or secrets.token_hex(4)
         group = cfg.track.group or ids.get("group") or f"{cfg.name}-{run_id}"
@@ -229,18 +223,19 @@ class WandbTracker(Tracker):
 
     @_guard
     def start_fold(self, seed: int, fold: int) -> None:
-        if not self.cfg.track.fold_runs or self.exp_run is None:
+        self.fold_log = []
+        if not self.cfg.track.fold_runs or self.exp_run is None or self.in_sweep:
             return
-        with _outside_sweep():
-            self.fold_run = self._init(id=f"{self.exp_run.id}-s{seed}-f{fold}", name=f"{self.cfg.name}-s{seed}-f{fold}",
-                                       group=self.exp_run.group, job_type="fold",
-                                       config=flat_config(self.cfg, {"seed": seed, "fold": fold,
-                                                                     "experiment_run_id": self.exp_run.id,
-                                                                     **self.extra}),
-                                       console="off")
+        self.fold_run = self._init(id=f"{self.exp_run.id}-s{seed}-f{fold}", name=f"{self.cfg.name}-s{seed}-f{fold}",
+                                   group=self.exp_run.group, job_type="fold",
+                                   config=flat_config(self.cfg, {"seed": seed, "fold": fold,
+                                                                 "experiment_run_id": self.exp_run.id, **self.extra}),
+                                   console="off")
 
     @_guard
     def fold_callbacks(self) -> list[Any]:
+        if self.in_sweep and self.exp_run is not None:
+            return [_log_callback(lambda logs, step: self.fold_log.append({"step": step, **logs}))]
         if self.fold_run is None:
             return []
         run = self.fold_run
@@ -257,14 +252,25 @@ class WandbTracker(Tracker):
 
     @_guard
     def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
+        names = self.cfg.data.label_names()
         if self.exp_run is not None:  # the experiment's history: one row per finished fold (hyperband reads it)
-            self.exp_run.log({**progress, "fold/seed": seed, "fold/index": fold,
-                              "fold/macro_f1": metrics["macro_f1"],
-                              "fold/macro_f1_official": metrics["macro_f1_official"]})
+            row = {**progress, "fold/seed": seed, "fold/index": fold, "fold/macro_f1": metrics["macro_f1"],
+                   "fold/macro_f1_official": metrics["macro_f1_official"]}
+            if self.in_sweep and "confusion" in metrics:
+                key = f"fold/s{seed}_f{fold}"
+                row.update({f"{key}/per_class": per_class_table(metrics["per_class"]),
+                            f"{key}/confusion_matrix": confusion_chart(metrics["confusion"], names,
+                                                                       f"seed {seed} fold {fold}")})
+                if self.fold_log:
+                    cols = sorted({k for r in self.fold_log for k in r})
+                    import wandb
+
+                    row[f"{key}/train_log"] = wandb.Table(columns=cols,
+                                                          data=[[r.get(c) for c in cols] for r in self.fold_log])
+            self.exp_run.log(row)
         run, self.fold_run = self.fold_run, None
         if run is None:
             return
-        names = self.cfg.data.label_names()
         run.summary.update({f"fold/{k}": metrics[k] for k in ("macro_f1", "macro_f1_official", "accuracy",
                                                                "balanced_accuracy", "weighted_f1", "seconds")})
         run.log({"fold/per_class": per_class_table(metrics["per_class"]),
