@@ -334,16 +334,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; `--section.key=value` (W&B's ${args}) are not declared options: they become
+    overrides, in order, after any `section.key=value` given positionally."""
     parser = build_parser()
-    # `--section.key=value` (W&B ${args}) are not declared options: collect them as overrides
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         if not hasattr(args, "overrides") or any("=" not in u or u.startswith("-") and not u.startswith("--")
                                                  for u in unknown):
             parser.error(f"unrecognized arguments: {' '.join(unknown)}")
         args.overrides = list(args.overrides) + unknown
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if not getattr(args, "fn", None):
+        parser = build_parser()
         parser.print_help()
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

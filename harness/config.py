@@ -455,6 +455,8 @@ def _coerce(value: Any, tp: Any) -> Any:
     """Return `value` as type `tp`, or _NO. Strings from the command line are parsed as YAML scalars first."""
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
+        if type(None) in get_args(tp) and isinstance(value, str) and value.lower() in ("null", "~"):
+            return None  # `data.test_path=null` unsets an optional path rather than naming a file "null"
         for arg in get_args(tp):
             out = _coerce(value, arg)
             if out is not _NO:

@@ -24,7 +24,7 @@ import warnings
 
 import yaml
 
-from harness.config import ConfigError, field_help
+from harness.config import ConfigError, field_help, parse_overrides
 from harness.store import atomic_write_json, read_json
 
 warnings.filterwarnings("ignore", message=".*allow_population_by_field_name.*")  # from the sweeps package
@@ -99,6 +99,7 @@ class LocalSweep:
         self.path = Path(path)
         self.sweep = load_sweep(self.path)
         self.extra = list(extra)
+        parse_overrides(self.extra)  # a malformed override fails here, not in every run
         clash = {e.lstrip("-").split("=", 1)[0] for e in self.extra} & set(self.sweep.get("parameters", {}))
         if clash:
             raise ConfigError([f"override {k}: it is a parameter of {self.path}; the sweep sets it" for k in sorted(clash)])
@@ -109,6 +110,11 @@ class LocalSweep:
             "sweep_id": f"local-{self.path.stem}-{secrets.token_hex(3)}", "sweep_file": str(self.path), "runs": []}
         if self.state["sweep_file"] != str(self.path):
             raise ConfigError([f"{self.state_path}: belongs to {self.state['sweep_file']}, not {self.path}"])
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._save()  # the sweep id is fixed from the first invocation on (the Optuna study is named after it)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optimizer = self._make_optimizer()
         self.ids: dict[str, Any] = {}  # wandb run id -> optimizer run id
 

@@ -1,0 +1,138 @@
+"""W&B sweep YAMLs (schema, parameters, the agent's command line) and `harness sweep-local` end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from harness.cli import _config, parse_args
+from harness.config import ConfigError, load_config
+from harness.sweep import LocalSweep, agent_command, load_sweep
+from helpers import wandb_env
+
+ROOT = Path(__file__).resolve().parents[1]
+SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
+CPU = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synthetic_groups=12", "data.test_path=null",
+       "prompt.max_length=192", "prompt.context_turns=2", "cv.n_folds=2", "train.epochs=1", "train.max_steps=1",
+       "train.seeds=[42]", "train.batch_size=8", "train.grad_accum=1", "train.eval_batch_size=64",
+       "augment.enabled=false", "decide.enabled=false"]
+
+
+def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
+    monkeypatch.chdir(ROOT)  # scheduler.source paths are relative to the repository root, as for wandb
+    monkeypatch.setenv("HARNESS_SWEEP_STORAGE", f"sqlite:///{tmp_path / 'sweeps.db'}")
+    return LocalSweep(path.relative_to(ROOT), tmp_path / "state", CPU, verbose=False)
+
+
+def test_there_are_the_three_sweeps():
+    assert {p.name for p in SWEEPS} == {"rank.yaml", "lr_loss.yaml", "optuna_tpe.yaml"}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
+def test_sweep_is_valid_and_its_agent_command_line_parses(path, tmp_path, monkeypatch):
+    sweep = load_sweep(path)  # the sweeps schema, config keys, scheduler and command checks
+    assert sweep["metric"] == {"name": "cv/macro_f1_official", "goal": "maximize"}
+    assert path.read_text().startswith("#") and "wandb sweep sweeps/" + path.name in path.read_text()
+    local = optimizer_for(path, tmp_path, monkeypatch)
+    for s in local.optimizer.ask_n_runs(3):
+        params = s.config.flat_dict()
+        assert set(params) == set(sweep["parameters"])
+        cmd = agent_command(sweep, params)
+        assert cmd[:2] == ["/usr/bin/env", "harness"]
+        assert all(f"--{k}={v}" in cmd for k, v in params.items())  # exactly what `wandb agent` passes
+        args = parse_args(cmd[2:])
+        assert args.command == "cv" and Path(args.config).exists()
+        cfg = _config(args)
+        flat = cfg.to_flat_dict()
+        for k, v in params.items():
+            assert flat[k] == pytest.approx(v) if isinstance(v, float) else flat[k] == v, k
+
+
+def test_rank_grid_is_five_ranks_with_alpha_twice_rank(tmp_path, monkeypatch):
+    local = optimizer_for(ROOT / "sweeps" / "rank.yaml", tmp_path, monkeypatch)
+    runs = local.optimizer.ask_n_runs(10)
+    assert len(runs) == 5  # the grid is exhausted after 5
+    cfgs = [_config(parse_args(agent_command(local.sweep, r.config.flat_dict())[2:])) for r in runs]
+    assert sorted(c.lora.r for c in cfgs) == [16, 32, 64, 128, 256]
+    assert all(c.lora.effective_alpha() == 2 * c.lora.r for c in cfgs)
+
+
+def test_lr_loss_stops_weak_runs_by_fold():
+    sweep = load_sweep(ROOT / "sweeps" / "lr_loss.yaml")
+    assert sweep["method"] == "bayes"
+    assert sweep["early_terminate"] == {"type": "hyperband", "min_iter": 2, "eta": 2}
+    assert set(sweep["parameters"]) == {"train.learning_rate", "loss.class_weights", "loss.label_smoothing",
+                                        "loss.focal_gamma"}
+
+
+def test_optuna_sweep_searches_the_experiment_space_on_a_study_that_survives_restarts(tmp_path, monkeypatch):
+    sweep = load_sweep(ROOT / "sweeps" / "optuna_tpe.yaml")
+    space = load_config(ROOT / "experiments" / "psydefdetect_qwen3_8b.yaml").tune.space
+    assert set(sweep["parameters"]) == set(space)
+    local = optimizer_for(ROOT / "sweeps" / "optuna_tpe.yaml", tmp_path, monkeypatch)
+    study_name = f"wandb-sweep-{local.state['sweep_id']}"
+    storage = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    first = local.optimizer.ask_n_runs(2)
+    assert len(optuna.load_study(study_name=study_name, storage=storage).trials) == 2  # on disk
+    # a restart: the scheduler replays the one finished run; the stored study must not count it twice
+    from wandb.sdk.sweeps.run_state import RunState
+    from wandb.sdk.sweeps.scheduler.optimizer import RunConfig, RunWithMetrics
+
+    restarted = optimizer_for(ROOT / "sweeps" / "optuna_tpe.yaml", tmp_path, monkeypatch).optimizer
+    restarted.tell_existing_finished_run(RunWithMetrics(
+        config=RunConfig.from_values(first[0].config.flat_dict()), state=RunState.FINISHED, wandb_run_id="x",
+        summary_metrics={"cv/macro_f1_official": 0.4}, history_metrics=[]))
+    trials = optuna.load_study(study_name=study_name, storage=storage).trials
+    assert [(t.state.name, t.value) for t in trials] == [("COMPLETE", 0.4)]
+
+
+def test_bad_sweep_lists_every_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"method": "grid", "parameters": {"lora.rank": {"values": [1]}},
+                                   "command": ["harness", "cv"]}))
+    with pytest.raises(ConfigError) as e:
+        load_sweep(bad)
+    text = str(e.value)
+    assert "parameters.lora.rank: not a harness config key" in text
+    assert "metric.name: missing" in text and "${args}" in text
+
+
+@pytest.mark.slow
+def test_sweep_local_runs_rank_yaml_offline_and_resumes(tmp_path, monkeypatch):
+    from harness.track import offline_runs, read_offline_run
+
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb")
+    monkeypatch.chdir(ROOT)
+    cmd = [sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/rank.yaml", "--count", "2", "--state-dir",
+           str(tmp_path / "state"), *CPU, f"output_dir={tmp_path / 'runs'}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert [(x["state"], x["params"]["lora.r"]) for x in state["runs"]] == [("finished", 16), ("finished", 32)]
+    runs = {w["id"]: w for w in (read_offline_run(p) for p in offline_runs(wdir))}
+    for x in state["runs"]:
+        w = runs[x["id"]]  # the sweep run is the experiment run, logged offline under the agent's run id
+        assert w["job_type"] == "cv" and w["config"]["lora.r"] == x["params"]["lora.r"]
+        assert w["summary"]["cv/macro_f1_official"] == pytest.approx(x["summary"]["cv/macro_f1_official"])
+        assert [h["_step"] for h in x["history"]] == [0, 1]  # one row per fold: what hyperband reads
+        assert "fold/s42_f0/confusion_matrix_table" in w["tables"]
+        run_dir = tmp_path / "runs" / "sweeps" / state["sweep_id"] / x["id"]
+        assert (run_dir / "metrics.json").exists()
+    # a crash during the second run: it is relaunched under its run id and its finished folds are kept
+    second = state["runs"][1]
+    second["state"] = "running"
+    (tmp_path / "state" / "state.json").write_text(json.dumps(state))
+    probs = tmp_path / "runs" / "sweeps" / state["sweep_id"] / second["id"] / "folds" / "seed42" / "fold0" / "probs.npz"
+    stamp = probs.stat().st_mtime_ns
+    r = subprocess.run(cmd[:6] + ["1"] + cmd[7:], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert [x["state"] for x in state["runs"]] == ["finished", "finished"]
+    assert probs.stat().st_mtime_ns == stamp
+    assert "resumed" in r.stdout
