@@ -124,11 +124,18 @@ class Objective:
         cfg = apply_overrides(self.base, {**params, "run_dir": str(run_dir), "name": f"{self.study}-t{root}",
                                           "track.group": self.base.track.group or self.study})
         trial.set_user_attr("run_dir", str(run_dir))
-        metric = fold_metric(cfg.tune) if cfg.tune.pruner != "none" else None
+        try:  # intermediate values are reported even without a pruner: dashboards plot them
+            metric = fold_metric(cfg.tune)
+        except ConfigError:
+            metric = None  # e.g. decide/gain_crossfit: no per-fold counterpart (run_study refuses a pruner then)
         n_folds, seeds = cfg.cv.n_folds, cfg.train.seeds
         seen: list[float] = []
 
+        done: list[int] = []
+
         def on_fold(r: Any) -> None:
+            done.append(r.fold)
+            trial.set_user_attr("folds_done", len(done))
             if metric is None:
                 return
             seen.append(r.metrics[metric])
@@ -136,7 +143,6 @@ class Objective:
             value = seen[-1] if cfg.tune.pruner == "wilcoxon" else float(np.mean(seen))
             trial.report(value, step=seeds.index(r.seed) * n_folds + r.fold)
             if trial.should_prune():
-                trial.set_user_attr("folds_trained", len(seen))
                 raise optuna.TrialPruned(f"pruned after {len(seen)} fold(s): {metric} {value:.4f}")
 
         tracker = make_tracker(cfg, run_dir, {"optuna/study": self.study, "optuna/trial": trial.number,
@@ -147,7 +153,6 @@ class Objective:
         metrics = run_cv(cfg, verbose=self.verbose, tracker=tracker, on_fold=on_fold)
         if metrics is None:
             raise RuntimeError(f"trial {trial.number}: CV did not finish all folds (cv.folds is set?)")
-        trial.set_user_attr("folds_trained", len(seen))
         summary = metrics["summary"]
         if cfg.tune.metric not in summary:
             raise ConfigError([f"tune.metric: {cfg.tune.metric!r} is not in {run_dir / 'metrics.json'}; "
@@ -220,7 +225,7 @@ def format_status(study: Any, metric: str | None = None) -> str:
                      f"params {b.params}, run dir {b.user_attrs.get('run_dir')}")
     pruned = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,))
     if pruned:
-        lines.append(f"pruned trials trained {sum(t.user_attrs.get('folds_trained', 0) for t in pruned)} fold(s) "
+        lines.append(f"pruned trials ran {sum(t.user_attrs.get('folds_done', 0) for t in pruned)} fold(s) "
                      f"in all ({len(pruned)} trials)")
     if len(done) >= 4 and study.best_trial.params:
         try:
