@@ -309,6 +309,9 @@ class WandbTracker(Tracker):
                                                                "OOF after the decision layer (in-sample)")
             logs["decide/per_class"] = per_class_table(d["after"]["per_class"])
             summary.update({f"decide/per_class_f1/{r['name']}": r["f1"] for r in d["after"]["per_class"]})
+            summary.update({"decide/tau": d["tau"], "decide/gate_class": d["gate_class"] if d["tau"] is not None
+                            else None, "decide/trials": d["trials_total"]})
+            summary.update({f"decide/seed_weight/{s}": float(w) for s, w in zip(d["seeds"], d["weights"])})
             logs["decide/decision"] = wandb.Table(
                 columns=["class", "name", "delta"], data=[[i, n, float(x)] for i, (n, x) in enumerate(zip(names, d["delta"]))])
             if "crossfit" in d:

@@ -49,7 +49,7 @@ def test_all_problems_reported_at_once():
         load_config(None, ["lora.rr=3", "train.learning_rate=abc", "cv.n_folds=1", "data.synthetic=psydefconv",
                            "quant.quant_type=int8", "nosuch.key=1", "train.warmup_ratio=2"])
     msg = str(e.value)
-    for needle in ["lora.rr: unknown key; allowed here: alpha, dropout", "train.learning_rate: expected float",
+    for needle in ["lora.rr: unknown key; allowed here: alpha, alpha_per_rank, dropout", "train.learning_rate: expected float",
                    "cv.n_folds: must be >= 2", "quant.quant_type: expected one of 'nf4', 'fp4'",
                    "nosuch: unknown key", "train.warmup_ratio: must be in [0, 1)"]:
         assert needle in msg, msg

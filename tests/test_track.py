@@ -73,7 +73,12 @@ def test_experiment_run_holds_the_run_directory_numbers(tracked):
     for true, pred, n in exp["tables"]["cv/confusion_matrix_table"]["data"]:
         cm[names.index(true), names.index(pred)] = n
     assert np.array_equal(cm, np.array(blend["confusion"]))
-    after = read_json(tracked["run_dir"] / "calibration.json")["after"]["confusion"]
+    cal = read_json(tracked["run_dir"] / "calibration.json")
+    if cal["tau"] is not None:
+        assert s["decide/tau"] == pytest.approx(cal["tau"]) and s["decide/gate_class"] == cal["gate_class"]
+    assert s["decide/seed_weight/42"] == pytest.approx(cal["weights"][0])
+    assert [r[2] for r in exp["tables"]["decide/decision"]["data"]] == pytest.approx(cal["delta"])
+    after = cal["after"]["confusion"]
     cm_after = np.zeros_like(cm)
     for true, pred, n in exp["tables"]["decide/confusion_matrix_table"]["data"]:
         cm_after[names.index(true), names.index(pred)] = n
