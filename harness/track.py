@@ -196,8 +196,9 @@ class WandbTracker(Tracker):
         import wandb
 
         t = self.cfg.track
+        # dir: WANDB_DIR as it is now (wandb's process-wide settings keep the value from its first run)
         return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
-                          reinit="create_new", resume="allow",
+                          reinit="create_new", resume="allow", dir=os.environ.get("WANDB_DIR"),
                           settings=wandb.Settings(init_timeout=t.init_timeout, console=console), **kw)
 
     @_guard

@@ -39,9 +39,17 @@ def make_storage(url: str, tune: TuneConfig) -> Any:
         engine = {"connect_args": {"timeout": 60}}  # two local workers wait for the write lock instead of failing
     else:
         engine = {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine, heartbeat_interval=tune.heartbeat_interval, grace_period=tune.grace_period,
-        failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tune.max_retry))
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=tune.heartbeat_interval, grace_period=tune.grace_period,
+                failed_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=tune.max_retry))
+        except Exception as e:  # noqa: BLE001
+            # workers started together on an empty database race to create Optuna's schema; the loser
+            # sees a duplicate-type/table error and simply connects once the winner is done
+            if attempt == 4 or "already exists" not in str(e) and "duplicate" not in str(e).lower():
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def make_pruner(tune: TuneConfig) -> Any:

@@ -24,4 +24,7 @@ def wandb_env(mp: "pytest.MonkeyPatch", root: Path, mode: str = "offline") -> Pa
     mp.setenv("WANDB_MODE", mode)
     mp.setenv("WANDB_SILENT", "true")
     mp.delenv("WANDB_API_KEY", raising=False)
+    import wandb
+
+    wandb.teardown()  # wandb keeps process-wide settings from the first run: start each test afresh
     return root / "dir"

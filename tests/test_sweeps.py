@@ -21,7 +21,7 @@ SWEEPS = sorted((ROOT / "sweeps").glob("*.yaml"))
 CPU = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synthetic_groups=12", "data.test_path=null",
        "prompt.max_length=192", "prompt.context_turns=2", "cv.n_folds=2", "train.epochs=1", "train.max_steps=1",
        "train.seeds=[42]", "train.batch_size=8", "train.grad_accum=1", "train.eval_batch_size=64",
-       "augment.enabled=false", "decide.enabled=false"]
+       "augment.enabled=false", "decide.enabled=false", "quant.load_in_4bit=false", "train.precision=fp32"]
 
 
 def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
@@ -109,9 +109,12 @@ def test_sweep_local_runs_rank_yaml_offline_and_resumes(tmp_path, monkeypatch):
 
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
     monkeypatch.chdir(ROOT)
-    cmd = [sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/rank.yaml", "--count", "2", "--state-dir",
-           str(tmp_path / "state"), *CPU, f"output_dir={tmp_path / 'runs'}"]
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    def sweep_local(count: int) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/rank.yaml", "--count",
+                               str(count), "--state-dir", str(tmp_path / "state"), *CPU,
+                               f"output_dir={tmp_path / 'runs'}"], capture_output=True, text=True, cwd=ROOT)
+
+    r = sweep_local(2)
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((tmp_path / "state" / "state.json").read_text())
     assert [(x["state"], x["params"]["lora.r"]) for x in state["runs"]] == [("finished", 16), ("finished", 32)]
@@ -130,7 +133,7 @@ def test_sweep_local_runs_rank_yaml_offline_and_resumes(tmp_path, monkeypatch):
     (tmp_path / "state" / "state.json").write_text(json.dumps(state))
     probs = tmp_path / "runs" / "sweeps" / state["sweep_id"] / second["id"] / "folds" / "seed42" / "fold0" / "probs.npz"
     stamp = probs.stat().st_mtime_ns
-    r = subprocess.run(cmd[:6] + ["1"] + cmd[7:], capture_output=True, text=True, cwd=ROOT)
+    r = sweep_local(1)
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((tmp_path / "state" / "state.json").read_text())
     assert [x["state"] for x in state["runs"]] == ["finished", "finished"]
