@@ -56,7 +56,7 @@ def make_pruner(tune: TuneConfig) -> Any:
     """Why median by default: with 5 folds a Wilcoxon test can only reach p < 0.1 once 4 folds agree
     (exact p = 1/16), so it saves at most one fold in five; the median rule on the running CV mean prunes
     after `pruner_warmup_folds`. Both compare trials on the same folds (the fold split is fixed by cv.seed).
-    See benchmarks/pruning.py for the measured trade-off."""
+    benchmarks/pruning.py runs the same study with each pruner to measure the trade-off."""
     import optuna
 
     if tune.pruner == "median":
