@@ -302,9 +302,9 @@ class TrackConfig:
     log_adapters: bool = _help("add every fold's LoRA adapter to the results artifact (large for 8B models)", False)
 
 
-_SCORES = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
-TUNE_METRICS = ({f"cv/{m}" for m in _SCORES} | {f"decide/{m}" for m in _SCORES[:2] + _SCORES[3:4]}
-                | {f"decide/{m}_crossfit" for m in _SCORES[:2]} | {"decide/gain_crossfit"})
+SCORES = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
+TUNE_METRICS = ({f"cv/{m}" for m in SCORES} | {f"decide/{m}" for m in SCORES[:2] + SCORES[3:4]}
+                | {f"decide/{m}_crossfit" for m in SCORES[:2]} | {"decide/gain_crossfit"})
 
 
 @dataclass

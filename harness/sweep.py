@@ -29,9 +29,6 @@ from harness.store import atomic_write_json, read_json
 
 warnings.filterwarnings("ignore", message=".*allow_population_by_field_name.*")  # from the sweeps package
 
-MACROS = ("${env}", "${interpreter}", "${program}", "${args}", "${args_no_hyphens}", "${args_json}",
-          "${args_no_boolean_flags}", "${args_json_file}")
-
 
 def load_sweep(path: str | Path) -> dict[str, Any]:
     """Read a sweep YAML and list every problem at once: schema, parameter names, scheduler, command."""

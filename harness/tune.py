@@ -19,11 +19,11 @@ from typing import Any
 
 import warnings
 
-from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets
+from harness.config import SCORES, ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets
 
 warnings.filterwarnings("ignore", message=".*(experimental|RetryHeartbeatStaleTrialCallback|heartbeat).*")
 
-FOLD_METRICS = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
+FOLD_METRICS = SCORES  # every fold reports the same scores as the OOF summary
 
 
 def default_storage(study: str) -> str:
