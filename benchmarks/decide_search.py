@@ -137,7 +137,7 @@ def main() -> int:
 
     from harness.config import DecideConfig
     from harness.decide import OOF, make_space
-    from harness.synthetic import make_oof_probs
+    from harness.testing.oof import make_oof_probs
 
     probs, y, fold = make_oof_probs(n_rows=1864, n_seeds=2, seed=0)
     oof = OOF(np.arange(len(y)), y, fold, [0, 1], probs)

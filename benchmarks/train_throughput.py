@@ -57,16 +57,16 @@ def main() -> int:
     from transformers import PrinterCallback, Trainer, set_seed
 
     from harness.config import load_config
-    from harness.cv import _quiet_libraries
+    from harness.methods.hf.model import quiet_transformers
     from harness.data import load_file
-    from harness.losses import class_weights
-    from harness.model import build_model, load_tokenizer
+    from harness.weights import class_weights
+    from harness.methods.hf.model import build_model, load_tokenizer
     from harness.prompt import PromptBuilder
     from harness.synthetic import OFFICIAL_COUNTS
-    from harness.trainer import (ImbalanceTrainer, make_collator, predict_proba, to_features,
+    from harness.methods.hf.trainer import (ImbalanceTrainer, make_collator, predict_proba, to_features,
                                  training_arguments)
 
-    _quiet_libraries()
+    quiet_transformers()
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     cfg = load_config(None, {"model.name_or_path": args.model, "data.synthetic": "psydefconv",

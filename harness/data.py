@@ -10,42 +10,12 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from harness.config import ExperimentConfig
-
-SEEKER = "seeker"
-
-
-@dataclass(frozen=True)
-class Turn:
-    speaker: str
-    text: str
-
-
-@dataclass(frozen=True)
-class Example:
-    """One row to classify. `dialogue` ends with the target turn (empty for plain text rows)."""
-
-    id: str
-    group: str
-    target: str
-    dialogue: tuple[Turn, ...] = ()
-    label: int | None = None
-    source_id: str | None = None  # set on augmented variants: the row they were made from
-    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    @property
-    def context(self) -> tuple[Turn, ...]:
-        """Turns before the target."""
-        return self.dialogue[:-1] if self.dialogue else ()
-
-    def with_target(self, text: str, new_id: str) -> "Example":
-        """A variant whose target (and last turn) is `text`; it remembers its source row."""
-        turns = self.dialogue[:-1] + (Turn(self.dialogue[-1].speaker, text),) if self.dialogue else ()
-        return replace(self, id=new_id, target=text, dialogue=turns, source_id=self.source_id or self.id)
+from harness.schema import SEEKER, Example, Turn  # noqa: F401  (re-exported: loaders return them)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from harness import keys
 from harness.config import DecideConfig, ExperimentConfig
 from harness.fastdecode import HAVE_NUMBA
 
 if HAVE_NUMBA:
     from harness.fastdecode import _counts_blend, _counts_fixed
+from harness.samplers import make_sampler
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
 from harness.store import read_json
 
@@ -307,19 +309,9 @@ class Evaluator:
 # search
 # ----------------------------------------------------------------------------
 
-def make_sampler(name: str, seed: int) -> Any:
-    import optuna
-
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=50)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "qmc":
-        return optuna.samplers.QMCSampler(seed=seed, scramble=True)
-    if name == "cmaes":
-        # the gate on/off choice is categorical: CMA-ES samples it independently (by design, not a problem)
-        return optuna.samplers.CmaEsSampler(seed=seed, n_startup_trials=20, warn_independent_sampling=False)
-    raise ValueError(f"unknown sampler {name!r}")
+def decide_sampler(cfg: DecideConfig) -> Any:
+    """The decision search's sampler: a longer random warm-up than Optuna's default (cheap candidates)."""
+    return make_sampler(cfg.sampler, cfg.seed, startup_trials={"tpe": 50, "cmaes": 20}.get(cfg.sampler))
 
 
 def _suggest(trial: Any, space: Space) -> None:
@@ -343,7 +335,7 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is None:
-        study = optuna.create_study(direction="maximize", sampler=make_sampler(cfg.sampler, cfg.seed))
+        study = optuna.create_study(direction="maximize", sampler=decide_sampler(cfg))
     space = ev.space
     if not study.trials:  # start from plain argmax: the search can only improve on it
         base = {f"delta_{c}": 0.0 for c in space.delta_classes}
@@ -428,7 +420,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     ev = Evaluator(oof.probs, oof.labels, space, d.metric, cfg.data.score_labels)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}"
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(d.sampler, d.seed),
+    study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
                                 storage=_study_storage(run_dir), study_name=study_name, load_if_exists=True)
     before_trials = len(study.trials)
     t0 = time.time()
@@ -472,14 +464,14 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
 def decide_summary(out: dict[str, Any]) -> dict[str, float]:
     """Stable decide/* keys (README) that sweeps, studies and dashboards target."""
     m = out["metric"]
-    keys = {f"decide/{k}": out["after"][k] for k in ("macro_f1", "macro_f1_official", "balanced_accuracy")}
-    keys.update({f"decide/{m}": out["in_sample"]["after"], "decide/gain_in_sample": out["in_sample"]["gain"]})
+    found = {keys.decide(k): out["after"][k] for k in keys.DECIDE_SCORES}
+    found.update({keys.decide(m): out["in_sample"]["after"], keys.GAIN_IN_SAMPLE: out["in_sample"]["gain"]})
     if "crossfit" in out:
         cf = out["crossfit"]
-        keys.update({f"decide/{m}_crossfit": cf["pooled_after"], "decide/gain_crossfit": cf["pooled_gain"],
-                     "decide/gain_crossfit_ci_low": cf["pooled_gain_ci"][0],
-                     "decide/gain_crossfit_ci_high": cf["pooled_gain_ci"][1]})
-    return {k: float(v) for k, v in keys.items()}
+        found.update({keys.crossfit(m): cf["pooled_after"], keys.GAIN_CROSSFIT: cf["pooled_gain"],
+                      keys.ci(keys.GAIN_CROSSFIT, "low"): cf["pooled_gain_ci"][0],
+                      keys.ci(keys.GAIN_CROSSFIT, "high"): cf["pooled_gain_ci"][1]})
+    return {k: float(v) for k, v in found.items()}
 
 
 def _add_summary_keys(run_dir: Path, out: dict[str, Any]) -> None:
@@ -488,7 +480,7 @@ def _add_summary_keys(run_dir: Path, out: dict[str, Any]) -> None:
     path = run_dir / "metrics.json"
     if path.exists():
         metrics = read_json(path)
-        metrics["summary"] = {k: v for k, v in metrics["summary"].items() if not k.startswith("decide/")}
+        metrics["summary"] = {k: v for k, v in metrics["summary"].items() if not k.startswith(keys.decide(""))}
         metrics["summary"].update(decide_summary(out))
         atomic_write_json(path, metrics)
 
@@ -530,44 +522,3 @@ def apply_to_test(test_probs: np.ndarray, decision: Decision | None) -> np.ndarr
     if len(decision.weights) != per_seed.shape[0]:
         raise DecisionInputError([f"calibration has {len(decision.weights)} seed weights, test.npz {per_seed.shape[0]} seeds"])
     return decode(per_seed, decision)
-
-
-def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
-                     verbose: bool = True) -> dict[str, Any]:
-    """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
-    import json
-
-    from harness.store import atomic_write_text
-
-    run_dir = Path(run_dir)
-    if test_file is not None:
-        from harness.cv import score_file
-        from harness.data import load_file
-
-        examples = load_file(test_file, cfg, require_label=False)
-        ids = [e.id for e in examples]
-        tz = run_dir / "test.npz"
-        z = np.load(tz) if tz.exists() else None
-        if z is not None and len(z["ids"]) and list(z["ids"]) == ids:
-            probs = z["probs"]
-        else:
-            probs = score_file(run_dir, cfg, examples, verbose)
-    else:
-        z = np.load(run_dir / "test.npz")
-        ids, probs = [str(i) for i in z["ids"]], z["probs"]
-        if not ids:
-            raise DecisionInputError([f"{run_dir / 'test.npz'} holds no test rows: pass --test FILE "
-                                      "(or set data.test_path before `harness cv`)"])
-    checked, problems = check_probs(probs, "test probabilities")
-    if problems:
-        raise DecisionInputError(problems)
-    decision = load_decision(run_dir)
-    if decision is None and verbose:
-        print(f"note: no {run_dir / 'calibration.json'}: plain argmax of the seed/fold mean")
-    labels = apply_to_test(checked, decision)
-    items = [{"id": i, "label": int(y)} for i, y in zip(ids, labels)]
-    atomic_write_text(Path(out), json.dumps(items, indent=1) + "\n")
-    counts = np.bincount(labels, minlength=len(cfg.data.label_names())).tolist()
-    if verbose:
-        print(f"wrote {len(items)} predictions to {out}; label counts {counts}")
-    return {"rows": len(items), "counts": counts, "decision": decision is not None}

@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from harness import keys
+from harness.figures import confusion_figure, plt_module
 from harness.store import atomic_write_text, read_json
 
 
@@ -74,12 +76,12 @@ def summary_rows(runs: Sequence[RunSummary]) -> list[dict[str, Any]]:
     for r in runs:
         s = r.summary
         row: dict[str, Any] = {"run": r.name, "model": r.model, "folds": len(r.per_fold),
-                               "macro_f1": s["cv/macro_f1"], "macro_f1_ci": r.ci("macro_f1"),
-                               "macro_f1_official": s["cv/macro_f1_official"],
+                               "macro_f1": s[keys.cv("macro_f1")], "macro_f1_ci": r.ci("macro_f1"),
+                               "macro_f1_official": s[keys.cv("macro_f1_official")],
                                "macro_f1_official_ci": r.ci("macro_f1_official"),
-                               "balanced_accuracy": s["cv/balanced_accuracy"],
-                               "fold_sd": s.get("cv/macro_f1_official_fold_sd"),
-                               "majority_baseline": s.get("baseline/majority_macro_f1_official")}
+                               "balanced_accuracy": s[keys.cv("balanced_accuracy")],
+                               "fold_sd": s.get(keys.CV_FOLD_SD),
+                               "majority_baseline": s.get(keys.BASELINE_MAJORITY_OFFICIAL)}
         d = r.decision
         if d:
             row["decide_metric"] = d["metric"]
@@ -95,19 +97,9 @@ def summary_rows(runs: Sequence[RunSummary]) -> list[dict[str, Any]]:
 # figures (matplotlib, returned as Figure objects so the notebook shows the same ones)
 # ----------------------------------------------------------------------------
 
-def _plt() -> Any:
-    import matplotlib
-
-    if "inline" not in matplotlib.get_backend():  # keep a notebook's inline backend; files everywhere else
-        matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
     """Runs × classes F1: where the rare classes are won or lost."""
-    plt = _plt()
+    plt = plt_module()
     classes: list[str] = []
     for r in runs:
         classes += [n for n in r.label_names if n not in classes]
@@ -134,7 +126,7 @@ def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
 
 def fold_spread(runs: Sequence[RunSummary]) -> Any:
     """Per-fold official macro-F1 of every run: is a difference bigger than the fold noise?"""
-    plt = _plt()
+    plt = plt_module()
     fig, ax = plt.subplots(figsize=(6, 0.9 + 0.45 * len(runs)), dpi=90)
     for i, r in enumerate(runs):
         vals = [f["macro_f1_official"] for f in r.per_fold]
@@ -151,7 +143,7 @@ def fold_spread(runs: Sequence[RunSummary]) -> Any:
 
 def decision_gains(runs: Sequence[RunSummary]) -> Any | None:
     """In-sample against cross-fitted gain of the decision layer: the honest number is the second."""
-    plt = _plt()
+    plt = plt_module()
     with_d = [r for r in runs if r.decision]
     if not with_d:
         return None
@@ -175,9 +167,8 @@ def decision_gains(runs: Sequence[RunSummary]) -> Any | None:
 
 def confusion_pair(run: RunSummary) -> Any:
     """OOF confusion before and after the decision layer, row-normalised."""
-    from harness.track import confusion_figure
 
-    plt = _plt()
+    plt = plt_module()
     figs = [confusion_figure(run.blend["confusion"], run.label_names, "before: argmax")]
     if run.decision:
         figs.append(confusion_figure(run.decision["after"]["confusion"], run.label_names, "after: decision layer"))
@@ -196,7 +187,7 @@ def confusion_pair(run: RunSummary) -> Any:
 
 
 def _png(fig: Any) -> str:
-    plt = _plt()
+    plt = plt_module()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)

@@ -12,6 +12,11 @@ from typing import Any
 import numpy as np
 
 
+def cache_dir() -> Path:
+    """Where built models and content-keyed caches live (HARNESS_CACHE, default ~/.cache/harness)."""
+    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+
+
 def _atomic_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file or the new one."""
     path = Path(path)

@@ -42,17 +42,26 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
+def sweeps_engine() -> Any:
+    """W&B's open-source `sweeps` package, or None. Without it, `import sweeps` run from the repository root
+    finds the project's own sweeps/ folder (a namespace package with no code): that counts as missing."""
+    try:
+        import sweeps
+    except ImportError:
+        return None
+    return sweeps if hasattr(sweeps, "schema_violations_from_proposed_config") else None
+
+
 def sweep_problems(cfg: Any) -> list[str]:
     if not isinstance(cfg, dict):
         return ["top level must be a mapping"]
     problems: list[str] = []
-    try:
-        import sweeps
-
-        core = {k: v for k, v in cfg.items() if k != "scheduler"}  # wandb 0.31's extension, checked below
-        problems += [f"sweeps schema: {v}" for v in sweeps.schema_violations_from_proposed_config(core)]
-    except ImportError:
+    engine = sweeps_engine()
+    if engine is None:
         problems.append("the `sweeps` package is missing: pip install --no-deps sweeps==0.2.0 jsonref")
+    else:
+        core = {k: v for k, v in cfg.items() if k != "scheduler"}  # wandb 0.31's extension, checked below
+        problems += [f"sweeps schema: {v}" for v in engine.schema_violations_from_proposed_config(core)]
     keys = field_help()
     for name in cfg.get("parameters", {}) or {}:
         if name not in keys:
@@ -158,11 +167,31 @@ class LocalSweep:
         metric = self.sweep["metric"]["name"]
         dirs = [d for d in offline_runs(self._wandb_dir()) if d.name.endswith("-" + run["id"])]
         if not dirs or not list(dirs[-1].glob("*.wandb")):
-            return  # the run died before W&B wrote anything
+            self._read_run_dir(run)  # W&B off (track.backend none/disk): the run directory is the source of truth
+            return
         data = read_offline_run(dirs[-1])
         run["summary"] = {k: v for k, v in data["summary"].items() if isinstance(v, (int, float))}
         run["history"] = [{"_step": h["_step"], metric: h[metric]} for h in data["history"] if metric in h]
         run["wandb_dir"] = str(dirs[-1])
+
+    def _read_run_dir(self, run: dict[str, Any]) -> None:
+        """Summary from the run directory's metrics.json (where `harness cv` put it under this sweep run)."""
+        from harness.config import load_config
+
+        cmd = run.get("command") or agent_command(self.sweep, run["params"], self.extra)
+        if "cv" not in cmd or cmd.index("cv") + 1 >= len(cmd):
+            return
+        at = cmd.index("cv")
+        try:
+            cfg = load_config(cmd[at + 1], [a for a in cmd[at + 2:] if "=" in a])
+        except ConfigError:
+            return
+        run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_dir) / "sweeps" / self.state["sweep_id"] / run["id"]
+        path = run_dir / "metrics.json"
+        if path.exists():
+            summary = read_json(path).get("summary", {})
+            run["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
+            run["run_dir"] = str(run_dir)
 
     def _launch(self, run: dict[str, Any]) -> int:
         env = dict(os.environ)

@@ -24,7 +24,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness import keys
 from harness.config import ExperimentConfig, mask_secrets
+from harness.figures import confusion_figure
 from harness.store import atomic_write_json, read_json
 
 class Tracker:
@@ -34,8 +36,9 @@ class Tracker:
 
     def start_fold(self, seed: int, fold: int) -> None: ...
 
-    def fold_callbacks(self) -> list[Any]:
-        return []
+    def fold_logger(self) -> Callable[[dict[str, float], int], None]:
+        """Where a method sends its training curves (values, step) during the current fold."""
+        return _drop
 
     def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
         """`metrics` is the fold's report; `progress` the running CV keys after this fold (for sweeps' pruning)."""
@@ -59,30 +62,6 @@ def expand_confusion(cm: list[list[int]]) -> tuple[list[int], list[int]]:
     return np.repeat(t, reps).tolist(), np.repeat(p, reps).tolist()
 
 
-def confusion_figure(cm: list[list[int]], names: list[str], title: str) -> Any:
-    """A row-normalised confusion heatmap with counts; recall on the diagonal."""
-    from harness.report import _plt
-
-    plt = _plt()
-    m = np.asarray(cm, dtype=float)
-    norm = m / np.maximum(m.sum(1, keepdims=True), 1)
-    k = len(names)
-    fig, ax = plt.subplots(figsize=(max(3.2, 1.0 + 0.55 * k), max(2.8, 0.8 + 0.5 * k)), dpi=90)
-    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.55 else "black")
-    short = [n[:14] for n in names]
-    ax.set_xticks(range(k), short, rotation=60, ha="right", fontsize=7)
-    ax.set_yticks(range(k), short, fontsize=7)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 # ----------------------------------------------------------------------------
 # disk: a JSON-lines mirror for boxes with no W&B at all (`tail -f RUN_DIR/track/history.jsonl`)
 # ----------------------------------------------------------------------------
@@ -100,24 +79,16 @@ class DiskTracker(Tracker):
     def start_fold(self, seed: int, fold: int) -> None:
         self.where = {"seed": seed, "fold": fold}
 
-    def fold_callbacks(self) -> list[Any]:
-        return [_log_callback(lambda logs, step: self._write({**self.where, "step": step, **logs}))]
+    def fold_logger(self) -> Callable[[dict[str, float], int], None]:
+        return lambda logs, step: self._write({**self.where, "step": step, **logs})
 
     def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
         self._write({"seed": seed, "fold": fold, "event": "fold_done", **progress,
                      **{k: metrics[k] for k in ("macro_f1", "macro_f1_official") if k in metrics}})
 
 
-def _log_callback(sink: Callable[[dict[str, float], int], None]) -> Any:
-    """A TrainerCallback sending every Trainer log line (loss, lr, eval_loss…) to `sink`."""
-    from transformers import TrainerCallback
-
-    class LogCallback(TrainerCallback):
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
-            if logs:
-                sink({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step)
-
-    return LogCallback()
+def _drop(logs: dict[str, float], step: int) -> None:
+    """The log sink of a tracker that keeps no training curves."""
 
 
 # ----------------------------------------------------------------------------
@@ -152,7 +123,7 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: "WandbTracker", *a: Any, **kw: Any) -> Any:
         if self.broken:
-            return [] if method.__name__ == "fold_callbacks" else None
+            return _drop if method.__name__ == "fold_logger" else None
         try:
             return method(self, *a, **kw)
         except Exception as e:  # noqa: BLE001 - tracking must never stop training
@@ -164,7 +135,7 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
                     if run is not None:
                         run.finish(exit_code=1)
             self.fold_run = self.exp_run = None
-            return [] if method.__name__ == "fold_callbacks" else None
+            return _drop if method.__name__ == "fold_logger" else None
 
     return wrapper
 
@@ -214,7 +185,7 @@ class WandbTracker(Tracker):
                                   config=flat_config(cfg, {"run_dir": str(self.run_dir), **self.extra}))
         atomic_write_json(self.ids_path, {**ids, "experiment_run_id": self.exp_run.id, "group": group,
                                           "project": cfg.track.project, "mode": self.mode})
-        for key in ("cv/*", "decide/*", "baseline/*"):
+        for key in (f"{p}/*" for p in keys.PREFIXES):
             self.exp_run.define_metric(key, summary="last")
         if self.mode == "offline" and not WandbTracker.said_offline:
             WandbTracker.said_offline = True
@@ -234,11 +205,11 @@ class WandbTracker(Tracker):
                                    console="off")
 
     @_guard
-    def fold_callbacks(self) -> list[Any]:
+    def fold_logger(self) -> Callable[[dict[str, float], int], None]:
         if self.in_sweep and self.exp_run is not None:
-            return [_log_callback(lambda logs, step: self.fold_log.append({"step": step, **logs}))]
+            return lambda logs, step: self.fold_log.append({"step": step, **logs})
         if self.fold_run is None:
-            return []
+            return _drop
         run = self.fold_run
 
         def sink(logs: dict[str, float], step: int) -> None:
@@ -249,7 +220,7 @@ class WandbTracker(Tracker):
                     self.broken = True
                     warnings.warn(f"W&B logging failed ({e}); training continues", stacklevel=2)
 
-        return [_log_callback(sink)]
+        return sink
 
     @_guard
     def end_fold(self, seed: int, fold: int, metrics: dict[str, Any], progress: dict[str, float]) -> None:
@@ -290,29 +261,29 @@ class WandbTracker(Tracker):
         names = metrics["label_names"]
         blend = metrics["blend"]
         summary = dict(metrics["summary"])
-        summary.update({f"cv/per_class_f1/{r['name']}": r["f1"] for r in blend["per_class"]})
+        summary.update({keys.per_class_f1("cv", r["name"]): r["f1"] for r in blend["per_class"]})
         for m in ("macro_f1", "macro_f1_official"):
             if f"{m}_ci" in blend:
-                summary[f"cv/{m}_ci_low"], summary[f"cv/{m}_ci_high"] = blend[f"{m}_ci"]
+                summary[keys.ci(keys.cv(m), "low")], summary[keys.ci(keys.cv(m), "high")] = blend[f"{m}_ci"]
         logs: dict[str, Any] = {
             "cv/per_fold": wandb.Table(columns=list(metrics["per_fold"][0]),
                                        data=[list(r.values()) for r in metrics["per_fold"]]),
             "cv/per_class": per_class_table(blend["per_class"]),
             "cv/confusion_matrix": confusion_chart(blend["confusion"], names, "OOF, argmax of the seed mean"),
-            "cv/confusion_heatmap": confusion_image(blend["confusion"], names, "OOF before the decision layer"),
+            keys.CV_CONFUSION_HEATMAP: confusion_image(blend["confusion"], names, "OOF before the decision layer"),
         }
         cal = run_dir / "calibration.json"
         if cal.exists():
             d = read_json(cal)
             logs["decide/confusion_matrix"] = confusion_chart(d["after"]["confusion"], names,
                                                               "OOF after the decision layer (in-sample)")
-            logs["decide/confusion_heatmap"] = confusion_image(d["after"]["confusion"], names,
+            logs[keys.DECIDE_CONFUSION_HEATMAP] = confusion_image(d["after"]["confusion"], names,
                                                                "OOF after the decision layer (in-sample)")
             logs["decide/per_class"] = per_class_table(d["after"]["per_class"])
-            summary.update({f"decide/per_class_f1/{r['name']}": r["f1"] for r in d["after"]["per_class"]})
-            summary.update({"decide/tau": d["tau"], "decide/gate_class": d["gate_class"] if d["tau"] is not None
-                            else None, "decide/trials": d["trials_total"]})
-            summary.update({f"decide/seed_weight/{s}": float(w) for s, w in zip(d["seeds"], d["weights"])})
+            summary.update({keys.per_class_f1("decide", r["name"]): r["f1"] for r in d["after"]["per_class"]})
+            summary.update({keys.DECIDE_TAU: d["tau"], keys.DECIDE_GATE_CLASS: d["gate_class"] if d["tau"] is not None
+                            else None, keys.DECIDE_TRIALS: d["trials_total"]})
+            summary.update({keys.seed_weight(s): float(w) for s, w in zip(d["seeds"], d["weights"])})
             logs["decide/decision"] = wandb.Table(
                 columns=["class", "name", "delta"], data=[[i, n, float(x)] for i, (n, x) in enumerate(zip(names, d["delta"]))])
             if "crossfit" in d:
@@ -331,7 +302,7 @@ class WandbTracker(Tracker):
             if (run_dir / name).exists():
                 art.add_file(str(run_dir / name), name=name)
         if self.cfg.track.log_adapters:
-            for adapter in sorted((run_dir / "folds").glob("seed*/fold*/adapter")):
+            for adapter in sorted((run_dir / "folds").glob("seed*/fold*/model")):
                 art.add_dir(str(adapter), name=str(adapter.relative_to(run_dir)))
         self.exp_run.log_artifact(art)
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import warnings
 
-from harness.config import SCORES, ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets
+from harness import keys
+from harness.samplers import make_sampler
+from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets
 
 warnings.filterwarnings("ignore", message=".*(experimental|RetryHeartbeatStaleTrialCallback|heartbeat).*")
 
-FOLD_METRICS = SCORES  # every fold reports the same scores as the OOF summary
+FOLD_METRICS = keys.SCORES  # every fold reports the same scores as the OOF summary
 
 
 def default_storage(study: str) -> str:
@@ -67,17 +69,11 @@ def make_pruner(tune: TuneConfig) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def make_sampler(tune: TuneConfig, trials_so_far: int = 0) -> Any:
+def study_sampler(tune: TuneConfig, trials_so_far: int = 0) -> Any:
     """A seeded sampler is offset by the trials already in the study: a restarted worker with a fixed seed
     would otherwise replay its first proposals and train duplicate trials."""
-    import optuna
-
     seed = None if tune.seed is None else tune.seed + trials_so_far
-    if tune.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if tune.sampler == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    return make_sampler(tune.sampler, seed, constant_liar=True)
 
 
 def suggest(trial: Any, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -100,7 +96,7 @@ def fold_metric(tune: TuneConfig) -> str:
     name = tune.metric.split("/", 1)[1].removesuffix("_crossfit")
     if name not in FOLD_METRICS:
         raise ConfigError([f"tune.metric: {tune.metric!r} has no per-fold counterpart for pruning; "
-                           f"use one of {['cv/' + m for m in FOLD_METRICS]} or set tune.pruner=none"])
+                           f"use one of {[keys.cv(m) for m in FOLD_METRICS]} or set tune.pruner=none"])
     return name
 
 
@@ -165,7 +161,7 @@ class Objective:
         if cfg.tune.metric not in summary:
             raise ConfigError([f"tune.metric: {cfg.tune.metric!r} is not in {run_dir / 'metrics.json'}; "
                                f"available: {sorted(summary)}" +
-                               (" (decide/* keys need decide.enabled=true)" if cfg.tune.metric.startswith("decide/")
+                               (" (decide/* keys need decide.enabled=true)" if cfg.tune.metric.startswith(keys.decide(""))
                                 else "")])
         return float(summary[cfg.tune.metric])
 
@@ -174,7 +170,7 @@ def open_study(cfg: ExperimentConfig, study: str, storage: str | None) -> Any:
     import optuna
 
     url = storage or cfg.tune.storage or default_storage(study)
-    return optuna.create_study(study_name=study, storage=make_storage(url, cfg.tune), sampler=make_sampler(cfg.tune),
+    return optuna.create_study(study_name=study, storage=make_storage(url, cfg.tune), sampler=study_sampler(cfg.tune),
                                pruner=make_pruner(cfg.tune), direction=cfg.tune.direction, load_if_exists=True)
 
 
@@ -198,7 +194,7 @@ def run_study(config: str | Path | None, overrides: list[str], study_name: str, 
         fold_metric(cfg.tune)  # fail before the first trial, not after its first fold
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, study_name, storage)
-    study.sampler = make_sampler(cfg.tune, len(study.get_trials(deepcopy=False)))
+    study.sampler = study_sampler(cfg.tune, len(study.get_trials(deepcopy=False)))
     study.set_metric_names([cfg.tune.metric])
     study_dir = Path(cfg.output_dir) / "studies" / study_name
     objective = Objective(cfg, study_name, study_dir, verbose)

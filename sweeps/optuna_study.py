@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 
 from harness.config import load_config
-from harness.tune import make_pruner, make_sampler, suggest
+from harness.tune import make_pruner, study_sampler, suggest
 
 EXPERIMENT = "experiments/psydefdetect_qwen3_8b.yaml"
 
@@ -35,5 +35,5 @@ def make_study(sweep: Any) -> optuna.Study:
     except KeyError:
         pass
     goal = (sweep.config.get("metric") or {}).get("goal", "maximize")
-    return optuna.create_study(study_name=name, storage=storage, direction=goal, sampler=make_sampler(tune),
+    return optuna.create_study(study_name=name, storage=storage, direction=goal, sampler=study_sampler(tune),
                                pruner=make_pruner(tune))

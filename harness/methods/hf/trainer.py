@@ -4,8 +4,7 @@ Built on `transformers.Trainer`, not a TRL trainer: TRL's trainers (SFT, DPO, GR
 reward) are built around generation or pairwise preferences; a classification
 head trained with a weighted cross-entropy is exactly what `Trainer` does, with
 its gradient accumulation, schedulers, length-grouped sampler and checkpoint
-selection.  Generative classifiers (planned) will reuse data/prompt/cv/decide and
-bring a TRL trainer of their own.
+selection. Generative classifiers reuse data/prompt/cv/decide and bring a TRL trainer of their own.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
 from harness.config import ExperimentConfig
-from harness.losses import imbalance_loss
+from harness.methods.hf.losses import imbalance_loss
 from harness.metrics import confusion, scores_from_confusion
 
 
@@ -58,6 +57,17 @@ class ImbalanceTrainer(Trainer):
         if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
             loss = loss * self.accelerator.num_processes  # DDP averages gradients; the count was global
         return (loss, outputs) if return_outputs else loss
+
+
+def log_callback(sink: Any) -> TrainerCallback:
+    """A TrainerCallback sending every Trainer log line (loss, lr, eval_loss…) to a method's log sink."""
+
+    class LogCallback(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+            if logs:
+                sink({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}, state.global_step)
+
+    return LogCallback()
 
 
 def make_collator(tokenizer: Any, multiple: int) -> DataCollatorWithPadding:

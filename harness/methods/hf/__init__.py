@@ -1,0 +1,1 @@
+"""Hugging Face pieces shared by the HF methods: model factory, Trainer subclass, losses."""

@@ -1,0 +1,96 @@
+"""`method: seqcls`: a fine-tuned HF sequence classifier (LoRA, QLoRA or full fine-tuning).
+
+Qwen3-8B with QLoRA by default; BERT-family encoders (e.g. `minilm`) are `seqcls` recipes with an
+encoder model and `prompt.layout: pair`. Training is the class-weighted `ImbalanceTrainer`;
+inference is length-sorted. Prompts are tokenised once per distinct row content for the whole
+experiment (augmented variants are encoded when a fold first needs them).
+"""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.methods.base import Fitted, LogSink, Method, no_log
+from harness.schema import Example
+
+
+class SeqClsFitted(Fitted):
+    def __init__(self, method: "SeqClsMethod", model: Any, info: dict[str, Any]):
+        from harness.methods.hf.trainer import PaddingStats
+
+        self.method, self.model, self._info = method, model, info
+        self.pad = PaddingStats()
+
+    def predict_proba(self, rows: Sequence[Example]) -> np.ndarray:
+        from harness.methods.hf.trainer import make_collator, predict_proba
+
+        m = self.method
+        collator = make_collator(m.tokenizer, m.cfg.train.pad_to_multiple_of)
+        probs, pad = predict_proba(self.model, m.encode(rows), collator, m.cfg.train.eval_batch_size)
+        self.pad.add(pad)
+        return probs if len(rows) else np.zeros((0, len(m.label_names)), dtype=np.float32)
+
+    def save(self, out: Path) -> None:
+        self.model.save_pretrained(out)
+
+    def info(self) -> dict[str, Any]:
+        return {**self._info, "eval_pad_fraction": self.pad.pad_fraction}
+
+    def close(self) -> None:
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+class SeqClsMethod(Method):
+    name = "seqcls"
+
+    def __init__(self, cfg: Any, cache: Path | None = None):
+        super().__init__(cfg, cache)
+        from harness.methods.hf.model import load_tokenizer
+        from harness.prompt import PromptBuilder
+
+        self.tokenizer = load_tokenizer(cfg.model)
+        self.builder = PromptBuilder(cfg.prompt, self.tokenizer, self.label_names)
+        self.ids: dict[str, list[int]] = {}  # row content -> token ids
+
+    def encode(self, rows: Sequence[Example], progress: bool = False) -> list[list[int]]:
+        keys = [e.content_key() for e in rows]
+        new = {k: e for k, e in zip(keys, rows) if k not in self.ids}
+        if new:
+            ids, stats = self.builder.encode(list(new.values()), progress=progress)
+            self.ids.update(zip(new, ids))
+            self.last_stats = stats
+        return [self.ids[k] for k in keys]
+
+    def prepare(self, rows: Sequence[Example], progress: bool = False) -> str:
+        self.encode(rows, progress)
+        st = getattr(self, "last_stats", None)
+        return "" if st is None else f"prompts truncated: {st.truncated}, over budget: {st.over_budget}"
+
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
+            out: Path, log: LogSink = no_log) -> Fitted:
+        from transformers import set_seed
+
+        from harness.methods.hf.model import build_model, mixed_precision
+        from harness.methods.hf.trainer import log_callback, to_features, train_model
+
+        set_seed(seed)
+        model = build_model(self.cfg, self.label_names, self.tokenizer)
+        feats = to_features(self.encode(train), [e.label for e in train])
+        inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
+        history = train_model(self.cfg, model, self.tokenizer, feats, inner_feats, class_weights,
+                              out / "checkpoints", seed, mixed_precision(self.cfg), callbacks=[log_callback(log)])
+        return SeqClsFitted(self, model, {"log_history": history})
+
+    def load(self, out: Path) -> Fitted:
+        from harness.methods.hf.model import load_trained
+
+        return SeqClsFitted(self, load_trained(self.cfg, self.label_names, self.tokenizer, out), {})

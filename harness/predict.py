@@ -1,0 +1,82 @@
+"""Scoring new files with a run's saved fold models, and writing submissions with the locked decision.
+
+Any method: each fold's model is reloaded with `Method.load` and scores the rows; the test
+probabilities (seeds, folds, rows, classes) then go through the same blend and decision as `test.npz`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.config import ConfigError, ExperimentConfig
+from harness.cv import MODEL_DIR, fold_dir
+from harness.data import Example, load_file
+from harness.decide import DecisionInputError, apply_to_test, check_probs, load_decision
+from harness.schema import content_digest, rows_digest
+from harness.store import atomic_write_npz, atomic_write_text
+
+
+def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], verbose: bool = True) -> np.ndarray:
+    """Test probabilities (S, F, M, K) for new rows from every fold's saved model.
+
+    Cached in the run directory under a key of the rows' full content (ids, targets, every dialogue
+    turn) and the run's config, so a file that differs in any text is scored again, never served stale.
+    """
+    from harness.methods import make_method
+    from harness.methods.base import check_probs_shape
+
+    key = content_digest([rows_digest(examples), cfg.to_flat_dict()])[:20]
+    cache = run_dir / f"scored-{key}.npz"
+    if cache.exists():
+        return np.load(cache, allow_pickle=False)["probs"]
+    names = cfg.data.label_names()
+    method = make_method(cfg, run_dir / "cache")
+    out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
+    for s, seed in enumerate(cfg.train.seeds):
+        for k in range(cfg.cv.n_folds):
+            saved = fold_dir(run_dir, seed, k) / MODEL_DIR
+            if not saved.exists():
+                raise ConfigError([f"{saved}: missing; train.save_adapters must be on to score new files"])
+            if verbose:
+                print(f"scoring {len(examples)} rows with seed {seed} fold {k}", flush=True)
+            fitted = method.load(saved)
+            try:
+                out[s, k] = check_probs_shape(fitted.predict_proba(examples), len(examples), len(names),
+                                              f"{saved}")
+            finally:
+                fitted.close()
+    atomic_write_npz(cache, probs=out, ids=np.array([e.id for e in examples]))
+    return out
+
+
+def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
+                     verbose: bool = True) -> dict[str, Any]:
+    """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
+    run_dir = Path(run_dir)
+    if test_file is not None:
+        examples = load_file(test_file, cfg, require_label=False)
+        ids = [e.id for e in examples]
+        probs = score_file(run_dir, cfg, examples, verbose)
+    else:
+        z = np.load(run_dir / "test.npz")
+        ids, probs = [str(i) for i in z["ids"]], z["probs"]
+        if not ids:
+            raise DecisionInputError([f"{run_dir / 'test.npz'} holds no test rows: pass --test FILE "
+                                      "(or set data.test_path before `harness cv`)"])
+    checked, problems = check_probs(probs, "test probabilities")
+    if problems:
+        raise DecisionInputError(problems)
+    decision = load_decision(run_dir)
+    if decision is None and verbose:
+        print(f"note: no {run_dir / 'calibration.json'}: plain argmax of the seed/fold mean")
+    labels = apply_to_test(checked, decision)
+    items = [{"id": i, "label": int(y)} for i, y in zip(ids, labels)]
+    atomic_write_text(Path(out), json.dumps(items, indent=1) + "\n")
+    counts = np.bincount(labels, minlength=len(cfg.data.label_names())).tolist()
+    if verbose:
+        print(f"wrote {len(items)} predictions to {out}; label counts {counts}")
+    return {"rows": len(items), "counts": counts, "decision": decision is not None}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: installs everything the tests need on a fresh machine, then runs them on CPU.
+#   bash scripts/test.sh                 # the whole suite (about 15 min on 2 cores)
+#   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
+# CI (.ci/run) runs exactly this. Safe to re-run: installed pieces are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# torch first: the CPU build from PyPI's local mirror here; a GPU box keeps the CUDA build it has
+python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
+python -m pip install -q -e ".[demo,dev]"
+# the open-source W&B sweeps engine (harness sweep-local) pins numpy<2 but runs on numpy 2: no deps
+python -m pip install -q --no-deps "sweeps==0.2.0" "jsonref>=1.1"
+bash scripts/system-deps.sh
+python -m pytest -q -p no:cacheprovider --durations=15 "$@"

