@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DREADDIT = ROOT.parent / "shared" / "data" / "dreaddit" / "dreaddit-train.csv"
+SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))  # as in tests/conftest.py
+DREADDIT = SHARED / "data" / "dreaddit" / "dreaddit-train.csv"
 
 # name -> overrides on top of the data set's base config
 METHODS: dict[str, list[str]] = {
