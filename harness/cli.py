@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from harness.config import ConfigError, ExperimentConfig, field_help, load_config
+from harness.config import ConfigError, ExperimentConfig, field_help, load_config, mask_secrets, masked
 from harness.data import DataError
 from harness.decide import DecisionInputError
+from harness.store import StoreError
 
 OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
                  "(the forms W&B agents pass with ${args_no_hyphens} / ${args}); see `harness config --keys`")
@@ -31,7 +32,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(f"{k:<34} {h}")
         return 0
     cfg = _config(args)
-    print(json.dumps(cfg.to_flat_dict(), indent=1, default=str) if args.json else cfg.to_yaml(), end="")
+    print(json.dumps(masked(cfg.to_flat_dict()), indent=1, default=str) if args.json else cfg.to_yaml(), end="")
     return 0
 
 
@@ -107,6 +108,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from harness.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
 
     out = Path(args.out)
+    if args.groups < 10:
+        raise ConfigError([f"--groups: {args.groups}; synthetic data needs at least 10 dialogues/posts"])
     if args.kind == "psydefconv":
         ex = make_psydefconv(args.groups, args.seed)
         write_psydefconv(out, ex, with_labels=not args.unlabelled)
@@ -127,7 +130,12 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
         cfg = apply_overrides(cfg, {"run_dir": str(Path(cfg.output_dir) / "sweeps" / os.environ["WANDB_SWEEP_ID"]
                                                    / os.environ["WANDB_RUN_ID"])})
-    folds = [int(f) for f in args.folds.split(",")] if args.folds else None
+    folds = None
+    if args.folds:
+        try:
+            folds = [int(f) for f in args.folds.split(",")]
+        except ValueError:
+            raise ConfigError([f"--folds: {args.folds!r} is not a comma-separated list of fold indices (e.g. 0,1)"])
     run_cv(cfg, folds=folds, verbose=True)
     return 0
 
@@ -357,8 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         return args.fn(args)
-    except (ConfigError, DataError, DecisionInputError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except (ConfigError, DataError, DecisionInputError, StoreError) as e:
+        print(f"error: {mask_secrets(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder, a missing file: name it, no traceback
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        print(f"error: {mask_secrets(where + (e.strerror or str(e)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished folds are kept; run the same command again to resume", file=sys.stderr)

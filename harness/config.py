@@ -11,7 +11,9 @@ This module must not import torch: it is imported by every command.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -68,6 +70,9 @@ class DataConfig:
     score_labels: list[int] | None = _help(
         "label ids of the official macro-F1 (PsyDefDetect: 1..8); none = all labels", None)
     max_rows: int | None = _help("use only the first N rows (quick looks); none = all", None)
+    max_target_chars: int = _help(
+        "a row whose target text is longer is reported as invalid (a 1 MB target would make a model try to "
+        "allocate hundreds of GB)", 20000)
 
     def label_names(self) -> list[str]:
         if self.labels:
@@ -201,6 +206,9 @@ class TrainConfig:
             p.append("train.learning_rate: must be > 0")
         if not 0 <= self.warmup_ratio < 1:
             p.append("train.warmup_ratio: must be in [0, 1)")
+        p += [f"train.{k}: must be >= 0" for k in ("weight_decay", "max_grad_norm") if getattr(self, k) < 0]
+        if self.selection_metric not in keys.SCORES:
+            p.append(f"train.selection_metric: {self.selection_metric!r} is not one of {list(keys.SCORES)}")
         for k in ("batch_size", "grad_accum", "eval_batch_size", "pad_to_multiple_of"):
             if getattr(self, k) < 1:
                 p.append(f"train.{k}: must be >= 1")
@@ -317,6 +325,32 @@ class EmbedConfig:
 
 
 @dataclass
+class GenerativeConfig:
+    verbalizers: list[str] | None = _help(
+        "the answer text of each label, in label order; none = the DMRS level names for PsyDefConv, "
+        "'not stressed'/'stressed' for two labels, else the label names", None)
+    instruction: str = _help(
+        "auto (dmrs for PsyDefConv, stress for two labels), dmrs, stress, stress_expert, or the literal "
+        "instruction text", "auto")
+    shots_per_class: int = _help("prompt: few-shot exemplars per class, drawn from the fold's training part", 0)
+    calibration: Literal["none", "contextual"] = _help(
+        "contextual: subtract the log-probabilities of a content-free input (Calibrate Before Use), in log space",
+        "none")
+    score_batch_size: int = _help("prompts per scoring pass (each then scores every label from its cache)", 8)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.shots_per_class < 0:
+            p.append("generative.shots_per_class: must be >= 0")
+        if self.score_batch_size < 1:
+            p.append("generative.score_batch_size: must be >= 1")
+        if self.verbalizers is not None and (len(set(self.verbalizers)) != len(self.verbalizers)
+                                             or not all(v.strip() for v in self.verbalizers)):
+            p.append("generative.verbalizers: must be distinct and non-empty")
+        return p
+
+
+@dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
     sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
@@ -345,6 +379,8 @@ class DecideConfig:
             p.append(f"decide.gate: {self.gate!r} is not 'majority', 'off' or a label id")
         if self.blend == "fixed" and not self.weights:
             p.append("decide.weights: required when decide.blend=fixed")
+        if self.metric not in keys.SCORES:
+            p.append(f"decide.metric: {self.metric!r} is not one of {list(keys.SCORES)}")
         return p
 
 
@@ -422,9 +458,10 @@ class ExperimentConfig:
     name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
     output_dir: str = _help("parent of run directories", "runs")
     run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
-    method: Literal["seqcls", "tfidf", "embed"] = _help(
+    method: Literal["seqcls", "tfidf", "embed", "prompt"] = _help(
         "classifier family: seqcls (fine-tuned HF sequence classifier: LoRA/QLoRA/full), tfidf (n-gram TF-IDF + "
-        "linear model), embed (frozen model.name_or_path embeddings + logistic regression)", "seqcls")
+        "linear model), embed (frozen model.name_or_path embeddings + logistic regression), prompt (zero-/few-shot "
+        "prompting of a generative model.name_or_path, scored on the label texts)", "seqcls")
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -436,6 +473,7 @@ class ExperimentConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     tfidf: TfidfConfig = field(default_factory=TfidfConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
+    generative: GenerativeConfig = field(default_factory=GenerativeConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
@@ -466,6 +504,14 @@ class ExperimentConfig:
                 p.append(f"decide.delta_classes: {c} is outside 0..{n - 1}")
         if self.decide.gate.lstrip("-").isdigit() and not 0 <= int(self.decide.gate) < n:
             p.append(f"decide.gate: class {self.decide.gate} is outside 0..{n - 1}")
+        known = {"auto", "utterance", "group", "dialogue_id" if self.data.format == "psydefconv" else None,
+                 self.data.group_column}
+        if self.cv.group_by not in known:
+            p.append(f"cv.group_by: {self.cv.group_by!r} names no grouping of this data; one of "
+                     f"{sorted(k for k in known if k)} (a table groups by data.group_column)")
+        p += _space_value_problems(self.tune.space)
+        if self.generative.verbalizers is not None and len(self.generative.verbalizers) != n:
+            p.append(f"generative.verbalizers: {len(self.generative.verbalizers)} for {n} labels")
         if self.decide.blend == "fixed" and self.decide.weights and len(self.decide.weights) != len(self.train.seeds):
             p.append(f"decide.weights: {len(self.decide.weights)} weights for {len(self.train.seeds)} seeds")
         return p
@@ -485,12 +531,29 @@ class ExperimentConfig:
         return out
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        """The config as YAML, secrets masked: what config.yaml, `harness config` and logs show."""
+        return yaml.safe_dump(masked(self.to_dict()), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
         from harness.store import atomic_write_text
 
         atomic_write_text(Path(path), self.to_yaml())
+
+
+def _space_value_problems(space: dict[str, Any]) -> list[str]:
+    """Every value a tune.space entry can propose must fit its key's type (a trial must not fail late)."""
+    hints = {f"{sec}.{k}": t for sec, sub in typing.get_type_hints(ExperimentConfig).items()
+             if dataclasses.is_dataclass(sub) for k, t in typing.get_type_hints(sub).items()}
+    hints.update({k: t for k, t in typing.get_type_hints(ExperimentConfig).items() if not dataclasses.is_dataclass(t)})
+    p = []
+    for key, spec in space.items():
+        if key not in hints or not isinstance(spec, dict):
+            continue  # reported by TuneConfig.check
+        values = spec.get("choices") if spec.get("type") == "categorical" else [spec.get("low"), spec.get("high")]
+        for v in values if isinstance(values, list) else []:
+            if v is not None and _coerce(v, hints[key]) is _NO:
+                p.append(f"tune.space.{key}: {v!r} is not a valid value ({_type_name(hints[key])})")
+    return p
 
 
 # ----------------------------------------------------------------------------
@@ -539,7 +602,7 @@ def _coerce(value: Any, tp: Any) -> Any:
         if isinstance(parsed, str):
             # YAML 1.1 reads "5e-4" as a string; Python's float() does not
             try:
-                return float(value) if tp is float else _NO
+                return _coerce(float(value), tp) if tp is float else _NO
             except ValueError:
                 return _NO
         return _coerce(parsed, tp)
@@ -555,8 +618,9 @@ def _coerce(value: Any, tp: Any) -> Any:
         return value if isinstance(value, bool) else _NO
     if tp is int:
         return value if isinstance(value, int) and not isinstance(value, bool) else _NO
-    if tp is float:
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _NO
+    if tp is float:  # NaN and inf pass every range check and then break training: never a valid setting
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else _NO
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
@@ -685,16 +749,62 @@ def demo_config(overrides: list[str] | None = None) -> ExperimentConfig:
     return load_config(RECIPES / "demo_cpu.yaml", extra + list(overrides or []))
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error, not a silent replacement."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                line = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: PyYAML itself reports it
+                continue
+            if line != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} at lines {line + 1} and {key_node.start_mark.line + 1} "
+                    "(the later would silently replace the earlier)", key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+MAX_YAML_NODES = 200_000  # far above any real config; an alias bomb expands past it in a few lines
+
+
+def _expanded_size(obj: Any, memo: dict[int, int]) -> int:
+    """Nodes the object has once its aliases are expanded (what serialising or merging it would walk)."""
+    if id(obj) in memo:
+        return memo[id(obj)]
+    memo[id(obj)] = 1  # a recursive alias counts once
+    if isinstance(obj, dict):
+        n = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in obj.items())
+    elif isinstance(obj, list):
+        n = 1 + sum(_expanded_size(v, memo) for v in obj)
+    else:
+        n = 1
+    memo[id(obj)] = n
+    return n
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text as plain data: safe types only, duplicate keys refused, alias expansion bounded."""
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        raise ConfigError([f"not valid YAML: {e}"], source) from e
+    size = _expanded_size(data, {})
+    if size > MAX_YAML_NODES:
+        raise ConfigError([f"expands to {size:,} nodes through YAML aliases (limit {MAX_YAML_NODES:,}): "
+                           "an alias bomb, or a config that is not one"], source)
+    return {} if data is None else data
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = recipe_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError([f"cannot read: {e}"], str(path)) from e
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError([f"not valid YAML: {e}"], str(path)) from e
+    data = parse_yaml(text, str(path))
     if not isinstance(data, dict):
         raise ConfigError(["top level must be a mapping"], str(path))
     return data
@@ -729,12 +839,46 @@ def field_help() -> dict[str, str]:
     return out
 
 
-def mask_secrets(text: str) -> str:
-    """Hide passwords in URLs (postgresql://u:pw@h) and anything that looks like a W&B key."""
-    import re
+# scheme://user:password@host (a raw "@" inside the password included: the userinfo runs to the last "@")
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][\w+.-]*://)(?P<userinfo>[^\s'\"<>]*)@")
+_QUERY_SECRET = re.compile(
+    r"(?i)(?P<key>[?&;](?:password|passwd|pwd|sslpassword|secret|token|api_key|apikey)=)[^&\s'\"<>#]*")
 
-    text = re.sub(r"(\w+://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+
+def _mask_userinfo(m: re.Match) -> str:
+    info = m.group("userinfo")
+    if ":" not in info:
+        return m.group(0)  # a user name alone is no secret
+    return f"{m.group('scheme')}{info.split(':', 1)[0]}:***@"
+
+
+def mask_secrets(text: str) -> str:
+    """Hide passwords in URLs (postgresql://u:pw@h, ://:pw@h, a raw @ in pw, ?password=…) and W&B keys."""
+    text = _URL_USERINFO.sub(_mask_userinfo, text)
+    text = _QUERY_SECRET.sub(lambda m: m.group("key") + "***", text)
     key = os.environ.get("WANDB_API_KEY")
     if key:
         text = text.replace(key, "***")
     return re.sub(r"\b[0-9a-f]{40}\b", "***", text)
+
+
+def redact(text: str, url: str) -> str:
+    """mask_secrets, and also every piece of the URL's password wherever it appears in `text` (a driver's
+    error about an unparsable URL may quote the part after a raw "@" of the password as a host name)."""
+    found = [m.group("userinfo").split(":", 1)[1] for m in _URL_USERINFO.finditer(url) if ":" in m.group("userinfo")]
+    found += [m.group(0).split("=", 1)[1] for m in _QUERY_SECRET.finditer(url)]
+    pieces = {p for pw in found for p in [pw, *pw.split("@")] if len(p) >= 3}
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return mask_secrets(text)
+
+
+def masked(obj: Any) -> Any:
+    """A copy of a config dict / list with every string passed through mask_secrets."""
+    if isinstance(obj, str):
+        return mask_secrets(obj)
+    if isinstance(obj, dict):
+        return {k: masked(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [masked(v) for v in obj]
+    return obj

@@ -29,12 +29,15 @@ from harness import keys
 from harness.config import ConfigError, ExperimentConfig, load_config
 from harness.data import Example, group_of, load_test, load_train
 from harness.folds import Folds, audit, make_folds
+from harness.claims import FoldClaim
 from harness.report import write_report
-from harness.store import atomic_write_json, atomic_write_npz, read_json
+from harness.schema import rows_digest
+from harness.store import StoreError, atomic_write_json, atomic_write_npz, load_npz, read_json
 
 if TYPE_CHECKING:
     from harness.methods.base import Method
 
+DATA_FINGERPRINT = "data.json"  # rows and content digest of the training and test data
 MODEL_DIR = "model"  # folds/seed<S>/fold<K>/model/: what Method.load reads (train.save_adapters)
 
 # settings that may change between invocations on one run directory without changing its results
@@ -70,6 +73,34 @@ def _check_same_experiment(run_dir: Path, cfg: ExperimentConfig) -> None:
                           ["a run directory holds one experiment: set run_dir (or name) to start a new one"])
 
 
+def _fingerprint(cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> dict[str, Any]:
+    """What the data was: rows and a digest of their full content (ids, labels, groups, every text)."""
+    return {"train": {"source": cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", "rows": len(train),
+                      "sha256": rows_digest(train)},
+            "test": {"source": cfg.data.test_path, "rows": len(test), "sha256": rows_digest(test)}}
+
+
+def _check_same_data(run_dir: Path, cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> None:
+    """Refuse to resume over training or test data that changed since the run directory was started:
+    its finished folds were trained and scored on the old rows."""
+    path = run_dir / DATA_FINGERPRINT
+    if not path.exists():
+        return
+    old, new = read_json(path), _fingerprint(cfg, train, test)
+    problems = [f"{new[part]['source']}: the {part} data changed since {run_dir} was started "
+                f"({old[part]['rows']} rows then, {new[part]['rows']} now; content digest "
+                f"{old[part]['sha256'][:12]} then, {new[part]['sha256'][:12]} now)"
+                for part in ("train", "test") if old.get(part, {}).get("sha256") != new[part]["sha256"]]
+    if problems:
+        raise ConfigError(problems + ["finished folds were trained and scored on the old rows: restore the data, "
+                                      "or start a new run directory (run_dir=...)"])
+
+
+def _save_data_fingerprint(run_dir: Path, cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> None:
+    if not (run_dir / DATA_FINGERPRINT).exists():
+        atomic_write_json(run_dir / DATA_FINGERPRINT, _fingerprint(cfg, train, test))
+
+
 def _load_or_make_folds(run_dir: Path, cfg: ExperimentConfig, train: list[Example]) -> Folds:
     path = run_dir / "folds.json"
     if path.exists():
@@ -78,6 +109,7 @@ def _load_or_make_folds(run_dir: Path, cfg: ExperimentConfig, train: list[Exampl
             raise ConfigError([f"{path}: its rows differ from the training data; use a new run directory"])
         return folds
     folds = make_folds(train, cfg.cv.n_folds, cfg.cv.seed, cfg.group_key())
+    run_dir.mkdir(parents=True, exist_ok=True)
     folds.save(path)
     return folds
 
@@ -112,29 +144,37 @@ def load_fold(out: Path, seed: int, k: int) -> FoldResult | None:
     if not done.exists():
         return None
     try:
-        z = np.load(done, allow_pickle=False)
+        z = load_npz(done, "val_ids", "val_probs", "test_probs")
         result = FoldResult(seed, k, [str(i) for i in z["val_ids"]], z["val_probs"], z["test_probs"],
                             read_json(out / "metrics.json"), resumed=True)
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        warnings.warn(f"{out}: unreadable fold files ({type(e).__name__}: {e}); this fold is trained again",
-                      stacklevel=2)
+    except StoreError as e:
+        warnings.warn(f"{out}: unreadable fold files ({e}); this fold is trained again", stacklevel=2)
         done.unlink(missing_ok=True)
         return None
     return result
 
 
 def run_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
-             test: list[Example], run_dir: Path, tracker: Any) -> FoldResult:
-    """Train one fold for one seed with any method and write its probabilities atomically (or load them)."""
+             test: list[Example], run_dir: Path, tracker: Any) -> FoldResult | None:
+    """Train one fold for one seed with any method and write its probabilities atomically (or load them).
+    None: another live process has claimed this fold and is training it."""
+    out = fold_dir(run_dir, seed, k)
+    finished = load_fold(out, seed, k)
+    if finished is not None:
+        return finished
+    with FoldClaim(out) as claim:
+        if not claim.acquire():
+            return None
+        return load_fold(out, seed, k) or _train_fold(cfg, method, seed, k, folds, train, test, out, tracker)
+
+
+def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
+                test: list[Example], out: Path, tracker: Any) -> FoldResult:
     from harness.augment import augment
     from harness.metrics import report
     from harness.methods.base import check_probs_shape
     from harness.weights import class_weights
 
-    out = fold_dir(run_dir, seed, k)
-    finished = load_fold(out, seed, k)
-    if finished is not None:
-        return finished
     t0 = time.time()
     label_names = cfg.data.label_names()
     train_part, val_part = folds.split(train, k)
@@ -197,6 +237,11 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
     summary[keys.BASELINE_MAJORITY] = majority_baseline(y, k, majority)
     summary[keys.BASELINE_MAJORITY_OFFICIAL] = majority_baseline(y, k, majority, cfg.data.score_labels,
                                                                  "macro_f1_official")
+    calibration = run_dir / "calibration.json"
+    if calibration.exists():  # a decision searched earlier on these OOF rows keeps its keys
+        from harness.decide import decide_summary
+
+        summary.update(decide_summary(read_json(calibration)))
     metrics = {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
                "label_names": label_names, "majority_class": majority}
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -235,19 +280,24 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     from harness.progress import progress_bar
 
     run_dir = cfg.resolved_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
+    bad = [f for f in wanted if not 0 <= f < cfg.cv.n_folds]
+    if bad:
+        raise ConfigError([f"--folds: {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})"])
     _check_same_experiment(run_dir, cfg)
-    cfg.save(run_dir / "config.yaml")
     train, test = load_train(cfg), load_test(cfg)
+    _check_same_data(run_dir, cfg, train, test)
     fold_set = _load_or_make_folds(run_dir, cfg, train)
     check = audit(fold_set, train, cfg.data.label_names())
     if not check["ok"]:
         raise RuntimeError(f"fold audit failed: {check}")
+    # only now, with data and folds in order, does the directory become this experiment's
+    cfg.save(run_dir / "config.yaml")
+    _save_data_fingerprint(run_dir, cfg, train, test)
     method = make_method(cfg, run_dir / "cache")
     say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
     say(f"run dir: {run_dir}\nmethod {cfg.method}: {len(train)} train rows ({check['groups']} groups), "
         f"{len(test)} test rows")
-    wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
     jobs = [(s, k) for s in cfg.train.seeds for k in wanted]
     if any(not (fold_dir(run_dir, s, k) / "probs.npz").exists() for s, k in jobs):
         note = method.prepare(train + test, progress=verbose)  # once for every fold and seed
@@ -257,6 +307,10 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     results: dict[tuple[int, int], FoldResult] = {}
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
         r = run_fold(cfg, method, seed, k, fold_set, train, test, run_dir, tracker)
+        if r is None:
+            holder = FoldClaim(fold_dir(run_dir, seed, k)).holder() or {}
+            say(f"seed {seed} fold {k}: being trained by {holder.get('host', '?')} pid {holder.get('pid', '?')}")
+            continue
         results[(seed, k)] = r
         tracker.end_fold(seed, k, r.metrics, fold_progress(results))
         say(f"seed {seed} fold {k}: {'resumed' if r.resumed else 'trained'} "

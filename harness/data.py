@@ -8,6 +8,7 @@ malformed file is never half-read in silence.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -76,7 +77,10 @@ def _read_records(path: Path, issues: list[Issue]) -> list[Any] | None:
             return None
         return data
     records = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # JSONL records end at "\n" only: str.splitlines() would also split inside strings at U+2028,
+    # U+0085, form feed and other characters that JSON allows unescaped
+    for n, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
@@ -171,7 +175,8 @@ def _table_rows(path: Path, issues: list[Issue]) -> list[dict[str, Any]] | None:
     text = _read_text(path, issues)
     if text is None:
         return None
-    reader = csv.DictReader(text.splitlines())
+    csv.field_size_limit(1 << 30)  # long fields are judged by data.max_target_chars, naming the row
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # quoted newlines stay inside their field
     try:
         return list(reader)
     except csv.Error as e:
@@ -244,6 +249,10 @@ def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> l
         rows = _table_rows(path, issues)
         examples, more = ([], []) if rows is None else parse_table(rows, str(path), cfg.data, n_labels, require_label)
     issues += more
+    limit = cfg.data.max_target_chars
+    issues += [Issue(str(path), f"id {e.id}", "target", f"{len(e.target):,} characters, over data.max_target_chars="
+                     f"{limit:,} (a pasted document? a broken export?); raise the limit if it is real")
+               for e in examples if len(e.target) > limit]
     if issues:
         raise DataError(issues)
     if not examples:
@@ -257,6 +266,13 @@ def load_train(cfg: ExperimentConfig) -> list[Example]:
 
         gen = make_psydefconv if cfg.data.synthetic == "psydefconv" else make_dreaddit
         examples = gen(n_groups=cfg.data.synthetic_groups, seed=cfg.data.synthetic_seed)
+        top = max(e.label for e in examples if e.label is not None)
+        names = cfg.data.label_names()
+        if top >= len(names):
+            from harness.config import ConfigError
+
+            raise ConfigError([f"data.labels: {len(names)} names ({names}) but the synthetic {cfg.data.synthetic} "
+                               f"data has labels 0..{top}"])
     elif not cfg.data.train_path:
         from harness.config import ConfigError
 

@@ -27,8 +27,9 @@ from harness.fastdecode import HAVE_NUMBA
 if HAVE_NUMBA:
     from harness.fastdecode import _counts_blend, _counts_fixed
 from harness.samplers import make_sampler
+from harness.schema import content_digest
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
-from harness.store import read_json
+from harness.store import load_npz, read_json
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
@@ -88,7 +89,7 @@ def load_oof(run_dir: Path, cfg: ExperimentConfig, logits: bool = False) -> OOF:
     path = run_dir / "oof.npz"
     if not path.exists():
         raise DecisionInputError([f"{path}: missing; run `harness cv` to the end first (all folds, all seeds)"])
-    z = np.load(path)
+    z = load_npz(path, "probs", "labels", "fold", "seeds", "ids")
     problems: list[str] = []
     probs, more = check_probs(z["probs"], f"{path}:probs", logits)
     problems += more
@@ -419,7 +420,11 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     names = cfg.data.label_names()
     ev = Evaluator(oof.probs, oof.labels, space, d.metric, cfg.data.score_labels)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}"
+    # one study per search space: a narrower delta_range or more delta_classes must not reuse trials
+    # sampled from another space (their parameters would fall outside it, or be missing)
+    space_key = content_digest([d.delta_range, d.delta_classes, d.gate, d.tau_range, d.blend, d.weights,
+                                oof.seeds, cfg.data.score_labels])[:10]
+    study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}-{space_key}"
     study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
                                 storage=_study_storage(run_dir), study_name=study_name, load_if_exists=True)
     before_trials = len(study.trials)

@@ -14,8 +14,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from harness.config import ConfigError
 from harness.data import Example, group_of
-from harness.store import atomic_write_json, read_json
+from harness.store import StoreError, atomic_write_json, read_json
 
 
 @dataclass
@@ -48,7 +49,11 @@ class Folds:
     @classmethod
     def load(cls, path: Path) -> "Folds":
         d = read_json(path)
-        return cls(d["n_folds"], d["seed"], d["group_key"], d["fold_of"], d["group"])
+        try:
+            return cls(int(d["n_folds"]), int(d["seed"]), str(d["group_key"]), dict(d["fold_of"]), dict(d["group"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise StoreError(f"{path}: not a folds file ({type(e).__name__}: {e}); remove it to rebuild the folds "
+                             "(only before any fold was trained)") from None
 
 
 def make_folds(examples: Sequence[Example], n_folds: int, seed: int, group_key: str) -> Folds:
@@ -60,7 +65,8 @@ def make_folds(examples: Sequence[Example], n_folds: int, seed: int, group_key: 
     y = np.array([e.label for e in examples])
     n_groups = len(set(groups))
     if n_groups < n_folds:
-        raise ValueError(f"cv.n_folds={n_folds} but only {n_groups} groups by {group_key!r}")
+        raise ConfigError([f"cv.n_folds: {n_folds} folds but the data has only {n_groups} group(s) by "
+                           f"{group_key!r}; every fold needs at least one group"])
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fold_of: dict[str, int] = {}
     for k, (_, val_idx) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):

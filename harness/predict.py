@@ -17,7 +17,7 @@ from harness.cv import MODEL_DIR, fold_dir
 from harness.data import Example, load_file
 from harness.decide import DecisionInputError, apply_to_test, check_probs, load_decision
 from harness.schema import content_digest, rows_digest
-from harness.store import atomic_write_npz, atomic_write_text
+from harness.store import StoreError, atomic_write_npz, atomic_write_text, load_npz
 
 
 def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], verbose: bool = True) -> np.ndarray:
@@ -32,7 +32,10 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
     key = content_digest([rows_digest(examples), cfg.to_flat_dict()])[:20]
     cache = run_dir / f"scored-{key}.npz"
     if cache.exists():
-        return np.load(cache, allow_pickle=False)["probs"]
+        try:
+            return load_npz(cache, "probs")["probs"]
+        except StoreError:
+            cache.unlink(missing_ok=True)  # a torn cache file: score again
     names = cfg.data.label_names()
     method = make_method(cfg, run_dir / "cache")
     out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
@@ -62,7 +65,7 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
         ids = [e.id for e in examples]
         probs = score_file(run_dir, cfg, examples, verbose)
     else:
-        z = np.load(run_dir / "test.npz")
+        z = load_npz(run_dir / "test.npz", "ids", "probs")
         ids, probs = [str(i) for i in z["ids"]], z["probs"]
         if not ids:
             raise DecisionInputError([f"{run_dir / 'test.npz'} holds no test rows: pass --test FILE "

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness import keys
 from harness.figures import confusion_figure, plt_module
-from harness.store import atomic_write_text, read_json
+from harness.store import StoreError, atomic_write_text, read_json
 
 
 @dataclass
@@ -54,6 +54,9 @@ def load_run(run_dir: str | Path) -> RunSummary:
     m = read_json(path)
     cfg = load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").exists() else None
     cal = run_dir / "calibration.json"
+    missing = [k for k in ("label_names", "summary", "blend", "per_fold") if k not in m]
+    if missing:
+        raise StoreError(f"{path}: not a finished run's metrics (missing {missing}); run `harness cv` again")
     return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir,
                       model=cfg.model.name_or_path if cfg else "?", label_names=m["label_names"],
                       summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],

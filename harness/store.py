@@ -17,12 +17,22 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import, before any worker thread exists
+
+
 def _atomic_bytes(path: Path, data: bytes) -> None:
     """Write to a temp file in the same folder, fsync, then rename: a crash leaves the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results get the user's umask like any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -48,8 +58,38 @@ def atomic_write_npz(path: Path, **arrays: np.ndarray) -> None:
     _atomic_bytes(path, buf.getvalue())
 
 
+class StoreError(ValueError):
+    """A run-directory file that is missing, truncated or not what it should be; the message names it."""
+
+
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """JSON from a run-directory file; an unreadable or truncated file raises StoreError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StoreError(f"{path}: not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StoreError(f"{path}: unreadable ({type(e).__name__}: {e}); remove it or re-run the step "
+                         "that writes it") from None
+
+
+def load_npz(path: Path, *keys: str) -> Any:
+    """Arrays from a run-directory .npz (no pickle); a truncated file or a missing array raises StoreError."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        missing = [k for k in keys if k not in z.files]
+        if missing:
+            raise StoreError(f"{path}: arrays {missing} missing (has {z.files})")
+        return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise StoreError(f"{path}: not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise StoreError(f"{path}: unreadable ({type(e).__name__}: {e}); remove it or re-run the step "
+                         "that writes it") from None
 
 
 def _json_default(o: Any) -> Any:

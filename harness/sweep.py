@@ -24,7 +24,7 @@ import warnings
 
 import yaml
 
-from harness.config import ConfigError, field_help, parse_overrides
+from harness.config import ConfigError, field_help, mask_secrets, parse_overrides, parse_yaml
 from harness.store import atomic_write_json, read_json
 
 warnings.filterwarnings("ignore", message=".*allow_population_by_field_name.*")  # from the sweeps package
@@ -35,7 +35,7 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError([f"{path}: not found"])
-    cfg = yaml.safe_load(path.read_text())
+    cfg = parse_yaml(path.read_text(encoding="utf-8"), str(path))
     problems = [f"{path}: {p}" for p in sweep_problems(cfg)]
     if problems:
         raise ConfigError(problems)
@@ -203,9 +203,9 @@ class LocalSweep:
         env.update(WANDB_SWEEP_ID=self.state["sweep_id"], WANDB_RUN_ID=run["id"],
                    WANDB_SWEEP_PARAM_PATH=str(param_path), WANDB_PROJECT=self.sweep.get("project", "harness"))
         cmd = agent_command(self.sweep, run["params"], self.extra)
-        run["command"] = cmd
+        run["command"] = [mask_secrets(a) for a in cmd]  # state.json is a file: no password in it
         if self.verbose:
-            print(f"\n== sweep run {run['id']}: {run['params']}\n   {' '.join(cmd)}", flush=True)
+            print(f"\n== sweep run {run['id']}: {run['params']}\n   {' '.join(run['command'])}", flush=True)
         proc = subprocess.Popen(cmd, env=env)
         pruned = False
         while True:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from harness import keys
-from harness.config import ExperimentConfig, mask_secrets
+from harness.config import ExperimentConfig, mask_secrets, masked
 from harness.figures import confusion_figure
 from harness.store import atomic_write_json, read_json
 
@@ -50,8 +50,21 @@ class Tracker:
 
 def flat_config(cfg: ExperimentConfig, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config as trackers store it: flat section.key, secrets masked."""
-    out = {k: mask_secrets(v) if isinstance(v, str) else v for k, v in cfg.to_flat_dict().items()}
+    out = masked(cfg.to_flat_dict())
     return {**out, **(extra or {})}
+
+
+@contextlib.contextmanager
+def masked_argv() -> Any:
+    """sys.argv with secrets masked while W&B reads it (a --storage password must not reach its files)."""
+    import sys
+
+    real = sys.argv
+    sys.argv = [mask_secrets(a) for a in real]
+    try:
+        yield
+    finally:
+        sys.argv = real
 
 
 def expand_confusion(cm: list[list[int]]) -> tuple[list[int], list[int]]:
@@ -168,9 +181,10 @@ class WandbTracker(Tracker):
 
         t = self.cfg.track
         # dir: WANDB_DIR as it is now (wandb's process-wide settings keep the value from its first run)
-        return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
-                          reinit="create_new", resume="allow", dir=os.environ.get("WANDB_DIR"),
-                          settings=wandb.Settings(init_timeout=t.init_timeout, console=console), **kw)
+        with masked_argv():  # wandb records the command line in the run's metadata
+            return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
+                              reinit="create_new", resume="allow", dir=os.environ.get("WANDB_DIR"),
+                              settings=wandb.Settings(init_timeout=t.init_timeout, console=console), **kw)
 
     @_guard
     def start_experiment(self, cfg: ExperimentConfig) -> None:

@@ -21,7 +21,7 @@ import warnings
 
 from harness import keys
 from harness.samplers import make_sampler
-from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets
+from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets, redact
 
 warnings.filterwarnings("ignore", message=".*(experimental|RetryHeartbeatStaleTrialCallback|heartbeat).*")
 
@@ -50,7 +50,8 @@ def make_storage(url: str, tune: TuneConfig) -> Any:
             # workers started together on an empty database race to create Optuna's schema; the loser
             # sees a duplicate-type/table error and simply connects once the winner is done
             if attempt == 4 or "already exists" not in str(e) and "duplicate" not in str(e).lower():
-                raise
+                raise ConfigError([f"tune.storage: cannot open the Optuna storage {mask_secrets(url)}: "
+                                   + redact(f"{type(e).__name__}: {e}".splitlines()[0], url)]) from None
             time.sleep(0.5 + attempt)
 
 

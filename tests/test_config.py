@@ -7,7 +7,7 @@ from harness.config import (ConfigError, ExperimentConfig, apply_overrides, load
                             parse_overrides)
 
 ROOT = Path(__file__).resolve().parents[1]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml")) + sorted((ROOT / "harness" / "recipes").glob("*.yaml"))
 
 
 def test_defaults_are_valid():

@@ -33,6 +33,8 @@ FAST = {
     "tfidf": [],
     "embed": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=2",
               "prompt.layout=pair", "prompt.guide=none"],
+    "prompt": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1",
+               "generative.shots_per_class=1", "generative.calibration=contextual"],
 }
 
 

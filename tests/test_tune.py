@@ -4,12 +4,9 @@ SQLite, and two parallel workers on a real PostgreSQL server that the test start
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ import optuna
 import pytest
 import yaml
 
+from conftest import PG
 from helpers import TINY, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,55 +109,7 @@ def test_kill_9_mid_trial_then_resume_retries_the_stale_trial(tmp_path):
     assert "study crash: 3 trials" in second.stdout
 
 
-# ----------------------------------------------------------------------------
-# PostgreSQL: a real server, started by the test
-# ----------------------------------------------------------------------------
-
-def _pg_bin() -> Path | None:
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / "initdb").exists() and (d / "pg_ctl").exists():
-            return d
-    return None
-
-
-PG = _pg_bin()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def postgres(tmp_path):
-    """initdb + pg_ctl start on a free loopback port (as the postgres user when we are root); stopped after."""
-    base = Path(tempfile.mkdtemp(prefix="harness-pg-"))  # pytest's tmp tree is private to root
-    os.chmod(base, 0o755)
-    data = base / "pgdata"
-    data.mkdir()
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(data, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-
-    def run(*cmd: str) -> None:
-        r = subprocess.run([*as_user, *cmd], capture_output=True, text=True)
-        assert r.returncode == 0, f"{cmd[0]} failed: {r.stdout[-1500:]} {r.stderr[-1500:]}"
-
-    run(str(PG / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    run(str(PG / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start")
-    try:
-        run(str(PG / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "optuna")
-        yield f"postgresql://postgres:pw-not-needed@127.0.0.1:{port}/optuna"
-    finally:
-        subprocess.run([*as_user, str(PG / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-@pytest.mark.skipif(PG is None, reason="no PostgreSQL binaries (Debian's postgresql; .ci/system-deps installs it)")
+@pytest.mark.skipif(PG is None, reason="no PostgreSQL binaries (Debian's postgresql; scripts/system-deps.sh installs it)")
 @pytest.mark.slow
 def test_two_workers_share_a_postgresql_study(tmp_path, postgres):
     cfg = study_config(tmp_path)

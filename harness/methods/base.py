@@ -76,6 +76,7 @@ REGISTRY: dict[str, str] = {
     "seqcls": "harness.methods.seqcls:SeqClsMethod",
     "tfidf": "harness.methods.tfidf:TfidfMethod",
     "embed": "harness.methods.embed:EmbedMethod",
+    "prompt": "harness.methods.prompting:PromptMethod",
 }
 
 

