@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from common import append_results, machine  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))
@@ -35,8 +36,6 @@ def main() -> int:
     if not DATA.exists():
         sys.exit(f"{DATA} not found: this benchmark uses real dialogues")
     os.environ.setdefault("HARNESS_QUIET", "1")
-    import torch
-
     from harness.config import load_config
     from harness.data import load_file
     from harness.methods.hf.scoring import label_logprobs, label_logprobs_naive
@@ -58,14 +57,9 @@ def main() -> int:
     naive = label_logprobs_naive(scorer.model, prompts, scorer.continuations)
     t_naive = time.perf_counter() - t0
     diff = float(np.abs(cached - naive).max())
-    cpu = platform.machine()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     lines = [f"### label_scoring ({time.strftime('%Y-%m-%d')})", "",
              f"- command: `{' '.join(['python benchmarks/label_scoring.py', *sys.argv[1:]])}`",
-             f"- machine: {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads",
+             f"- machine: {machine()}",
              f"- {len(rows)} real PsyDefConv prompts (zero-shot DMRS prompt, chat template), tokens p50 "
              f"{int(np.median(lengths))}, max {max(lengths)}; {k} labels, continuation tokens "
              f"{min(len(c) for c in scorer.continuations)}-{max(len(c) for c in scorer.continuations)}; "
@@ -78,8 +72,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.results:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write("\n" + text)
+        append_results(text)
     return 0
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import sys
 import time
 from pathlib import Path
+
+from common import append_results, machine  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))  # as in tests/conftest.py
@@ -35,15 +36,6 @@ DATASETS: dict[str, tuple[str, list[str]]] = {
     "dreaddit": (str(ROOT / "experiments" / "dreaddit_minilm.yaml"), [f"data.train_path={DREADDIT}"]),
     "psydefconv-synthetic": ("demo_cpu", ["prompt.context_turns=2", "prompt.max_length=96"]),
 }
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), no GPU used, Python {platform.python_version()}"
 
 
 def run(dataset: str, method: str, out: Path) -> dict[str, float | str]:
@@ -99,8 +91,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     if args.results:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write("\n" + text)
+        append_results(text)
     return 0
 
 

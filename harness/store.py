@@ -44,6 +44,22 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def publish_checkpoint(target: Path, model: Any, tokenizer: Any) -> Path:
+    """Save a model and tokenizer into a temp sibling folder, then move it into place in one rename: a
+    reader sees the whole checkpoint or none, and when two processes build it at once, the first wins."""
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process won the race
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     _atomic_bytes(path, text.encode("utf-8"))
 

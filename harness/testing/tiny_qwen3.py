@@ -6,12 +6,9 @@ Written once to the harness cache, then loaded through the same ``from_pretraine
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from harness.store import cache_dir
+from harness.store import cache_dir, publish_checkpoint
 
 TINY_VERSION = "v1"
 
@@ -50,14 +47,6 @@ def ensure_tiny_qwen3() -> Path:
                          eos_token_id=tok.eos_token_id, tie_word_embeddings=False)
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(config)  # like the real checkpoint: no pad id in the config, no score head
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tiny-qwen3.", dir=target.parent))
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process won the race
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return publish_checkpoint(target, model, tok)
 
 
