@@ -84,11 +84,15 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     assert p.returncode == 0, p.stderr[-3000:]
     sub = json.loads(out.read_text())
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
-    # scoring the run's own test file through the adapters reproduces test.npz
+    # scoring the run's own test file through every saved fold adapter reproduces test.npz
     from harness.config import load_config
-    from harness.predict import score_file
     from harness.data import load_file
+    from harness.methods import make_method
 
     cfg = load_config(run / "config.yaml")
-    probs = score_file(run, cfg, load_file(first, cfg, require_label=False), verbose=False)
-    np.testing.assert_allclose(probs, np.load(run / "test.npz")["probs"], rtol=1e-4, atol=1e-5)
+    rows = load_file(first, cfg, require_label=False)
+    method = make_method(cfg)
+    test = np.load(run / "test.npz")["probs"]
+    for k in range(cfg.cv.n_folds):
+        again = method.load(run / "folds" / "seed42" / f"fold{k}" / "model").predict_proba(rows)
+        np.testing.assert_allclose(again, test[0, k], rtol=1e-4, atol=1e-5)

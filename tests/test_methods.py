@@ -245,6 +245,12 @@ def test_tfidf_through_cv_decide_predict_report_and_tune(tmp_path):
     cfg = load_config(run / "config.yaml")
     probs = score_file(run, cfg, load_file(test_file, cfg, require_label=False), verbose=False)
     np.testing.assert_allclose(probs, np.load(run / "test.npz")["probs"], atol=1e-6)
+    scored = sorted(run.glob("scored-*.npz"))
+    assert len(scored) == 1  # only the other file was scored; the run's own test file came from test.npz
+    from harness.methods.base import make_method as fresh  # and test.npz equals what the fold models give
+    again = fresh(cfg).load(run / "folds" / "seed42" / "fold0" / "model").predict_proba(
+        load_file(test_file, cfg, require_label=False))
+    np.testing.assert_allclose(again, probs[0, 0], atol=1e-6)
     cli("report", str(run), str(run), "--out", str(tmp_path / "r.html"))
     # a study over `method` itself and a tfidf setting: both methods run as trials
     study = ["tune.space={method: {type: categorical, choices: [tfidf, embed]}, "
