@@ -28,3 +28,11 @@ def machine() -> str:
 def append_results(text: str) -> None:
     with open(RESULTS, "a") as f:
         f.write("\n" + text.rstrip() + "\n")
+
+
+def publish(lines: list[str], to_results: bool) -> None:
+    """Print a results section; with `to_results`, append it to RESULTS.md too."""
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if to_results:
+        append_results(text)

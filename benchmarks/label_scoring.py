@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import append_results, machine  # benchmarks/common.py
+from common import machine, publish  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))
@@ -46,15 +46,15 @@ def main() -> int:
     rows = load_file(DATA, cfg, require_label=False)[: args.rows]
     method = PromptMethod(cfg)
     scorer = method.scorer()
-    prompts = [scorer.encode(method.user_text(e, [])) for e in rows]
+    prompts = [scorer.prompts.prompt_ids(e) for e in rows]
     lengths = [len(p) for p in prompts]
-    k = len(scorer.continuations)
-    label_logprobs(scorer.model, prompts[:2], scorer.continuations, scorer.tok.pad_token_id, 2)  # warm-up
+    k = len(scorer.prompts.continuations)
+    label_logprobs(scorer.model, prompts[:2], scorer.prompts.continuations, scorer.tok.pad_token_id, 2)  # warm-up
     t0 = time.perf_counter()
-    cached = label_logprobs(scorer.model, prompts, scorer.continuations, scorer.tok.pad_token_id, args.batch_size)
+    cached = label_logprobs(scorer.model, prompts, scorer.prompts.continuations, scorer.tok.pad_token_id, args.batch_size)
     t_cached = time.perf_counter() - t0
     t0 = time.perf_counter()
-    naive = label_logprobs_naive(scorer.model, prompts, scorer.continuations)
+    naive = label_logprobs_naive(scorer.model, prompts, scorer.prompts.continuations)
     t_naive = time.perf_counter() - t0
     diff = float(np.abs(cached - naive).max())
     lines = [f"### label_scoring ({time.strftime('%Y-%m-%d')})", "",
@@ -62,17 +62,14 @@ def main() -> int:
              f"- machine: {machine()}",
              f"- {len(rows)} real PsyDefConv prompts (zero-shot DMRS prompt, chat template), tokens p50 "
              f"{int(np.median(lengths))}, max {max(lengths)}; {k} labels, continuation tokens "
-             f"{min(len(c) for c in scorer.continuations)}-{max(len(c) for c in scorer.continuations)}; "
+             f"{min(len(c) for c in scorer.prompts.continuations)}-{max(len(c) for c in scorer.prompts.continuations)}; "
              f"model {args.model}", "",
              "| scorer | rows/s | seconds |", "|---|---|---|",
              f"| cached prompt, K continuations batched (batch {args.batch_size}) | {len(rows) / t_cached:.2f} | "
              f"{t_cached:.1f} |",
              f"| K full forward passes per row | {len(rows) / t_naive:.2f} | {t_naive:.1f} |", "",
              f"speed-up {t_naive / t_cached:.1f}x; largest difference between the two scorers {diff:.1e} (log-prob)", ""]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        append_results(text)
+    publish(lines, args.results)
     return 0
 
 

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import append_results, machine  # benchmarks/common.py
+from common import machine, publish  # benchmarks/common.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared"))  # as in tests/conftest.py
@@ -88,10 +88,7 @@ def main() -> int:
         lines.append(f"| {r['dataset']} | {r['method']} | {r['macro_f1']:.4f} ({lo:.3f}-{hi:.3f}) | "
                      f"{r['official']:.4f} | {r['balanced_accuracy']:.4f} | {r['majority']:.4f} | "
                      f"{r['fold_seconds']:.1f} | {r['wall']:.0f} |")
-    text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    if args.results:
-        append_results(text)
+    publish(lines, args.results)
     return 0
 
 

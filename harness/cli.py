@@ -205,6 +205,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import run_compare
+
+    run_compare(args.run_dirs, args.reference, args.out, track=not args.no_track, n_boot=args.n_boot, use=args.use)
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from harness.ensemble import build_ensemble
+
+    build_ensemble(args.run_dirs, args.out, list(args.overrides or []))
+    print(f"\nnext: harness predict {args.out} --out submission.json   (blended test probabilities of every member)")
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from harness.dashboard import build_report
     from harness.report import load_run
@@ -325,6 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "report", cmd_report, "write a static HTML page comparing run directories (no W&B server needed)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories")
     p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
+
+    p = _add(sub, "compare", cmd_compare, "did each step really help? paired bootstrap differences between runs on "
+             "identical folds (terminal table, HTML report, JSON, W&B tables)")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories, in ladder order")
+    p.add_argument("--reference", default="previous",
+                   help="what each run is compared with: previous (the rung before; default), first, or a RUN_DIR")
+    p.add_argument("--out", default="compare.html", help="HTML report (compare.json beside it); default compare.html")
+    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--use", choices=["argmax", "crossfit"], default="argmax",
+                   help="each run's predictions: argmax of the seed mean (default), or its cross-fitted decided "
+                        "predictions (the decision layer's honest effect; runs without a decision: argmax)")
+    p.add_argument("--no-track", action="store_true", help="do not log the W&B tables (the first run's track.* decides)")
+
+    p = _add(sub, "ensemble", cmd_ensemble, "blend several runs on identical folds: blend weights over runs and "
+             "seeds searched with δ and τ on the OOF rows, with a cross-fitted gain; `predict` then uses it")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories (same folds)")
+    p.add_argument("--out", required=True, help="the ensemble directory to create (or resume)")
+    p.add_argument("overrides", nargs="*", default=[], metavar="decide.key=value",
+                   help="decision-layer settings, e.g. decide.n_trials=500")
 
     p = _add(sub, "dashboard", cmd_dashboard, "build a W&B report comparing an experiment's (or sweep's) runs")
     p.add_argument("--run", help="a run directory: takes the project, group and class names from it")

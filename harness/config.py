@@ -139,6 +139,8 @@ class LoraConfig:
     alpha_per_rank: float | None = _help(
         "if set, alpha = alpha_per_rank x r (a sweep over rank keeps alpha = 2 x rank with 2)", None)
     dropout: float = _help("LoRA dropout", 0.05)
+    variant: Literal["lora", "rslora", "dora"] = _help(
+        "adapter variant: lora, rslora (scaling alpha/sqrt(r), stable at high rank), dora (weight-decomposed)", "lora")
     target_modules: list[str] | str = _help(
         "module names to adapt, or 'all-linear'",
         factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
@@ -162,9 +164,17 @@ class LoraConfig:
 @dataclass
 class QuantConfig:
     load_in_4bit: bool = _help("QLoRA: load the base model in 4 bits (bitsandbytes)", False)
+    load_in_8bit: bool = _help("load the base model in 8 bits (bitsandbytes LLM.int8); not with load_in_4bit", False)
     quant_type: Literal["nf4", "fp4"] = _help("4-bit data type", "nf4")
     double_quant: bool = _help("quantise the quantisation constants too", True)
     compute_dtype: Literal["bfloat16", "float16", "float32"] = _help("compute dtype of 4-bit layers", "bfloat16")
+
+    def quantized(self) -> bool:
+        return self.load_in_4bit or self.load_in_8bit
+
+    def check(self) -> list[str]:
+        return ["quant: load_in_4bit and load_in_8bit are exclusive; choose one"] if (
+            self.load_in_4bit and self.load_in_8bit) else []
 
 
 @dataclass
@@ -174,6 +184,9 @@ class TrainConfig:
     max_steps: int = _help("stop after N optimiser steps (overrides epochs when > 0)", -1)
     learning_rate: float = _help("peak learning rate", 2e-4)
     weight_decay: float = _help("AdamW weight decay", 0.01)
+    optim: Literal["adamw_torch", "adamw_torch_fused", "adafactor", "adamw_8bit", "paged_adamw_8bit",
+                   "paged_adamw_32bit", "lion_32bit", "lion_8bit", "paged_lion_8bit", "sgd", "rmsprop"] = _help(
+        "optimiser (transformers' `optim` names; the 8-bit and paged ones come from bitsandbytes)", "adamw_torch")
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = _help("LR schedule", "cosine")
     warmup_ratio: float = _help("fraction of steps spent warming up", 0.08)
     max_grad_norm: float = _help("gradient clipping norm", 1.0)
@@ -351,6 +364,45 @@ class GenerativeConfig:
 
 
 @dataclass
+class TaskConfig:
+    """One extra labelled dataset for multi-task instruction tuning (Mental-Alpaca style)."""
+    name: str = _help("task name (logs, data fingerprint)", "task")
+    data: DataConfig = field(default_factory=DataConfig)
+    verbalizers: list[str] | None = _help("answer text of each of this task's labels; none = as generative.verbalizers "
+                                          "would default for these labels", None)
+    instruction: str = _help("this task's instruction: a named one (stress, stress_expert, dmrs) or literal text",
+                             "auto")
+    weight: float = _help("multiplier on this task's rows in the loss (after its own class weights)", 1.0)
+
+    def check(self, prefix: str) -> list[str]:
+        p = [prefix + x.removeprefix("data.") for x in self.data.check()]
+        n = len(self.data.label_names())
+        if self.data.synthetic == "none" and not self.data.train_path:
+            p.append(f"{prefix}train_path: required unless {prefix}synthetic is set")
+        if self.verbalizers is not None and len(self.verbalizers) != n:
+            p.append(f"{prefix.removesuffix('data.')}verbalizers: {len(self.verbalizers)} for {n} labels")
+        if self.weight <= 0:
+            p.append(f"{prefix.removesuffix('data.')}weight: must be > 0")
+        return p
+
+
+@dataclass
+class SftConfig:
+    extra_tasks: list[TaskConfig] = _help(
+        "extra labelled datasets added to every fold's TRAINING part (never validation); each with its own "
+        "format, labels, verbalizers and instruction. OOF rows and metrics stay the experiment's own", factory=list)
+
+    def check(self) -> list[str]:
+        p = []
+        names = [t.name for t in self.extra_tasks]
+        if len(set(names)) != len(names):
+            p.append(f"sft.extra_tasks: task names must be distinct, got {names}")
+        for i, t in enumerate(self.extra_tasks):
+            p += t.check(f"sft.extra_tasks[{i}].data.")
+        return p
+
+
+@dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
     sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
@@ -421,6 +473,17 @@ class TuneConfig:
     grace_period: int = _help("seconds without a heartbeat before a trial counts as dead", 180)
     max_retry: int = _help("retries of a trial whose worker died", 2)
 
+    def __post_init__(self) -> None:
+        # YAML 1.1 reads `low: 1e-4` (no dot) as a string: numbers in a search space are numbers
+        for spec in self.space.values():
+            if isinstance(spec, dict):
+                for bound in ("low", "high", "step"):
+                    if isinstance(spec.get(bound), str):
+                        try:
+                            spec[bound] = float(spec[bound])
+                        except ValueError:
+                            pass  # reported by check()
+
     def check(self) -> list[str]:
         p = []
         if self.heartbeat_interval < 1 or self.grace_period <= self.heartbeat_interval:
@@ -458,10 +521,11 @@ class ExperimentConfig:
     name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
     output_dir: str = _help("parent of run directories", "runs")
     run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
-    method: Literal["seqcls", "tfidf", "embed", "prompt"] = _help(
+    method: Literal["seqcls", "tfidf", "embed", "prompt", "sft"] = _help(
         "classifier family: seqcls (fine-tuned HF sequence classifier: LoRA/QLoRA/full), tfidf (n-gram TF-IDF + "
         "linear model), embed (frozen model.name_or_path embeddings + logistic regression), prompt (zero-/few-shot "
-        "prompting of a generative model.name_or_path, scored on the label texts)", "seqcls")
+        "prompting of a generative model.name_or_path, scored on the label texts), sft (instruction fine-tuning "
+        "of a generative model with a class-weighted TRL SFTTrainer, scored on the label texts)", "seqcls")
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -474,6 +538,7 @@ class ExperimentConfig:
     tfidf: TfidfConfig = field(default_factory=TfidfConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     generative: GenerativeConfig = field(default_factory=GenerativeConfig)
+    sft: SftConfig = field(default_factory=SftConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
@@ -608,6 +673,8 @@ def _coerce(value: Any, tp: Any) -> Any:
         return _coerce(parsed, tp)
     if origin is list:
         (inner,) = get_args(tp)
+        if dataclasses.is_dataclass(inner):  # a list of sections (sft.extra_tasks): built by _build
+            return _NO
         if isinstance(value, (list, tuple)):
             items = [_coerce(v, inner) for v in value]
             return _NO if any(i is _NO for i in items) else items
@@ -639,6 +706,13 @@ def _build(cls: type, data: dict[str, Any], prefix: str, problems: list[str]) ->
             problems.append(f"{path}: unknown key; allowed here: {allowed}")
             continue
         tp = hints[key]
+        item = get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if item is not None and dataclasses.is_dataclass(item):
+            if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+                problems.append(f"{path}: expected a list of {item.__name__} mappings, got {value!r}")
+                continue
+            kwargs[key] = [_build(item, v, f"{path}[{i}].", problems) for i, v in enumerate(value)]
+            continue
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 problems.append(f"{path}: expected a mapping of {tp.__name__} keys, got {type(value).__name__}")

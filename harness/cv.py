@@ -27,7 +27,7 @@ import numpy as np
 
 from harness import keys
 from harness.config import ConfigError, ExperimentConfig, load_config
-from harness.data import Example, group_of, load_test, load_train
+from harness.data import Example, group_of, load_task, load_test, load_train
 from harness.folds import Folds, audit, make_folds
 from harness.claims import FoldClaim
 from harness.report import write_report
@@ -73,11 +73,18 @@ def _check_same_experiment(run_dir: Path, cfg: ExperimentConfig) -> None:
                           ["a run directory holds one experiment: set run_dir (or name) to start a new one"])
 
 
+def _part(source: str | None, rows: list[Example]) -> dict[str, Any]:
+    return {"source": source, "rows": len(rows), "sha256": rows_digest(rows)}
+
+
 def _fingerprint(cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> dict[str, Any]:
-    """What the data was: rows and a digest of their full content (ids, labels, groups, every text)."""
-    return {"train": {"source": cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", "rows": len(train),
-                      "sha256": rows_digest(train)},
-            "test": {"source": cfg.data.test_path, "rows": len(test), "sha256": rows_digest(test)}}
+    """What the data was: rows and a digest of their full content (ids, labels, groups, every text), for the
+    experiment's own files and every extra training task."""
+    parts = {"train": _part(cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", train),
+             "test": _part(cfg.data.test_path, test)}
+    for t in cfg.sft.extra_tasks:
+        parts[f"task {t.name}"] = _part(t.data.train_path or f"synthetic:{t.data.synthetic}", load_task(cfg, t))
+    return parts
 
 
 def _check_same_data(run_dir: Path, cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> None:
@@ -88,9 +95,9 @@ def _check_same_data(run_dir: Path, cfg: ExperimentConfig, train: list[Example],
         return
     old, new = read_json(path), _fingerprint(cfg, train, test)
     problems = [f"{new[part]['source']}: the {part} data changed since {run_dir} was started "
-                f"({old[part]['rows']} rows then, {new[part]['rows']} now; content digest "
-                f"{old[part]['sha256'][:12]} then, {new[part]['sha256'][:12]} now)"
-                for part in ("train", "test") if old.get(part, {}).get("sha256") != new[part]["sha256"]]
+                f"({old.get(part, {}).get('rows')} rows then, {new[part]['rows']} now; content digest "
+                f"{str(old.get(part, {}).get('sha256'))[:12]} then, {new[part]['sha256'][:12]} now)"
+                for part in new if old.get(part, {}).get("sha256") != new[part]["sha256"]]
     if problems:
         raise ConfigError(problems + ["finished folds were trained and scored on the old rows: restore the data, "
                                       "or start a new run directory (run_dir=...)"])
@@ -208,8 +215,6 @@ def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds:
 def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: list[Example], folds: Folds,
              results: dict[tuple[int, int], FoldResult]) -> dict[str, Any]:
     """Write oof.npz, test.npz and metrics.json from every seed's folds."""
-    from harness.metrics import majority_baseline, report
-
     label_names = cfg.data.label_names()
     seeds, n_folds, n, k = cfg.train.seeds, cfg.cv.n_folds, len(train), len(label_names)
     row = {e.id: i for i, e in enumerate(train)}
@@ -225,13 +230,26 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
                      seeds=np.array(seeds), probs=oof)
     atomic_write_npz(run_dir / "test.npz", ids=np.array([e.id for e in test]), seeds=np.array(seeds),
                      probs=test_probs)
+    per_fold = [{key: r.metrics[key] for key in ("seed", "fold", "macro_f1", "macro_f1_official", "accuracy",
+                                                 "balanced_accuracy", "weighted_f1", "val_rows", "seconds")}
+                for _, r in sorted(results.items())]
+    metrics = oof_metrics(cfg, run_dir, y, oof, seeds, per_fold)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def oof_metrics(cfg: ExperimentConfig, run_dir: Path, y: np.ndarray, oof: np.ndarray, seeds: Sequence[int],
+                per_fold: list[dict[str, Any]]) -> dict[str, Any]:
+    """metrics.json's content from the OOF probabilities (seeds, rows, classes): per seed, the argmax of the
+    seed mean ("blend") with CIs, the summary keys, and the decide/* keys of a decision already searched."""
+    from harness.metrics import majority_baseline, report
+
+    label_names = cfg.data.label_names()
+    k = len(label_names)
     per_seed = {str(seed): report(y, oof[s].argmax(1), label_names, cfg.data.score_labels, seed=s)
                 for s, seed in enumerate(seeds)}
     blend = report(y, oof.mean(0).argmax(1), label_names, cfg.data.score_labels)
     majority = int(np.bincount(y, minlength=k).argmax())
-    per_fold = [{key: r.metrics[key] for key in ("seed", "fold", "macro_f1", "macro_f1_official", "accuracy",
-                                                 "balanced_accuracy", "weighted_f1", "val_rows", "seconds")}
-                for _, r in sorted(results.items())]
     summary = {keys.cv(m): blend[m] for m in keys.SCORES}
     summary[keys.CV_FOLD_SD] = float(np.std([p["macro_f1_official"] for p in per_fold]))
     summary[keys.BASELINE_MAJORITY] = majority_baseline(y, k, majority)
@@ -242,10 +260,8 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
         from harness.decide import decide_summary
 
         summary.update(decide_summary(read_json(calibration)))
-    metrics = {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
-               "label_names": label_names, "majority_class": majority}
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    return {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
+            "label_names": label_names, "majority_class": majority}
 
 
 def fold_progress(results: dict[tuple[int, int], FoldResult]) -> dict[str, float]:

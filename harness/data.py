@@ -284,6 +284,13 @@ def load_train(cfg: ExperimentConfig) -> list[Example]:
     return examples
 
 
+def load_task(cfg: ExperimentConfig, task: Any) -> list[Example]:
+    """The labelled rows of an extra training task (`sft.extra_tasks` entry), read like the experiment's own."""
+    from dataclasses import replace
+
+    return load_train(replace(cfg, data=task.data))
+
+
 def load_test(cfg: ExperimentConfig) -> list[Example]:
     return load_file(cfg.data.test_path, cfg, require_label=False) if cfg.data.test_path else []
 

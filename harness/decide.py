@@ -36,6 +36,9 @@ BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell b
 FUSED_CHUNK = 512  # candidates per compiled-kernel call
 
 
+CROSSFIT_PREDICTIONS = "crossfit.npz"  # ids, pred: each row decided by a rule searched on the other folds
+
+
 class DecisionInputError(ValueError):
     """Bad OOF/test probabilities or an impossible search space; lists every problem."""
 
@@ -450,6 +453,10 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     if d.crossfit:
         cf = crossfit(oof, cfg, space)
         cf_pred = cf.pop("predictions")
+        # the honest (out-of-sample) decided predictions, for `harness compare --use crossfit`
+        from harness.store import atomic_write_npz
+
+        atomic_write_npz(run_dir / CROSSFIT_PREDICTIONS, ids=oof.ids, pred=np.asarray(cf_pred, dtype=np.int64))
         out["crossfit"] = cf
         out["crossfit"]["after_report"] = report(oof.labels, cf_pred, names, cfg.data.score_labels)
     atomic_write_json(run_dir / "calibration.json", out)

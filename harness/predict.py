@@ -69,6 +69,22 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
     return out
 
 
+def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> np.ndarray:
+    """A new file scored for an ensemble directory: every member run's fold models score it (each run once),
+    stacked like the ensemble's test.npz (members, folds, rows, classes)."""
+    from harness.config import load_config
+
+    out, scored = [], {}
+    for m in read_json(run_dir / "ensemble.json")["members"]:
+        member_dir = Path(m["run_dir"])
+        if member_dir not in scored:
+            member_cfg = load_config(member_dir / "config.yaml")
+            scored[member_dir] = (member_cfg, score_file(member_dir, member_cfg, examples, verbose))
+        member_cfg, probs = scored[member_dir]
+        out.append(probs[member_cfg.train.seeds.index(m["seed"])])
+    return np.stack(out, 0)
+
+
 def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
                      verbose: bool = True) -> dict[str, Any]:
     """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
@@ -76,7 +92,8 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     if test_file is not None:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
-        probs = score_file(run_dir, cfg, examples, verbose)
+        probs = member_test_probs(run_dir, examples, verbose) if (run_dir / "ensemble.json").exists() \
+            else score_file(run_dir, cfg, examples, verbose)
     else:
         z = load_npz(run_dir / "test.npz", "ids", "probs")
         ids, probs = [str(i) for i in z["ids"]], z["probs"]

@@ -227,9 +227,10 @@ def summary_html(runs: Sequence[RunSummary]) -> str:
     return f"<table class=summary>{head}{body}</table>"
 
 
-def render_html(runs: Sequence[RunSummary]) -> str:
+def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] = ()) -> str:
+    """The page; `sections` are extra (title, HTML) parts shown after the summary (e.g. paired differences)."""
     e = html.escape
-    parts = [f"<h2>Summary</h2>{summary_html(runs)}",
+    parts = [f"<h2>Summary</h2>{summary_html(runs)}", *(f"<h2>{e(t)}</h2>{body}" for t, body in sections),
              "<h2>Per-class F1</h2>", f"<img alt='per-class F1 heatmap' src='data:image/png;base64,{_png(per_class_heatmap(runs))}'>",
              "<h2>Fold spread</h2>", f"<img alt='fold spread' src='data:image/png;base64,{_png(fold_spread(runs))}'>"]
     gains = decision_gains(runs)
@@ -260,8 +261,8 @@ def render_html(runs: Sequence[RunSummary]) -> str:
             "training set; CIs are bootstrap over rows.</p>" + "".join(parts) + "</body></html>")
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
+def write_report(run_dirs: Sequence[str | Path], out: str | Path, sections: Sequence[tuple[str, str]] = ()) -> Path:
     """Compare run directories in one static HTML file (atomically written)."""
     out = Path(out)
-    atomic_write_text(out, render_html(load_runs(run_dirs)))
+    atomic_write_text(out, render_html(load_runs(run_dirs), sections))
     return out

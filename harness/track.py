@@ -45,6 +45,10 @@ class Tracker:
 
     def end_experiment(self, run_dir: Path, metrics: dict[str, Any]) -> None: ...
 
+    def log_comparison(self, name: str, columns: list[str], rows: list[list[Any]],
+                       per_class: tuple[list[str], list[list[Any]]]) -> None:
+        """`harness compare`'s tables (a run of job_type=compare)."""
+
     def finish(self) -> None: ...
 
 
@@ -319,6 +323,17 @@ class WandbTracker(Tracker):
             for adapter in sorted((run_dir / "folds").glob("seed*/fold*/model")):
                 art.add_dir(str(adapter), name=str(adapter.relative_to(run_dir)))
         self.exp_run.log_artifact(art)
+
+    @_guard
+    def log_comparison(self, name: str, columns: list[str], rows: list[list[Any]],
+                       per_class: tuple[list[str], list[list[Any]]]) -> None:
+        import wandb
+
+        run = self._init(name=name, job_type="compare", group=self.cfg.track.group or "compare",
+                         config={"runs": [r[0] for r in rows]})
+        run.log({"compare/runs": wandb.Table(columns=columns, data=rows),
+                 "compare/per_class_f1_delta": wandb.Table(columns=per_class[0], data=per_class[1])})
+        run.finish()
 
     def finish(self) -> None:
         for run in (self.fold_run, self.exp_run):

@@ -99,3 +99,23 @@ def test_secrets_masked(monkeypatch):
     out = mask_secrets(text)
     assert "s3cret" not in out and "k" * 40 not in out and "ab12" * 10 not in out
     assert "postgresql://alice:***@db:5432/optuna" in out
+
+
+def test_arcan_knobs_are_validated_together():
+    """Optimiser, adapter variant and quantisation are config keys, checked before any work."""
+    from harness.config import from_dict
+
+    cfg = from_dict({"train": {"optim": "paged_adamw_8bit"}, "lora": {"variant": "rslora"},
+                     "quant": {"load_in_8bit": True}})
+    assert cfg.quant.quantized() and cfg.lora.variant == "rslora"
+    with pytest.raises(ConfigError) as e:
+        from_dict({"train": {"optim": "adamw_typo"}, "lora": {"variant": "lora+"},
+                   "quant": {"load_in_4bit": True, "load_in_8bit": True}})
+    msg = str(e.value)
+    assert "train.optim" in msg and "lora.variant" in msg and "exclusive" in msg
+
+
+def test_search_space_bounds_written_like_1e_4_are_numbers():
+    """YAML 1.1 reads `1e-4` (no dot) as a string; a space bound written that way must still work."""
+    cfg = load_config(None, ["tune.space={train.learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}}"])
+    assert cfg.tune.space["train.learning_rate"]["low"] == 1e-4

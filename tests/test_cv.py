@@ -61,9 +61,9 @@ def test_run_dir_refuses_another_experiment(tmp_path):
 
 
 def _cli(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *FAST, "train.epochs=3",
+    return [sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *FAST, "train.epochs=2",
             "model.freeze_embeddings=false", "lora.enabled=true", "prompt.layout=decoder",
-            "data.synthetic_groups=40", f"run_dir={run_dir}", *extra]
+            "data.synthetic_groups=32", f"run_dir={run_dir}", *extra]
 
 
 @pytest.mark.slow

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("methods", {"harness.methods"}),
     ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),
     ("fold loop", {"harness.cv"}),
-    ("entry points", {"harness.predict", "harness.tune", "harness.sweep"}),
+    ("entry points", {"harness.predict", "harness.tune", "harness.sweep", "harness.compare", "harness.ensemble"}),
     ("commands", {"harness.cli"}),
 ]
 # third-party imports a module must never make (anywhere in it)

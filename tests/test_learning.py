@@ -96,3 +96,4 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     for k in range(cfg.cv.n_folds):
         again = method.load(run / "folds" / "seed42" / f"fold{k}" / "model").predict_proba(rows)
         np.testing.assert_allclose(again, test[0, k], rtol=1e-4, atol=1e-5)
+

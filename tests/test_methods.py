@@ -35,6 +35,8 @@ FAST = {
               "prompt.layout=pair", "prompt.guide=none"],
     "prompt": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1",
                "generative.shots_per_class=1", "generative.calibration=contextual"],
+    "sft": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1", "lora.r=4",
+            "lora.alpha=8", "train.max_steps=2", "train.batch_size=4", "train.learning_rate=1e-3"],
 }
 
 
@@ -216,12 +218,22 @@ def test_tfidf_matches_a_plain_sklearn_pipeline_on_the_dreaddit_folds(tmp_path):
 # ----------------------------------------------------------------------------
 # the rest of the spine runs unchanged on a feature method: decide, predict --test, report, tune
 
-def test_tfidf_through_cv_decide_predict_report_and_tune(tmp_path):
+# per method: the `harness tune` space of the chain test (tfidf: a study over `method` itself)
+CHAIN_STUDY = {
+    "tfidf": ("tune.space={method: {type: categorical, choices: [tfidf, embed]}, "
+              "tfidf.C: {type: float, low: 0.1, high: 10.0, log: true}}", 4),
+    "sft": ("tune.space={train.learning_rate: {type: float, low: 1e-4, high: 1e-2, log: true}}", 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAIN_STUDY))
+def test_method_through_cv_decide_predict_report_and_tune(name, tmp_path):
+    """Every entry point, unchanged, on a feature method and on a generative one (SFT on tiny-qwen3)."""
     from harness.synthetic import make_psydefconv, write_psydefconv
 
     test_file = tmp_path / "test.json"
     write_psydefconv(test_file, make_psydefconv(n_groups=8, seed=9), with_labels=False)
-    over = SMALL + ["method=tfidf", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}"]
+    over = SMALL + FAST[name] + [f"method={name}", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}"]
 
     def cli(*args: str) -> subprocess.CompletedProcess:
         r = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, capture_output=True, text=True)
@@ -253,13 +265,12 @@ def test_tfidf_through_cv_decide_predict_report_and_tune(tmp_path):
     np.testing.assert_allclose(again, probs[0, 0], atol=1e-6)
     cli("report", str(run), str(run), "--out", str(tmp_path / "r.html"))
     # a study over `method` itself and a tfidf setting: both methods run as trials
-    study = ["tune.space={method: {type: categorical, choices: [tfidf, embed]}, "
-             "tfidf.C: {type: float, low: 0.1, high: 10.0, log: true}}", "tune.pruner=none", "tune.seed=0",
-             "model.name_or_path=tiny-qwen3", "prompt.max_length=96", "decide.enabled=false",
-             f"output_dir={tmp_path / 'runs'}", "run_dir=null", "data.test_path=null"]
+    space, n_trials = CHAIN_STUDY[name]
+    study = [space, "tune.pruner=none", "tune.seed=0", "model.name_or_path=tiny-qwen3", "prompt.max_length=96",
+             "decide.enabled=false", f"output_dir={tmp_path / 'runs'}", "run_dir=null", "data.test_path=null"]
     r = cli("tune", "demo_cpu", "--study", "methods", "--storage", f"sqlite:///{tmp_path / 's.db'}",
-            "--n-trials", "4", *[o for o in over if not o.startswith(("run_dir", "data.test_path"))], *study)
+            "--n-trials", str(n_trials), *[o for o in over if not o.startswith(("run_dir", "data.test_path"))], *study)
     import optuna
 
     trials = optuna.load_study(study_name="methods", storage=f"sqlite:///{tmp_path / 's.db'}").trials
-    assert len(trials) == 4 and all(t.state.name == "COMPLETE" for t in trials), r.stdout[-2000:]
+    assert len(trials) == n_trials and all(t.state.name == "COMPLETE" for t in trials), r.stdout[-2000:]

@@ -77,6 +77,7 @@ REGISTRY: dict[str, str] = {
     "tfidf": "harness.methods.tfidf:TfidfMethod",
     "embed": "harness.methods.embed:EmbedMethod",
     "prompt": "harness.methods.prompting:PromptMethod",
+    "sft": "harness.methods.sft:SftMethod",
 }
 
 

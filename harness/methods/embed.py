@@ -35,7 +35,7 @@ class Embedder:
         self.tok: Any = None
         self.memo: dict[str, np.ndarray] = {}
         self.settings = content_digest([cfg.model.name_or_path, cfg.embed.pooling, cfg.prompt.max_length,
-                                        cfg.quant.load_in_4bit])[:16]
+                                        cfg.quant.load_in_4bit, cfg.quant.load_in_8bit])[:16]
         self.folder = cache / "embed" / self.settings if cache else None
         if self.folder and self.folder.exists():
             for chunk in sorted(self.folder.glob("*.npz")):
@@ -62,9 +62,9 @@ class Embedder:
         path = resolve_model_path(self.cfg.model.name_or_path)
         archs = getattr(AutoConfig.from_pretrained(path), "architectures", None) or []
         self.decoder = any(a.endswith("ForCausalLM") for a in archs)
-        kwargs = quantization_kwargs(self.cfg) if self.cfg.quant.load_in_4bit else {}
+        kwargs = quantization_kwargs(self.cfg) if self.cfg.quant.quantized() else {}
         self.model = AutoModel.from_pretrained(path, **kwargs)
-        if not self.cfg.quant.load_in_4bit and use_cuda():
+        if not self.cfg.quant.quantized() and use_cuda():
             self.model = self.model.to("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
         self.model.eval()
 

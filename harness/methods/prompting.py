@@ -34,19 +34,18 @@ INSTRUCTIONS = {
 CONTENT_FREE = "N/A"
 
 
-def default_verbalizers(cfg: Any) -> list[str]:
-    names = cfg.data.label_names()
-    if names == DMRS_LABELS:
+def default_verbalizers(label_names: Sequence[str]) -> list[str]:
+    if list(label_names) == DMRS_LABELS:
         return list(DMRS_LABELS)
-    if len(names) == 2:
+    if len(label_names) == 2:
         return ["not stressed", "stressed"]
-    return [n.replace("_", " ") for n in names]
+    return [n.replace("_", " ") for n in label_names]
 
 
-def instruction_text(cfg: Any) -> str:
-    name = cfg.generative.instruction
+def instruction_text(name: str, label_names: Sequence[str]) -> str:
+    """A named instruction (auto, dmrs, stress, stress_expert) or the literal text given."""
     if name == "auto":
-        name = "dmrs" if cfg.data.label_names() == DMRS_LABELS else "stress"
+        name = "dmrs" if list(label_names) == DMRS_LABELS else "stress"
     return INSTRUCTIONS.get(name, name)
 
 
@@ -60,31 +59,43 @@ def _example(d: dict[str, Any]) -> Example:
                    dialogue=tuple(Turn(s, t) for s, t in d["dialogue"]))
 
 
-class LabelScorer:
-    """A frozen causal LM, its tokenizer and the label continuations: prompts in, class log-scores out."""
+class TaskPrompts:
+    """How one task's rows become token ids: instruction (+ DMRS guide), exemplars, the row within the token budget,
+    the chat template (Qwen3's thinking off; a model without a template gets a plain "Answer:" prompt), and each
+    label's continuation (verbalizer + end token). Prompting and SFT share it, so a model is trained on exactly
+    the sequences it is later scored on."""
 
-    def __init__(self, cfg: Any):
-        import torch
-        from transformers import AutoModelForCausalLM
+    def __init__(self, cfg: Any, tok: Any, label_names: Sequence[str], verbalizers: Sequence[str] | None = None,
+                 instruction: str = "auto"):
+        from dataclasses import replace
 
-        from harness.methods.hf.model import load_tokenizer, resolve_model_path, use_cuda
+        from harness.prompt import PromptBuilder
 
-        self.cfg = cfg
-        self.tok = load_tokenizer(cfg.model)
-        path = resolve_model_path(cfg.model.name_or_path)
-        kwargs: dict[str, Any] = {}
-        if cfg.quant.load_in_4bit:
-            from harness.methods.hf.model import quantization_kwargs
+        self.tok, self.label_names = tok, list(label_names)
+        self.verbalizers = list(verbalizers or default_verbalizers(label_names))
+        self.instruction = instruction_text(instruction, label_names)
+        self.guide = ""
+        if instruction in ("auto", "dmrs") and self.label_names == DMRS_LABELS:
+            from harness.prompt import DMRS_GUIDE
 
-            kwargs = quantization_kwargs(cfg)
-        self.model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-        if not cfg.quant.load_in_4bit and use_cuda():
-            self.model = self.model.to("cuda", dtype=torch.bfloat16)
-        self.chat = bool(getattr(self.tok, "chat_template", None))
-        end = self.tok.eos_token_id
+            self.guide = DMRS_GUIDE
+        pcfg = replace(cfg.prompt, layout="decoder", guide="none", instruction="")
+        self.builder = PromptBuilder(pcfg, tok, self.label_names)
+        self.chat = bool(getattr(tok, "chat_template", None))
         lead = "" if self.chat else " "  # after "Answer:" a plain prompt's answer starts with a space
-        self.continuations = [self.tok(lead + v, add_special_tokens=False)["input_ids"] + [end]
-                              for v in (cfg.generative.verbalizers or default_verbalizers(cfg))]
+        self.continuations = [tok(lead + v, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                              for v in self.verbalizers]
+
+    def body(self, e: Example) -> str:
+        """The row as text within the token budget (context turns first to go), without the guide."""
+        return self.builder.build(e).text.strip()
+
+    def user_text(self, e: Example, exemplars: Sequence[Example] = ()) -> str:
+        parts = [self.instruction] + ([self.guide] if self.guide else [])
+        for x in exemplars:
+            parts.append(f"Example:\n{self.body(x)}\nAnswer: {self.verbalizers[x.label]}")
+        parts.append(("Now classify:\n" if exemplars else "") + self.body(e))
+        return "\n\n".join(parts)
 
     def encode(self, user_text: str) -> list[int]:
         if self.chat:  # the template writes the special tokens itself
@@ -93,11 +104,48 @@ class LabelScorer:
             return self.tok(text, add_special_tokens=False)["input_ids"]
         return self.tok(user_text + "\nAnswer:", add_special_tokens=True)["input_ids"]
 
-    def scores(self, user_texts: Sequence[str], progress: str | None = None) -> np.ndarray:
-        from harness.methods.hf.scoring import label_logprobs
+    def prompt_ids(self, e: Example, exemplars: Sequence[Example] = ()) -> list[int]:
+        return self.encode(self.user_text(e, exemplars))
 
-        return label_logprobs(self.model, [self.encode(t) for t in user_texts], self.continuations,
-                              self.tok.pad_token_id, self.cfg.generative.score_batch_size, progress)
+
+def load_causal_lm(cfg: Any) -> Any:
+    """The generative model of `model.name_or_path` for scoring (4-bit with `quant.load_in_4bit`, bf16 on CUDA)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
+
+    kwargs = quantization_kwargs(cfg) if cfg.quant.quantized() else {}
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(cfg.model.name_or_path), **kwargs)
+    if not cfg.quant.quantized() and use_cuda():
+        model = model.to("cuda", dtype=torch.bfloat16)
+    return model
+
+
+def score_rows(model: Any, prompts: TaskPrompts, ids: Sequence[Sequence[int]], batch_size: int,
+               progress: str | None = None) -> np.ndarray:
+    """(N, K) label log-scores of prompts already encoded by `prompts`."""
+    from harness.methods.hf.scoring import label_logprobs
+
+    return label_logprobs(model, ids, prompts.continuations, prompts.tok.pad_token_id, batch_size, progress)
+
+
+class LabelScorer:
+    """A frozen causal LM and the experiment's task prompts: rows in, class log-scores out."""
+
+    def __init__(self, cfg: Any):
+        from harness.methods.hf.model import load_tokenizer
+
+        self.cfg = cfg
+        self.tok = load_tokenizer(cfg.model)
+        self.prompts = TaskPrompts(cfg, self.tok, cfg.data.label_names(), cfg.generative.verbalizers,
+                                   cfg.generative.instruction)
+        self.model = load_causal_lm(cfg)
+
+    def scores(self, rows: Sequence[Example], exemplars: Sequence[Example] = (), progress: str | None = None
+               ) -> np.ndarray:
+        ids = [self.prompts.prompt_ids(e, exemplars) for e in rows]
+        return score_rows(self.model, self.prompts, ids, self.cfg.generative.score_batch_size, progress)
 
 
 class PromptFitted(Fitted):
@@ -110,7 +158,7 @@ class PromptFitted(Fitted):
         k = len(self.method.label_names)
         if not rows:
             return np.zeros((0, k), dtype=np.float32)
-        s = self.method.scorer().scores([self.method.user_text(e, self.exemplars) for e in rows])
+        s = self.method.scorer().scores(rows, self.exemplars)
         if self.content_free is not None:
             s = s - self.content_free
         return softmax_rows(s)
@@ -130,35 +178,11 @@ class PromptMethod(Method):
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)
         self._scorer: LabelScorer | None = None
-        self._builder: Any = None
-        self.verbalizers = cfg.generative.verbalizers or default_verbalizers(cfg)
 
     def scorer(self) -> LabelScorer:
         if self._scorer is None:  # one model for every fold and seed: prompting trains nothing
             self._scorer = LabelScorer(self.cfg)
         return self._scorer
-
-    def body(self, e: Example) -> str:
-        """The row as text within the token budget (context turns first to go), without the guide."""
-        if self._builder is None:
-            from dataclasses import replace
-
-            from harness.prompt import PromptBuilder
-
-            pcfg = replace(self.cfg.prompt, layout="decoder", guide="none", instruction="")
-            self._builder = PromptBuilder(pcfg, self.scorer().tok, self.label_names)
-        return self._builder.build(e).text.strip()
-
-    def user_text(self, e: Example, exemplars: Sequence[Example]) -> str:
-        parts = [instruction_text(self.cfg)]
-        if self.cfg.generative.instruction in ("auto", "dmrs") and self.label_names == DMRS_LABELS:
-            from harness.prompt import DMRS_GUIDE
-
-            parts.append(DMRS_GUIDE)
-        for x in exemplars:
-            parts.append(f"Example:\n{self.body(x)}\nAnswer: {self.verbalizers[x.label]}")
-        parts.append(("Now classify:\n" if exemplars else "") + self.body(e))
-        return "\n\n".join(parts)
 
     def draw_exemplars(self, train: Sequence[Example], seed: int) -> list[Example]:
         """k rows per class from the training part (original rows, not augmented variants), seeded."""
@@ -180,7 +204,7 @@ class PromptMethod(Method):
         if self.cfg.generative.calibration == "contextual":
             blank = Example(id="content-free", group="-", target=CONTENT_FREE,
                             dialogue=(Turn("seeker", CONTENT_FREE),))
-            cf = self.scorer().scores([self.user_text(blank, exemplars)])[0]
+            cf = self.scorer().scores([blank], exemplars)[0]
         log({"train/exemplars": float(len(exemplars))}, 0)
         return PromptFitted(self, exemplars, cf)
 

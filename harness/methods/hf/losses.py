@@ -27,3 +27,30 @@ def imbalance_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Te
         ce = ce * weights.to(ce.device, ce.dtype)[labels]
     denom = normalizer if normalizer is not None else labels.numel()
     return ce.sum() / denom
+
+
+def completion_loss(logits: torch.Tensor, labels: torch.Tensor, row_weights: torch.Tensor | None,
+                    label_smoothing: float = 0.0, focal_gamma: float = 0.0,
+                    normalizer: float | torch.Tensor | None = None) -> torch.Tensor:
+    """The class-weighted SFT loss of a generative classifier, from next-token logits aligned with `labels`
+    (logits[:, t] predicts labels[:, t]; -100 = no loss).
+
+    A row's loss is the *summed* negative log-likelihood of its completion tokens (verbalizer + end token),
+    i.e. -log P(answer | prompt), the very score label scoring ranks classes by; label smoothing applies per
+    token over the vocabulary, focal modulation per row on P(answer). Rows are weighted by their label's class
+    weight and the sum is divided by `normalizer`, the rows of the whole accumulated batch (default: this
+    batch), so batch 2 x accumulation 4 equals batch 8 x accumulation 1.
+    """
+    mask = labels.ne(-100)
+    logp = F.log_softmax(logits.float(), dim=-1)
+    safe = labels.clamp(min=0)
+    nll = -logp.gather(-1, safe[..., None]).squeeze(-1) * mask
+    tok = (1.0 - label_smoothing) * nll - label_smoothing * logp.mean(-1) * mask if label_smoothing else nll
+    row = tok.sum(-1)
+    if focal_gamma:
+        p_answer = torch.exp(-nll.sum(-1))
+        row = (1.0 - p_answer).pow(focal_gamma) * row
+    if row_weights is not None:
+        row = row * row_weights.to(row.device, row.dtype)
+    denom = normalizer if normalizer is not None else labels.shape[0]
+    return row.sum() / denom

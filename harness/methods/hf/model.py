@@ -53,7 +53,11 @@ def quiet_transformers() -> None:
 
     from harness.progress import interactive
 
+    import warnings
+
     transformers.logging.set_verbosity_error()
+    # peft asks the model a deprecated question on every get_peft_model; nothing for a user to act on
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if not interactive():
         transformers.utils.logging.disable_progress_bar()
 
@@ -110,20 +114,31 @@ def disable_cpu_bf16_repack(model: Any) -> int:
 
 
 def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
-    """`from_pretrained` arguments for a 4-bit base (QLoRA): nf4/fp4, on the current GPU when there is one."""
+    """`from_pretrained` arguments for a quantised base: 4-bit (QLoRA, nf4/fp4) or 8-bit (LLM.int8), on the
+    current GPU when there is one; the classification head always stays in full precision."""
     import torch
     from transformers import BitsAndBytesConfig
 
     compute = getattr(torch, cfg.quant.compute_dtype)
+    if cfg.quant.load_in_8bit:
+        bnb = BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=["score", "classifier", "lm_head"])
+    else:
+        bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
+                                 bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
+                                 llm_int8_skip_modules=["score", "classifier"])
     kwargs: dict[str, Any] = {
-        "quantization_config": BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
-            bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
-            llm_int8_skip_modules=["score", "classifier"]),
+        "quantization_config": bnb,
         "dtype": compute if use_cuda() else torch.float32}
     if use_cuda():
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     return kwargs
+
+
+def lora_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+    """peft `LoraConfig` arguments from `lora.*` (rank, alpha, dropout, targets, variant)."""
+    lo = cfg.lora
+    return {"r": lo.r, "lora_alpha": lo.effective_alpha(), "lora_dropout": lo.dropout,
+            "target_modules": lo.target_modules, "use_rslora": lo.variant == "rslora", "use_dora": lo.variant == "dora"}
 
 
 def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any) -> Any:
@@ -145,14 +160,14 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
     if cfg.model.attn_implementation:
         kwargs["attn_implementation"] = cfg.model.attn_implementation
     precision = mixed_precision(cfg)
-    if cfg.quant.load_in_4bit:
+    if cfg.quant.quantized():
         kwargs.update(quantization_kwargs(cfg))
     elif precision == "bf16" and use_cuda():
         kwargs["dtype"] = torch.bfloat16
     model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     model.config.pad_token_id = tokenizer.pad_token_id  # Qwen3 ships none: batches > 1 would fail
     head = head_name(model)
-    if cfg.quant.load_in_4bit:
+    if cfg.quant.quantized():
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(
@@ -166,9 +181,7 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
     if cfg.lora.enabled:
         from peft import LoraConfig, TaskType, get_peft_model
 
-        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, r=cfg.lora.r, lora_alpha=cfg.lora.effective_alpha(),
-                          lora_dropout=cfg.lora.dropout, target_modules=cfg.lora.target_modules,
-                          modules_to_save=[head])
+        lcfg = LoraConfig(task_type=TaskType.SEQ_CLS, modules_to_save=[head], **lora_kwargs(cfg))
         model = get_peft_model(model, lcfg)
     return model
 

@@ -59,6 +59,15 @@ class ImbalanceTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
+def unwrap_mixed_precision(model: Any) -> Any:
+    """Training with bf16/fp16 leaves accelerate's autocast wrapper on `model.forward`, so the fold's own
+    predictions would run under autocast while a reloaded model (`predict --test`) would not: remove it, so
+    a fold's scores and its reloaded model's scores agree."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_fp32_wrapper=False)
+
+
 def log_callback(sink: Any) -> TrainerCallback:
     """A TrainerCallback sending every Trainer log line (loss, lr, eval_loss…) to a method's log sink."""
 
@@ -136,6 +145,12 @@ def selection_metrics(n_labels: int, score_labels: Sequence[int] | None):
 
 def training_arguments(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool, precision: str
                        ) -> TrainingArguments:
+    return TrainingArguments(**training_kwargs(cfg, out_dir, seed, with_eval, precision))
+
+
+def training_kwargs(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool, precision: str
+                    ) -> dict[str, Any]:
+    """`TrainingArguments` keys from the config: one place for every HF/TRL trainer of the harness."""
     t = cfg.train
     from harness.progress import interactive
 
@@ -143,7 +158,7 @@ def training_arguments(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eva
         output_dir=str(out_dir), per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.grad_accum, num_train_epochs=t.epochs, max_steps=t.max_steps,
         learning_rate=t.learning_rate, weight_decay=t.weight_decay, lr_scheduler_type=t.scheduler,
-        warmup_steps=t.warmup_ratio, max_grad_norm=t.max_grad_norm, optim="adamw_torch",
+        warmup_steps=t.warmup_ratio, max_grad_norm=t.max_grad_norm, optim=t.optim,
         bf16=precision == "bf16", fp16=precision == "fp16", seed=seed, data_seed=seed,
         train_sampling_strategy="group_by_length" if t.group_by_length else "random",
         logging_strategy="steps", logging_steps=max(1, min(50, t.max_steps if t.max_steps > 0 else 50)),
@@ -156,7 +171,7 @@ def training_arguments(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eva
                       metric_for_best_model=t.selection_metric, greater_is_better=True, save_total_limit=1)
     else:
         kwargs.update(eval_strategy="no", save_strategy="no")
-    return TrainingArguments(**kwargs)
+    return kwargs
 
 
 def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: list[dict[str, Any]],
@@ -182,6 +197,7 @@ def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: 
     if not interactive():
         trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout; trackers get the logs
     trainer.train()
+    unwrap_mixed_precision(model)
     if with_eval:
         shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints were only for choosing the epoch
     return list(trainer.state.log_history)
