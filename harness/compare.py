@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -39,14 +40,9 @@ class RunOOF:
     oof: OOF
     use: str = "argmax"
 
-    @property
-    def pred(self) -> np.ndarray:
-        """argmax of the seed mean; with use='crossfit', the cross-fitted decided predictions when the run has them."""
-        if self.use == "crossfit" and self.decided() is not None:
-            return self.decided()
-        return self.oof.probs.mean(0).argmax(1)
-
+    @cached_property
     def decided(self) -> np.ndarray | None:
+        """The cross-fitted decided predictions (crossfit.npz) in this object's row order, if the run has them."""
         path = self.run.path / CROSSFIT_PREDICTIONS
         if not path.exists():
             return None
@@ -56,7 +52,12 @@ class RunOOF:
 
     @property
     def scored_as(self) -> str:
-        return "crossfit" if self.use == "crossfit" and self.decided() is not None else "argmax"
+        return "crossfit" if self.use == "crossfit" and self.decided is not None else "argmax"
+
+    @cached_property
+    def pred(self) -> np.ndarray:
+        """argmax of the seed mean; with use='crossfit', the cross-fitted decided predictions when the run has them."""
+        return self.decided if self.scored_as == "crossfit" else self.oof.probs.mean(0).argmax(1)
 
 
 def _sorted(oof: OOF) -> OOF:
@@ -121,16 +122,16 @@ def compare_runs(runs: Sequence[RunOOF], reference: str = "previous", n_boot: in
     score_labels = runs[0].cfg.data.score_labels
     k = len(names)
     y = runs[0].oof.labels
+    per_class = [{c["name"]: c["f1"] for c in report(y, r.pred, names, score_labels, n_boot=0)["per_class"]}
+                 for r in runs]
     rows = []
     for i, r in enumerate(runs):
-        pred = r.pred
         method = "ensemble" if (r.run.path / ENSEMBLE_MEMBERS).exists() else r.cfg.method
-        row: dict[str, Any] = {"run": r.run.name, "path": str(r.run.path), "method": method,
-                               "model": r.run.model if r.cfg.method != "tfidf" else "-", "scored_as": r.scored_as}
+        row: dict[str, Any] = {"run": r.run.name, "path": str(r.run.path), "method": method, "model": r.run.model,
+                               "scored_as": r.scored_as, "per_class_f1": per_class[i]}
         for m in COMPARED:
-            row[m] = score(y, pred, k, m, score_labels)
-            row[f"{m}_ci"] = bootstrap_ci(y, pred, k, m, score_labels, n_boot=n_boot, seed=seed)
-        row["per_class_f1"] = {c["name"]: c["f1"] for c in report(y, pred, names, score_labels, n_boot=0)["per_class"]}
+            row[m] = score(y, r.pred, k, m, score_labels)
+            row[f"{m}_ci"] = bootstrap_ci(y, r.pred, k, m, score_labels, n_boot=n_boot, seed=seed)
         d = r.run.decision
         if d and "crossfit" in d:
             row["decision_gain_crossfit"] = d["crossfit"]["pooled_gain"]
@@ -138,17 +139,13 @@ def compare_runs(runs: Sequence[RunOOF], reference: str = "previous", n_boot: in
             row["decision_metric"] = d["metric"]
         j = _reference_index(runs, reference, i)
         if j is not None:
-            ref = runs[j]
-            row["reference"] = ref.run.name
+            row["reference"] = runs[j].run.name
             for m in COMPARED:
-                pb = paired_bootstrap(y, ref.pred, pred, k, m, score_labels, n_boot=n_boot, seed=seed)
+                pb = paired_bootstrap(y, runs[j].pred, r.pred, k, m, score_labels, n_boot=n_boot, seed=seed)
                 row[f"delta_{m}"] = pb["delta"]
                 row[f"delta_{m}_ci"] = (pb["ci_low"], pb["ci_high"])
                 row[f"p_not_better_{m}"] = pb["p_b_not_better"]
-            ref_f1 = rows[j]["per_class_f1"] if j < i else None
-            if ref_f1 is None:
-                ref_f1 = {c["name"]: c["f1"] for c in report(y, ref.pred, names, score_labels, n_boot=0)["per_class"]}
-            row["delta_per_class_f1"] = {n: row["per_class_f1"][n] - ref_f1[n] for n in names}
+            row["delta_per_class_f1"] = {n: per_class[i][n] - per_class[j][n] for n in names}
         rows.append(row)
     return {"reference": reference, "rows_scored": int(len(y)), "n_boot": n_boot, "label_names": names,
             "runs": rows}

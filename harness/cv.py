@@ -87,13 +87,13 @@ def _fingerprint(cfg: ExperimentConfig, train: list[Example], test: list[Example
     return parts
 
 
-def _check_same_data(run_dir: Path, cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> None:
+def _check_same_data(run_dir: Path, new: dict[str, Any]) -> None:
     """Refuse to resume over training or test data that changed since the run directory was started:
     its finished folds were trained and scored on the old rows."""
     path = run_dir / DATA_FINGERPRINT
     if not path.exists():
         return
-    old, new = read_json(path), _fingerprint(cfg, train, test)
+    old = read_json(path)
     problems = [f"{new[part]['source']}: the {part} data changed since {run_dir} was started "
                 f"({old.get(part, {}).get('rows')} rows then, {new[part]['rows']} now; content digest "
                 f"{str(old.get(part, {}).get('sha256'))[:12]} then, {new[part]['sha256'][:12]} now)"
@@ -101,11 +101,6 @@ def _check_same_data(run_dir: Path, cfg: ExperimentConfig, train: list[Example],
     if problems:
         raise ConfigError(problems + ["finished folds were trained and scored on the old rows: restore the data, "
                                       "or start a new run directory (run_dir=...)"])
-
-
-def _save_data_fingerprint(run_dir: Path, cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> None:
-    if not (run_dir / DATA_FINGERPRINT).exists():
-        atomic_write_json(run_dir / DATA_FINGERPRINT, _fingerprint(cfg, train, test))
 
 
 def _load_or_make_folds(run_dir: Path, cfg: ExperimentConfig, train: list[Example]) -> Folds:
@@ -302,14 +297,16 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
         raise ConfigError([f"--folds: {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})"])
     _check_same_experiment(run_dir, cfg)
     train, test = load_train(cfg), load_test(cfg)
-    _check_same_data(run_dir, cfg, train, test)
+    fingerprint = _fingerprint(cfg, train, test)
+    _check_same_data(run_dir, fingerprint)
     fold_set = _load_or_make_folds(run_dir, cfg, train)
     check = audit(fold_set, train, cfg.data.label_names())
     if not check["ok"]:
         raise RuntimeError(f"fold audit failed: {check}")
     # only now, with data and folds in order, does the directory become this experiment's
     cfg.save(run_dir / "config.yaml")
-    _save_data_fingerprint(run_dir, cfg, train, test)
+    if not (run_dir / DATA_FINGERPRINT).exists():
+        atomic_write_json(run_dir / DATA_FINGERPRINT, fingerprint)
     method = make_method(cfg, run_dir / "cache")
     say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
     say(f"run dir: {run_dir}\nmethod {cfg.method}: {len(train)} train rows ({check['groups']} groups), "

@@ -12,18 +12,17 @@ predicted by models trained on different rows, so no blend fitted on them is hon
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from harness.compare import ENSEMBLE_MEMBERS, load_comparable
-from harness.config import ConfigError, ExperimentConfig, load_config
+from harness.config import ConfigError, ExperimentConfig, apply_overrides
 from harness.cv import DATA_FINGERPRINT, oof_metrics
 from harness.store import atomic_write_json, atomic_write_npz, load_npz, read_json
 
-MEMBERS = ENSEMBLE_MEMBERS
+MEMBERS = ENSEMBLE_MEMBERS  # ensemble.json
 
 
 def members_of(run_dir: Path) -> list[dict[str, Any]] | None:
@@ -67,17 +66,17 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
         raise ConfigError([f"{out / MEMBERS}: {out} is an ensemble of other runs; choose a new --out"])
     if old is None and out.exists() and any(out.iterdir()):
         raise ConfigError([f"{out}: exists and is not an ensemble directory; choose a new --out"])
-    out.mkdir(parents=True, exist_ok=True)
     first = runs[0]
     over = parse_overrides(list(overrides))
     unknown = [k for k in over if k != "decide"]
     if unknown:
         raise ConfigError([f"{k}: only decide.* settings apply to an ensemble" for k in unknown])
-    cfg = load_config(first.run.path / "config.yaml", list(overrides))
-    cfg = replace(cfg, name=f"ensemble-{out.name}", run_dir=str(out),
-                  train=replace(cfg.train, seeds=list(range(len(members)))),  # members are the blend's "seeds"
-                  decide=replace(cfg.decide, enabled=True, blend="search" if cfg.decide.blend == "equal"
-                                 else cfg.decide.blend, weights=None))
+    # the members are the blend's "seeds"; their weights are searched unless the command line says otherwise
+    # (a member run's own decide.blend was about its seeds, not about these members). Validated before any write.
+    cfg = apply_overrides(first.cfg, {"name": f"ensemble-{out.name}", "run_dir": str(out),
+                                      "train.seeds": list(range(len(members))), "decide.enabled": True,
+                                      "decide.blend": "search", "decide.weights": None, **over})
+    out.mkdir(parents=True, exist_ok=True)
     probs = np.concatenate([r.oof.probs for r in runs], 0)
     o = first.oof
     atomic_write_npz(out / "oof.npz", ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(len(members)),
@@ -93,9 +92,7 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     if verbose:
         listed = ", ".join(f"{m['name']}/seed {m['seed']}" for m in members)
         print(f"ensemble of {len(members)} members ({listed}) in {out}")
-    decision = decide_run(out, cfg, verbose=verbose)
-    atomic_write_json(out / "metrics.json", oof_metrics(cfg, out, o.labels, probs, cfg.train.seeds, per_fold))
-    return decision
+    return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json
 
 
 def _per_fold(cfg: ExperimentConfig, y: np.ndarray, fold: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:

@@ -75,7 +75,9 @@ def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> 
     from harness.config import load_config
 
     out, scored = [], {}
-    for m in read_json(run_dir / "ensemble.json")["members"]:
+    from harness.compare import ENSEMBLE_MEMBERS
+
+    for m in read_json(run_dir / ENSEMBLE_MEMBERS)["members"]:
         member_dir = Path(m["run_dir"])
         if member_dir not in scored:
             member_cfg = load_config(member_dir / "config.yaml")
@@ -92,7 +94,9 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     if test_file is not None:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
-        probs = member_test_probs(run_dir, examples, verbose) if (run_dir / "ensemble.json").exists() \
+        from harness.compare import ENSEMBLE_MEMBERS
+
+        probs = member_test_probs(run_dir, examples, verbose) if (run_dir / ENSEMBLE_MEMBERS).exists() \
             else score_file(run_dir, cfg, examples, verbose)
     else:
         z = load_npz(run_dir / "test.npz", "ids", "probs")

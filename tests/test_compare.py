@@ -127,3 +127,15 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
 
     out = run_compare([logreg, ens], use="crossfit", track=False, n_boot=200)
     assert out["runs"][1]["method"] == "ensemble" and out["runs"][1]["scored_as"] == "crossfit"
+
+
+def test_ensemble_settings_are_checked_before_anything_is_written(runs, tmp_path):
+    from harness.ensemble import build_ensemble
+
+    root, logreg, svm, _, _, _ = runs
+    with pytest.raises(ConfigError, match="only decide"):
+        build_ensemble([logreg, svm], tmp_path / "e1", ["lora.r=4"], verbose=False)
+    with pytest.raises(ConfigError, match="decide.weights: 3 weights for 2 seeds"):
+        build_ensemble([logreg, svm], tmp_path / "e2", ["decide.blend=fixed", "decide.weights=[0.2,0.3,0.5]"],
+                       verbose=False)
+    assert not (tmp_path / "e1").exists() and not (tmp_path / "e2").exists()

@@ -8,7 +8,6 @@ experiment (augmented variants are encoded when a fold first needs them).
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -41,12 +40,10 @@ class SeqClsFitted(Fitted):
         return {**self._info, "eval_pad_fraction": self.pad.pad_fraction}
 
     def close(self) -> None:
-        import torch
+        from harness.methods.hf.model import free_memory
 
         self.model = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_memory()
 
 
 class SeqClsMethod(Method):

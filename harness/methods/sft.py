@@ -14,8 +14,6 @@ task's class weights times the task's `weight`. Scores and metrics are the exper
 
 from __future__ import annotations
 
-import gc
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -50,12 +48,10 @@ class SftFitted(Fitted):
         return self._info
 
     def close(self) -> None:
-        import torch
+        from harness.methods.hf.model import free_memory
 
         self.model = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        free_memory()
 
 
 class SftMethod(Method):

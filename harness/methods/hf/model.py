@@ -201,6 +201,17 @@ def load_trained(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: A
     return model
 
 
+def free_memory() -> None:
+    """Release a dropped model's memory (GPU included) before the next fold builds one."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
 def trainable_summary(model: Any) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
