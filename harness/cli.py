@@ -19,7 +19,16 @@ OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
 
 
 def _config(args: argparse.Namespace) -> ExperimentConfig:
-    return load_config(getattr(args, "config", None), list(getattr(args, "overrides", []) or []))
+    path, overrides = getattr(args, "config", None), list(getattr(args, "overrides", []) or [])
+    option = getattr(args, "config_option", None)
+    if option:  # `--config=X a=b`: the optional positional took the first override
+        if path and "=" not in path:
+            raise ConfigError([f"two experiment YAMLs given: {path} and --config={option}"])
+        path, overrides = option, ([path] if path else []) + overrides
+    if getattr(args, "config_required", False) and (not path or "=" in path):
+        raise ConfigError(["an experiment YAML is required: `harness COMMAND EXPERIMENT.yaml [section.key=value ...]` "
+                           "or --config=EXPERIMENT.yaml"])
+    return load_config(path, overrides)
 
 
 # ----------------------------------------------------------------------------
@@ -194,6 +203,8 @@ def cmd_sweep_local(args: argparse.Namespace) -> int:
         print(" ".join(agent_command(sweep.sweep, params, sweep.extra)))
         return 0
     sweep.run(args.count)
+    if args.compare:
+        sweep.compare()
     return 0
 
 
@@ -255,7 +266,11 @@ def _add(sub: Any, name: str, fn: Callable[[argparse.Namespace], int], help: str
          config: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help, description=help)
     if config == "positional":
-        p.add_argument("config", help="experiment YAML (e.g. experiments/dreaddit_minilm.yaml), or a shipped recipe name (demo_cpu)")
+        p.add_argument("config", nargs="?", help="experiment YAML (e.g. experiments/dreaddit_minilm.yaml), or a "
+                       "shipped recipe name (demo_cpu)")
+        p.add_argument("--config", dest="config_option", metavar="YAML",
+                       help="the experiment YAML as an option (what a sweep over recipes passes: --config=...)")
+        p.set_defaults(config_required=True)
     elif config == "option":
         p.add_argument("--config", help="experiment YAML whose data/prompt/model settings apply")
     p.set_defaults(fn=fn)
@@ -334,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state-dir", help="where the sweep's state lives (default runs/sweeps-local/<yaml name>)")
     p.add_argument("--poll", type=float, default=30.0, help="seconds between early-termination checks (default 30)")
     p.add_argument("--dry-run", action="store_true", help="print the first run's command line and exit")
+    p.add_argument("--compare", action="store_true", help="then compare the finished runs, each against the "
+                   "previous one (paired bootstrap on identical folds; a ladder): terminal, compare.html, W&B")
     p.add_argument("overrides", nargs="*", metavar="section.key=value",
                    help="appended to every run's command line (e.g. CPU test settings); must not set a sweep parameter")
 

@@ -167,12 +167,12 @@ def format_comparison(result: dict[str, Any], metric: str = "macro_f1") -> str:
     lines = [f"{result['rows_scored']} OOF rows, identical folds; 95% CIs from {result['n_boot']} bootstrap "
              f"resamples (paired for differences; reference: {result['reference']})", ""]
     w = max(len(r["run"]) for r in result["runs"]) + 2
-    lines.append(f"{'run':<{w}}{'method':<10}{'scored':<10}{'macro-F1 [95% CI]':<26}{'official [95% CI]':<26}"
+    lines.append(f"{'run':<{w}}{'method':<12}{'scored':<10}{'macro-F1 [95% CI]':<26}{'official [95% CI]':<26}"
                  f"{'balanced acc':<14}{'decision gain (cross-fitted)'}")
     for r in result["runs"]:
         gain = (f"{r['decision_gain_crossfit']:+.4f} {_ci(r['decision_gain_crossfit_ci'], True)}"
                 if "decision_gain_crossfit" in r else "-")
-        lines.append(f"{r['run']:<{w}}{r['method']:<10}{r['scored_as']:<10}{r['macro_f1']:.4f} {_ci(r['macro_f1_ci']):<19}"
+        lines.append(f"{r['run']:<{w}}{r['method']:<12}{r['scored_as']:<10}{r['macro_f1']:.4f} {_ci(r['macro_f1_ci']):<19}"
                      f"{r['macro_f1_official']:.4f} {_ci(r['macro_f1_official_ci']):<19}"
                      f"{r['balanced_accuracy']:<14.4f}{gain}")
     lines += ["", f"paired differences ({metric}" + ("" if metric == "balanced_accuracy" else "; balanced accuracy")

@@ -403,6 +403,34 @@ class SftConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    algorithm: Literal["dpo", "kto", "orpo"] = _help(
+        "dpo / kto (TRL, from `sft_run`'s adapter of the same fold, which is also the reference model) or orpo "
+        "(trl.experimental, from the base model: it needs no reference)", "dpo")
+    sft_run: str | None = _help(
+        "dpo/kto: the `method: sft` run to start from: a run directory, or an experiment name (looked up among "
+        "this sweep's runs, then as <output_dir>/<name>). It needs identical folds and train.save_adapters", None)
+    negatives: Literal["hard", "all"] = _help(
+        "rejected answers: hard = the starting model's most likely wrong label of each row; all = every wrong "
+        "label (K-1 pairs per row)", "hard")
+    rebalance: Literal["pairs", "weights", "none"] = _help(
+        "class rebalancing: pairs = equal numbers of pairs per gold class (resampled); weights = pairs drawn in "
+        "proportion to loss.class_weights of their gold class; none", "pairs")
+    beta: float = _help("beta of the DPO/KTO/ORPO loss (strength of the reference / odds-ratio term)", 0.1)
+    dpo_loss: list[str] = _help("DPO loss types (TRL `loss_type`: sigmoid, hinge, ipo, robust, bco_pair, sppo_hard, "
+                                "nca_pair, apo_zero, ...); several are summed", factory=lambda: ["sigmoid"])
+    kto_balance: bool = _help(
+        "kto: set desirable/undesirable weights so both sides of the loss weigh the same in total "
+        "(desirable_weight * n_desirable = undesirable_weight * n_undesirable)", True)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.beta <= 0:
+            p.append("preference.beta: must be > 0")
+        return p
+
+
+@dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
     sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
@@ -521,11 +549,12 @@ class ExperimentConfig:
     name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
     output_dir: str = _help("parent of run directories", "runs")
     run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
-    method: Literal["seqcls", "tfidf", "embed", "prompt", "sft"] = _help(
+    method: Literal["seqcls", "tfidf", "embed", "prompt", "sft", "preference"] = _help(
         "classifier family: seqcls (fine-tuned HF sequence classifier: LoRA/QLoRA/full), tfidf (n-gram TF-IDF + "
         "linear model), embed (frozen model.name_or_path embeddings + logistic regression), prompt (zero-/few-shot "
         "prompting of a generative model.name_or_path, scored on the label texts), sft (instruction fine-tuning "
-        "of a generative model with a class-weighted TRL SFTTrainer, scored on the label texts)", "seqcls")
+        "of a generative model with a class-weighted TRL SFTTrainer, scored on the label texts), preference (DPO / KTO "
+        "from an sft run's fold adapters, or ORPO, with class-rebalanced pairs; scored on the label texts)", "seqcls")
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -539,6 +568,7 @@ class ExperimentConfig:
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     generative: GenerativeConfig = field(default_factory=GenerativeConfig)
     sft: SftConfig = field(default_factory=SftConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
@@ -577,6 +607,10 @@ class ExperimentConfig:
         p += _space_value_problems(self.tune.space)
         if self.generative.verbalizers is not None and len(self.generative.verbalizers) != n:
             p.append(f"generative.verbalizers: {len(self.generative.verbalizers)} for {n} labels")
+        if self.method == "preference" and self.preference.algorithm in ("dpo", "kto") and not self.preference.sft_run:
+            p.append(f"preference.sft_run: {self.preference.algorithm} starts from an sft run's fold adapters; name one")
+        if self.method == "preference" and self.preference.algorithm in ("dpo", "kto") and not self.lora.enabled:
+            p.append("lora.enabled: dpo/kto continue the sft run's LoRA adapter (its frozen copy is the reference)")
         if self.decide.blend == "fixed" and self.decide.weights and len(self.decide.weights) != len(self.train.seeds):
             p.append(f"decide.weights: {len(self.decide.weights)} weights for {len(self.train.seeds)} seeds")
         return p

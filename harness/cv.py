@@ -60,6 +60,14 @@ def fold_dir(run_dir: Path, seed: int, fold: int) -> Path:
     return run_dir / "folds" / f"seed{seed}" / f"fold{fold}"
 
 
+def parse_fold_dir(out: Path) -> tuple[Path, int, int]:
+    """(run directory, seed, fold) of a `fold_dir` path: how a method learns which fold it is training."""
+    out = Path(out)
+    if out.parent.parent.name != "folds" or not out.name.startswith("fold") or not out.parent.name.startswith("seed"):
+        raise ValueError(f"{out} is not a fold directory (<run>/folds/seed<S>/fold<K>)")
+    return out.parents[2], int(out.parent.name[4:]), int(out.name[4:])
+
+
 def _check_same_experiment(run_dir: Path, cfg: ExperimentConfig) -> None:
     """Refuse to mix two experiments' folds in one run directory."""
     path = run_dir / "config.yaml"

@@ -64,7 +64,7 @@ def sweep_problems(cfg: Any) -> list[str]:
         problems += [f"sweeps schema: {v}" for v in engine.schema_violations_from_proposed_config(core)]
     keys = field_help()
     for name in cfg.get("parameters", {}) or {}:
-        if name not in keys:
+        if name not in keys and name != "config":  # `config`: an experiment YAML per run (a ladder of recipes)
             problems.append(f"parameters.{name}: not a harness config key (see `harness config --keys`)")
     metric = (cfg.get("metric") or {}).get("name")
     if not metric:
@@ -166,6 +166,9 @@ class LocalSweep:
 
         metric = self.sweep["metric"]["name"]
         dirs = [d for d in offline_runs(self._wandb_dir()) if d.name.endswith("-" + run["id"])]
+        run_dir = self._run_dir(run)
+        if run_dir is not None and run_dir.exists():
+            run["run_dir"] = str(run_dir)
         if not dirs or not list(dirs[-1].glob("*.wandb")):
             self._read_run_dir(run)  # W&B off (track.backend none/disk): the run directory is the source of truth
             return
@@ -174,24 +177,25 @@ class LocalSweep:
         run["history"] = [{"_step": h["_step"], metric: h[metric]} for h in data["history"] if metric in h]
         run["wandb_dir"] = str(dirs[-1])
 
-    def _read_run_dir(self, run: dict[str, Any]) -> None:
-        """Summary from the run directory's metrics.json (where `harness cv` put it under this sweep run)."""
-        from harness.config import load_config
+    def _run_dir(self, run: dict[str, Any]) -> Path | None:
+        """Where `harness cv` put this sweep run (its own command line, read as `harness cv` reads it)."""
+        from harness.cli import _config, parse_args
 
         cmd = run.get("command") or agent_command(self.sweep, run["params"], self.extra)
-        if "cv" not in cmd or cmd.index("cv") + 1 >= len(cmd):
-            return
-        at = cmd.index("cv")
+        if "cv" not in cmd:
+            return None
         try:
-            cfg = load_config(cmd[at + 1], [a for a in cmd[at + 2:] if "=" in a])
-        except ConfigError:
-            return
-        run_dir = Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_dir) / "sweeps" / self.state["sweep_id"] / run["id"]
-        path = run_dir / "metrics.json"
-        if path.exists():
-            summary = read_json(path).get("summary", {})
+            cfg = _config(parse_args(cmd[cmd.index("cv"):]))
+        except (ConfigError, SystemExit):
+            return None
+        return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_dir) / "sweeps" / self.state["sweep_id"] / run["id"]
+
+    def _read_run_dir(self, run: dict[str, Any]) -> None:
+        """Summary from the run directory's metrics.json (W&B off: the run directory is the source of truth)."""
+        run_dir = self._run_dir(run)
+        if run_dir is not None and (run_dir / "metrics.json").exists():
+            summary = read_json(run_dir / "metrics.json").get("summary", {})
             run["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
-            run["run_dir"] = str(run_dir)
 
     def _launch(self, run: dict[str, Any]) -> int:
         env = dict(os.environ)
@@ -276,6 +280,24 @@ class LocalSweep:
         if self.verbose:
             print(self.format_table())
         return self.state["runs"]
+
+    def finished_run_dirs(self) -> list[str]:
+        """Run directories of the finished runs, in launch order (a ladder's rungs, bottom first)."""
+        dirs = [self._run_dir(r) for r in self.state["runs"] if r.get("state") == "finished"]
+        return [str(d) for d in dirs if d is not None and (d / "oof.npz").exists()]
+
+    def compare(self, n_boot: int = 2000) -> dict[str, Any] | None:
+        """`harness compare` over the finished runs, each against the previous one: printed, written next to
+        the sweep state (compare.html, compare.json) and logged as W&B tables (offline here)."""
+        from harness.compare import run_compare
+
+        dirs = self.finished_run_dirs()
+        if len(dirs) < 2:
+            print(f"compare: {len(dirs)} finished run(s); nothing to compare")
+            return None
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_DIR", str(self._wandb_dir()))
+        return run_compare(dirs, "previous", self.state_dir / "compare.html", n_boot=n_boot)
 
     def format_table(self) -> str:
         metric = self.sweep["metric"]["name"]

@@ -78,6 +78,7 @@ REGISTRY: dict[str, str] = {
     "embed": "harness.methods.embed:EmbedMethod",
     "prompt": "harness.methods.prompting:PromptMethod",
     "sft": "harness.methods.sft:SftMethod",
+    "preference": "harness.methods.preference:PreferenceMethod",
 }
 
 

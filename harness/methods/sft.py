@@ -129,10 +129,8 @@ class SftMethod(Method):
     def build_model(self) -> Any:
         """The causal LM to fine-tune: 4-bit base prepared for k-bit training with `quant.load_in_4bit`."""
         from harness.methods.hf.model import disable_cpu_bf16_repack, use_cuda
-        from harness.methods.prompting import load_causal_lm
 
-        model = load_causal_lm(self.cfg)
-        model.config.pad_token_id = self.tok.pad_token_id
+        model = self.base_model()
         if self.cfg.quant.quantized():
             from peft import prepare_model_for_kbit_training
 
@@ -146,12 +144,11 @@ class SftMethod(Method):
             out: Path, log: LogSink = no_log) -> Fitted:
         import shutil
 
-        import torch
         from transformers import PrinterCallback, set_seed
 
-        from harness.methods.hf.model import disable_cpu_bf16_repack, mixed_precision
+        from harness.methods.hf.model import mixed_precision
         from harness.methods.hf.sft_trainer import LeftPadCollator, WeightedSFTTrainer, peft_config, sft_config, to_dataset
-        from harness.methods.hf.trainer import log_callback, unwrap_mixed_precision
+        from harness.methods.hf.trainer import log_callback
         from harness.progress import interactive
 
         set_seed(seed)
@@ -170,6 +167,17 @@ class SftMethod(Method):
             trainer.remove_callback(PrinterCallback)
         trainer.train()
         shutil.rmtree(ckpt, ignore_errors=True)  # checkpoints were only for choosing the epoch
+        model = self.trained_model(trainer)
+        return SftFitted(self, model, {"log_history": list(trainer.state.log_history),
+                                       "sft_train_rows": len(train_set)})
+
+    def trained_model(self, trainer: Any) -> Any:
+        """The trainer's model, ready to score exactly as its saved and reloaded adapter will."""
+        import torch
+
+        from harness.methods.hf.model import disable_cpu_bf16_repack
+        from harness.methods.hf.trainer import unwrap_mixed_precision
+
         model = unwrap_mixed_precision(trainer.model)
         disable_cpu_bf16_repack(model)
         if self.cfg.quant.quantized():
@@ -178,21 +186,29 @@ class SftMethod(Method):
             for p in model.parameters():
                 if p.requires_grad and p.dtype == torch.bfloat16:
                     p.data = p.data.float()
-        return SftFitted(self, model, {"log_history": list(trainer.state.log_history),
-                                       "sft_train_rows": len(train_set)})
+        return model
 
     def load(self, out: Path) -> Fitted:
         if not self.cfg.lora.enabled:
             from transformers import AutoModelForCausalLM
 
             return SftFitted(self, AutoModelForCausalLM.from_pretrained(out / FULL), {})
+        return SftFitted(self, self.adapter_model(out / ADAPTER), {})
+
+    def adapter_model(self, path: Path, trainable: bool = False) -> Any:
+        """The base model (quantised as configured) with the LoRA adapter saved at `path`."""
         from peft import PeftModel
 
         from harness.methods.hf.model import disable_cpu_bf16_repack
+
+        base = self.build_model() if trainable else self.base_model()
+        model = PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
+        disable_cpu_bf16_repack(model)
+        return model
+
+    def base_model(self) -> Any:
         from harness.methods.prompting import load_causal_lm
 
         base = load_causal_lm(self.cfg)
         base.config.pad_token_id = self.tok.pad_token_id
-        model = PeftModel.from_pretrained(base, str(out / ADAPTER))
-        disable_cpu_bf16_repack(model)
-        return SftFitted(self, model, {})
+        return base

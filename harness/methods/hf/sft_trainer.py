@@ -94,14 +94,19 @@ def sft_config(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool,
     """TRL's config from the harness keys. TRL's defaults that bite are set here: bf16 off unless chosen
     (it fails on CPU), no truncation (TRL silently drops rows whose prompt fills `max_length`; the prompt
     builder already enforces the budget), gradient checkpointing only when asked or with 4-bit on CUDA."""
-    from harness.methods.hf.model import use_cuda
-
     kw = training_kwargs(cfg, out_dir, seed, with_eval, precision)
     if with_eval:  # the inner split chooses the epoch by its (weighted) completion loss
         kw.update(metric_for_best_model="eval_loss", greater_is_better=False)
     return SFTConfig(**kw, max_length=None, packing=False, padding_free=False, dataset_kwargs={},
-                     gradient_checkpointing=None, activation_checkpointing=cfg.model.gradient_checkpointing or (
-                         cfg.quant.quantized() and use_cuda()), activation_checkpointing_kwargs={"use_reentrant": False})
+                     **checkpointing_kwargs(cfg))
+
+
+def checkpointing_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Activation checkpointing when asked for, or with a quantised base on CUDA (TRL's own default is on)."""
+    from harness.methods.hf.model import use_cuda
+
+    return dict(gradient_checkpointing=None, activation_checkpointing=cfg.model.gradient_checkpointing or (
+        cfg.quant.quantized() and use_cuda()), activation_checkpointing_kwargs={"use_reentrant": False})
 
 
 def peft_config(cfg: ExperimentConfig) -> Any:
