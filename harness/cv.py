@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from harness import keys
+from harness.layout import DATA_FINGERPRINT, MODEL_DIR, fold_dir
 from harness.config import ConfigError, ExperimentConfig, load_config
 from harness.data import Example, group_of, load_task, load_test, load_train
 from harness.folds import Folds, audit, make_folds
@@ -37,8 +38,6 @@ from harness.store import StoreError, atomic_write_json, atomic_write_npz, load_
 if TYPE_CHECKING:
     from harness.methods.base import Method
 
-DATA_FINGERPRINT = "data.json"  # rows and content digest of the training and test data
-MODEL_DIR = "model"  # folds/seed<S>/fold<K>/model/: what Method.load reads (train.save_adapters)
 
 # settings that may change between invocations on one run directory without changing its results
 RESUME_SAFE = {"cv.folds", "track", "decide", "tune", "train.dataloader_workers", "train.eval_batch_size",
@@ -54,18 +53,6 @@ class FoldResult:
     test_probs: np.ndarray
     metrics: dict[str, Any]
     resumed: bool
-
-
-def fold_dir(run_dir: Path, seed: int, fold: int) -> Path:
-    return run_dir / "folds" / f"seed{seed}" / f"fold{fold}"
-
-
-def parse_fold_dir(out: Path) -> tuple[Path, int, int]:
-    """(run directory, seed, fold) of a `fold_dir` path: how a method learns which fold it is training."""
-    out = Path(out)
-    if out.parent.parent.name != "folds" or not out.name.startswith("fold") or not out.parent.name.startswith("seed"):
-        raise ValueError(f"{out} is not a fold directory (<run>/folds/seed<S>/fold<K>)")
-    return out.parents[2], int(out.parent.name[4:]), int(out.name[4:])
 
 
 def _check_same_experiment(run_dir: Path, cfg: ExperimentConfig) -> None:

@@ -179,14 +179,17 @@ class LocalSweep:
 
     def _run_dir(self, run: dict[str, Any]) -> Path | None:
         """Where `harness cv` put this sweep run (its own command line, read as `harness cv` reads it)."""
-        from harness.cli import _config, parse_args
+        from harness.config import load_config
 
         cmd = run.get("command") or agent_command(self.sweep, run["params"], self.extra)
         if "cv" not in cmd:
             return None
+        rest = cmd[cmd.index("cv") + 1:]  # `harness cv [CONFIG | --config=CONFIG] overrides…`
+        path = next((a.split("=", 1)[1] for a in rest if a.startswith("--config=")), None) or next(
+            (a for a in rest if "=" not in a and not a.startswith("-")), None)
         try:
-            cfg = _config(parse_args(cmd[cmd.index("cv"):]))
-        except (ConfigError, SystemExit):
+            cfg = load_config(path, [a for a in rest if "=" in a and not a.startswith("--config=")])
+        except ConfigError:
             return None
         return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_dir) / "sweeps" / self.state["sweep_id"] / run["id"]
 

@@ -16,7 +16,7 @@ PKG = Path(__file__).resolve().parents[1] / "harness"
 
 # low to high; a module may import its own layer and the layers below it, never above
 LAYERS: list[tuple[str, set[str]]] = [
-    ("leaves", {"harness.keys", "harness.store", "harness.progress", "harness.schema", "harness.samplers",
+    ("leaves", {"harness.keys", "harness.layout", "harness.store", "harness.progress", "harness.schema", "harness.samplers",
                 "harness.claims"}),
     ("config", {"harness.config"}),
     ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",

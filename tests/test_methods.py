@@ -37,6 +37,10 @@ FAST = {
                "generative.shots_per_class=1", "generative.calibration=contextual"],
     "sft": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1", "lora.r=4",
             "lora.alpha=8", "train.max_steps=2", "train.batch_size=4", "train.learning_rate=1e-3"],
+    # orpo needs no sft run; dpo/kto (which continue an sft run's adapters) are in tests/test_preference.py
+    "preference": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1", "lora.r=4",
+                   "lora.alpha=8", "train.max_steps=2", "train.batch_size=4", "train.learning_rate=1e-3",
+                   "preference.algorithm=orpo", "preference.negatives=hard"],
 }
 
 

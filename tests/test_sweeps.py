@@ -27,11 +27,14 @@ CPU = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synth
 def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
     monkeypatch.chdir(ROOT)  # scheduler.source paths are relative to the repository root, as for wandb
     monkeypatch.setenv("HARNESS_SWEEP_STORAGE", f"sqlite:///{tmp_path / 'sweeps.db'}")
-    return LocalSweep(path.relative_to(ROOT), tmp_path / "state", CPU, verbose=False)
+    params = set(load_sweep(path).get("parameters", {}))
+    return LocalSweep(path.relative_to(ROOT), tmp_path / "state", [o for o in CPU if o.split("=")[0] not in params],
+                      verbose=False)
 
 
-def test_there_are_the_four_sweeps():
-    assert {p.name for p in SWEEPS} == {"rank.yaml", "lr_loss.yaml", "optuna_tpe.yaml", "methods.yaml"}
+def test_there_are_the_six_sweeps():
+    assert {p.name for p in SWEEPS} == {"rank.yaml", "lr_loss.yaml", "optuna_tpe.yaml", "methods.yaml", "ladder.yaml",
+                                        "ladder_qwen3_8b.yaml"}
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.name)
@@ -47,10 +50,13 @@ def test_sweep_is_valid_and_its_agent_command_line_parses(path, tmp_path, monkey
         assert cmd[:2] == ["/usr/bin/env", "harness"]
         assert all(f"--{k}={v}" in cmd for k, v in params.items())  # exactly what `wandb agent` passes
         args = parse_args(cmd[2:])
-        assert args.command == "cv" and Path(args.config).exists()
+        assert args.command == "cv" and Path(args.config or args.config_option).exists()
         cfg = _config(args)
         flat = cfg.to_flat_dict()
         for k, v in params.items():
+            if k == "config":  # a ladder: one experiment YAML per run
+                assert args.config_option == v and cfg.name == yaml.safe_load(Path(v).read_text())["name"]
+                continue
             assert flat[k] == pytest.approx(v) if isinstance(v, float) else flat[k] == v, k
 
 
@@ -160,3 +166,38 @@ def test_sweep_local_runs_every_method_of_methods_yaml(tmp_path, monkeypatch):
         run_dir = tmp_path / "runs" / "sweeps" / state["sweep_id"] / x["id"]
         assert json.loads((run_dir / "folds" / "seed42" / "fold0" / "metrics.json").read_text())["method"] == \
             x["params"]["method"]
+
+
+def test_ladder_runs_every_rung_and_compares_each_with_the_previous(tmp_path, monkeypatch):
+    """sweeps/ladder.yaml in one command (`harness sweep-local --compare`), unchanged: six rungs from TF-IDF to
+    DPO on the same folds (the dpo rung finds the sft rung's run by name among the sweep's runs and starts
+    each fold from its adapter), then one comparison: terminal, compare.html/json and a W&B table (offline).
+    Synthetic Dreaddit-shaped rows and tiny-qwen3 keep it quick; the real run is in benchmarks/RESULTS.md."""
+    from harness.track import offline_runs, read_offline_run
+
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb", mode="offline")
+    monkeypatch.chdir(ROOT)
+    cpu = ["data.synthetic=dreaddit", "data.synthetic_groups=16", "cv.n_folds=2", "model.name_or_path=tiny-qwen3",
+           "train.max_steps=2", "prompt.max_length=64", "cv.group_by=auto", "track.fold_runs=false",
+           "decide.n_trials=30", "train.precision=fp32"]
+    r = subprocess.run([sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/ladder.yaml", "--compare",
+                        "--state-dir", str(tmp_path / "state"), *cpu, f"output_dir={tmp_path / 'runs'}"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    assert [x["state"] for x in state["runs"]] == ["finished"] * 6
+    result = json.loads((tmp_path / "state" / "compare.json").read_text())
+    names = [x["run"] for x in result["runs"]]
+    assert names == ["dreaddit_tfidf", "dreaddit_embed", "dreaddit_minilm", "dreaddit_zeroshot", "dreaddit_sft",
+                     "dreaddit_dpo"]
+    for prev, row in zip(names, result["runs"][1:]):  # each rung against the previous one, with a paired CI
+        assert row["reference"] == prev
+        lo, hi = row["delta_macro_f1_ci"]
+        assert lo <= row["delta_macro_f1"] <= hi
+    assert "paired differences" in r.stdout and (tmp_path / "state" / "compare.html").exists()
+    dpo_dir = Path(result["runs"][-1]["path"])
+    sft_dir = Path(result["runs"][-2]["path"])
+    started = json.loads((dpo_dir / "folds" / "seed42" / "fold1" / "metrics.json").read_text())["started_from"]
+    assert started == str(sft_dir / "folds" / "seed42" / "fold1" / "model" / "adapter")
+    (cmp,) = [x for x in map(read_offline_run, offline_runs(wdir)) if x["job_type"] == "compare"]
+    assert {"compare/runs", "compare/per_class_f1_delta"} <= set(cmp["tables"])

@@ -53,7 +53,7 @@ def resolve_run(ref: str, run_dir: Path, output_dir: str | Path) -> Path:
 def sft_run_problems(cfg: Any, run_dir: Path, sft_dir: Path) -> list[str]:
     """Why `sft_dir` cannot be the start of this run's folds (all reasons at once; empty: it can)."""
     from harness.config import load_config
-    from harness.cv import DATA_FINGERPRINT
+    from harness.layout import DATA_FINGERPRINT
     from harness.store import read_json
 
     theirs = load_config(sft_dir / "config.yaml")
@@ -78,7 +78,7 @@ def sft_run_problems(cfg: Any, run_dir: Path, sft_dir: Path) -> list[str]:
 def sft_adapter(sft_dir: Path, seed: int, fold: int) -> Path:
     """The finished fold's saved adapter of the sft run, or a clear error."""
     from harness.config import ConfigError
-    from harness.cv import MODEL_DIR, fold_dir
+    from harness.layout import MODEL_DIR, fold_dir
 
     out = fold_dir(sft_dir, seed, fold)
     if not (out / "probs.npz").exists():
@@ -118,7 +118,7 @@ class PreferenceMethod(SftMethod):
             out: Path, log: LogSink = no_log) -> Fitted:
         from transformers import PrinterCallback, set_seed
 
-        from harness.cv import parse_fold_dir
+        from harness.layout import parse_fold_dir
         from harness.methods.hf.model import mixed_precision
         from harness.methods.hf.preference_trainer import (PairCollator, dpo_trainer_class, kto_trainer_class,
                                                            kto_weights, make_pairs, orpo_trainer_class, pair_columns,
