@@ -141,3 +141,45 @@ def test_pairs_hard_negatives_and_rebalancing():
     _, chosen, _ = make_pairs(y * 50, None, 3, "all", "weights", w, 0)
     share = np.bincount(chosen, minlength=3) / len(chosen)
     assert 0.15 < share[0] < 0.32  # class 0 holds 75% of the pairs, but weight 0.1 draws it 60/260 of the time
+
+
+def test_dpo_on_a_4bit_sft_run_reloads_to_the_same_scores(tmp_path):
+    """QLoRA: DPO continues a 4-bit sft run's adapter (TRL trains it in bf16; it is upcast after training, as
+    PEFT reloads it in fp32), so the fold's probabilities equal its reloaded adapter's (tiny-qwen3, real
+    bitsandbytes 4-bit layers)."""
+    from harness.methods.preference import PreferenceMethod
+
+    tiny = ["model.name_or_path=tiny-qwen3", "data.synthetic=dreaddit", "data.synthetic_groups=10",
+            "prompt.max_length=48", "lora.r=4", "lora.alpha=8", "track.backend=none", "cv.n_folds=2",
+            "train.batch_size=4", "train.max_steps=2", "train.inner_val_fraction=0", "train.seeds=[0]",
+            "quant.load_in_4bit=true", "train.learning_rate=1e-2"]
+    run_cv(load_config(None, tiny + ["method=sft", "name=q-sft", f"run_dir={tmp_path / 'sft'}"]))
+    cfg = load_config(None, tiny + ["method=preference", f"preference.sft_run={tmp_path / 'sft'}",
+                                    f"run_dir={tmp_path / 'dpo'}"])
+    run_cv(cfg)
+    rows = load_train(cfg)
+    _, val = Folds.load(tmp_path / "dpo" / "folds.json").split(rows, 0)
+    fitted = PreferenceMethod(cfg).load(fold_dir(tmp_path / "dpo", 0, 0) / "model")
+    import bitsandbytes as bnb
+
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in fitted.model.modules())
+    np.testing.assert_allclose(fitted.predict_proba(val), np.load(fold_dir(tmp_path / "dpo", 0, 0) / "probs.npz")
+                               ["val_probs"], atol=1e-5)
+
+
+@pytest.mark.gpu
+def test_psydefdetect_ladder_dpo_recipe_on_qwen3_8b(tmp_path):
+    """The GPU ladder's sft and dpo recipes as users run them (Qwen3-8B QLoRA from the HF cache), cut to a few
+    steps on synthetic PsyDefConv: every dpo fold starts from the sft adapter of its own fold."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "experiments"
+    cut = ["data.synthetic=psydefconv", "data.synthetic_groups=20", "data.test_path=null", "cv.n_folds=2",
+           "train.max_steps=4", "train.inner_val_fraction=0", "train.early_stopping_patience=0",
+           "decide.enabled=false", "track.backend=none"]
+    run_cv(load_config(root / "psydefdetect_sft_qwen3_8b.yaml", cut + [f"run_dir={tmp_path / 'sft'}"]))
+    run_cv(load_config(root / "psydefdetect_dpo_qwen3_8b.yaml",
+                       cut + [f"run_dir={tmp_path / 'dpo'}", f"preference.sft_run={tmp_path / 'sft'}"]))
+    for k in range(2):
+        m = __import__("json").loads((fold_dir(tmp_path / "dpo", 42, k) / "metrics.json").read_text())
+        assert m["started_from"] == str(fold_dir(tmp_path / "sft", 42, k) / "model" / "adapter")

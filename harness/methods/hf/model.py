@@ -115,7 +115,9 @@ def disable_cpu_bf16_repack(model: Any) -> int:
 
 def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     """`from_pretrained` arguments for a quantised base: 4-bit (QLoRA, nf4/fp4) or 8-bit (LLM.int8), on the
-    current GPU when there is one; the classification head always stays in full precision."""
+    current GPU when there is one. The classification head and the LM head stay in full precision: naming the
+    skipped modules replaces transformers' default list (which spares the LM head), and TRL's DPO/KTO read
+    `lm_head.weight` directly, which a 4-bit packed weight breaks."""
     import torch
     from transformers import BitsAndBytesConfig
 
@@ -125,7 +127,7 @@ def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     else:
         bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=cfg.quant.quant_type,
                                  bnb_4bit_use_double_quant=cfg.quant.double_quant, bnb_4bit_compute_dtype=compute,
-                                 llm_int8_skip_modules=["score", "classifier"])
+                                 llm_int8_skip_modules=["score", "classifier", "lm_head"])
     kwargs: dict[str, Any] = {
         "quantization_config": bnb,
         "dtype": compute if use_cuda() else torch.float32}
