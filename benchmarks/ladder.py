@@ -34,20 +34,35 @@ def _ci(ci: list[float], signed: bool = False) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", action="store_true", help="append the table to benchmarks/RESULTS.md")
+    ap.add_argument("--finished-only", action="store_true",
+                    help="do not run anything: compare the rungs finished so far (a ladder cut short)")
     args = ap.parse_args(argv)
     if not (ROOT.parent / "shared" / "data" / "dreaddit").exists():
         print("../shared/data/dreaddit is absent: nothing to measure")
         return 1
     t0 = time.time()
-    rc = subprocess.run(COMMAND, cwd=ROOT).returncode
-    if rc != 0:
-        print(f"{' '.join(COMMAND)} failed (exit {rc})")
-        return rc
     state = ROOT / "runs" / "sweeps-local" / "ladder"
+    if args.finished_only:
+        import os
+
+        from harness.sweep import LocalSweep
+
+        os.chdir(ROOT)
+        sweep = LocalSweep("sweeps/ladder.yaml", state, verbose=False)
+        sweep.compare()
+        done = {r["params"]["config"] for r in sweep.state["runs"] if r.get("state") == "finished"}
+        missing = [c for c in sweep.sweep["parameters"]["config"]["values"] if c not in done]
+    else:
+        rc = subprocess.run(COMMAND, cwd=ROOT).returncode
+        if rc != 0:
+            print(f"{' '.join(COMMAND)} failed (exit {rc})")
+            return rc
+        missing = []
     result = json.loads((state / "compare.json").read_text())
     lines = [f"## ladder: the CPU method ladder on real Dreaddit ({time.strftime('%Y-%m-%d')})", "",
-             f"- command: `{' '.join(COMMAND)}` (via `python benchmarks/ladder.py --results`); this invocation "
-             f"took {time.time() - t0:.0f} s (0 when the sweep had already finished: it resumes)",
+             f"- command: `{' '.join(COMMAND)}`; this table: `python benchmarks/ladder.py "
+             f"{' '.join(sys.argv[1:] if argv is None else argv)}` ({time.time() - t0:.0f} s; the sweep resumes, "
+             f"so a finished ladder costs nothing to tabulate again)",
              f"- machine: {machine()}",
              f"- data: {result['rows_scored']} real Dreaddit training rows, grouped 5-fold CV by post, one seed; "
              f"every rung on identical folds (checked); 95% CIs from {result['n_boot']} paired bootstrap resamples",
@@ -69,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                 + ("better" if r["delta_macro_f1_ci"][0] > 0 else "worse" if r["delta_macro_f1_ci"][1] < 0
                    else "no clear difference")
                 for r in result["runs"] if "delta_macro_f1" in r]
+    if missing:
+        lines += ["", f"- **cut short**: the rungs {', '.join(missing)} had not finished when this was written "
+                  f"(compared with `--finished-only`); re-running the command resumes them"]
     lines += ["", "- verdicts (macro-F1, paired 95% CI against the previous rung): " + "; ".join(verdicts),
               f"- the same comparison: {state / 'compare.html'} (HTML), the W&B `compare` run (offline)"]
     publish(lines, args.results)
