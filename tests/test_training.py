@@ -72,14 +72,18 @@ def _one_step(tmp_path, batch: int, accum: int):
     return tr.state.log_history[-1]["train_loss"], cap.grads
 
 
-def test_gradient_accumulation_is_exact(tmp_path):
-    """batch 2 x accumulation 4 == batch 8 x accumulation 1, weighted + smoothed + focal loss."""
-    loss_a, grads_a = _one_step(tmp_path, 8, 1)
-    loss_b, grads_b = _one_step(tmp_path, 2, 4)
+def assert_same_step(a: tuple, b: tuple) -> None:
+    """Two (loss, gradients) of one optimiser step are equal: what exact gradient accumulation means."""
+    (loss_a, grads_a), (loss_b, grads_b) = a, b
     assert loss_a == pytest.approx(loss_b, rel=1e-4)
     assert grads_a.keys() == grads_b.keys() and grads_a
     for n in grads_a:
         assert torch.allclose(grads_a[n], grads_b[n], rtol=1e-3, atol=1e-7), n
+
+
+def test_gradient_accumulation_is_exact(tmp_path):
+    """batch 2 x accumulation 4 == batch 8 x accumulation 1, weighted + smoothed + focal loss."""
+    assert_same_step(_one_step(tmp_path, 8, 1), _one_step(tmp_path, 2, 4))
 
 
 def _lora_state(model):
