@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import time
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
              f"- data: {result['rows_scored']} real Dreaddit training rows, grouped 5-fold CV by post, one seed; "
              f"every rung on identical folds (checked); 95% CIs from {result['n_boot']} paired bootstrap resamples",
              "", "| rung | method | macro-F1 (95% CI) | balanced acc (95% CI) | vs previous rung: macro-F1 diff (95% CI) "
-             "| balanced acc diff (95% CI) | decision gain, cross-fitted (95% CI) | s/fold |",
+             "| balanced acc diff (95% CI) | decision gain, cross-fitted (95% CI) | s/fold (median) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in result["runs"]:
         metrics = json.loads((Path(r["path"]) / "metrics.json").read_text())
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 if "decision_gain_crossfit" in r else "-")
         lines.append(f"| {r['run']} | {r['method']} | {r['macro_f1']:.4f} ({_ci(r['macro_f1_ci'])}) | "
                      f"{r['balanced_accuracy']:.4f} ({_ci(r['balanced_accuracy_ci'])}) | {diff} | {diff_ba} | {gain} | "
-                     f"{sum(per_fold) / len(per_fold):.0f} |")
+                     f"{statistics.median(per_fold):.0f} |")
     verdicts = [f"{r['run']} vs {r['reference']}: "
                 + ("better" if r["delta_macro_f1_ci"][0] > 0 else "worse" if r["delta_macro_f1_ci"][1] < 0
                    else "no clear difference")

@@ -111,6 +111,7 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
         assert m["started_from"] == str(start)
         assert m["reference_sha256"] == file_digest(start / "adapter_model.safetensors")
         digests.append(m["reference_sha256"])
+        assert not (fold_dir(run, 0, k) / "checkpoints").exists()  # TRL's output_dir is not left behind
     assert digests[0] != digests[1]
     # the saved adapter (without the reference copy) gives the fold's own validation probabilities
     rows = load_train(cfg)

@@ -17,6 +17,7 @@ to 0 so every training row gives pairs.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -167,6 +168,7 @@ class PreferenceMethod(SftMethod):
         if not interactive():
             trainer.remove_callback(PrinterCallback)
         trainer.train()
+        shutil.rmtree(out / "checkpoints", ignore_errors=True)  # TRL's output_dir; nothing is chosen from it
         if "ref" in getattr(trainer.model, "peft_config", {}):
             trainer.model.delete_adapter("ref")  # the reference copy is the sft adapter: never saved twice
         model = self.trained_model(trainer)

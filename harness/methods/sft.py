@@ -79,7 +79,7 @@ class SftMethod(Method):
         extra = self.extra_tasks()
         self.check_extra_tasks_disjoint(rows)
         lengths = [len(x) for x in ids]
-        note = f"sft prompts: {len(ids)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
+        note = f"{self.cfg.method} prompts: {len(ids)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
         return note + "".join(f"; task {t.name}: {len(r)} extra training rows" for t, _, r, _ in extra)
 
     def extra_tasks(self) -> list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]]:
