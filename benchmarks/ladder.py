@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = []
     result = json.loads((state / "compare.json").read_text())
     lines = [f"## ladder: the CPU method ladder on real Dreaddit ({time.strftime('%Y-%m-%d')})", "",
-             f"- command: `{' '.join(COMMAND)}`; this table: `python benchmarks/ladder.py "
-             f"{' '.join(sys.argv[1:] if argv is None else argv)}` ({time.time() - t0:.0f} s; the sweep resumes, "
+             f"- command: `{' '.join(COMMAND)}`; this table: "
+             f"`{' '.join(['python benchmarks/ladder.py', *(sys.argv[1:] if argv is None else argv)])}` "
+             f"({time.time() - t0:.0f} s; the sweep resumes, "
              f"so a finished ladder costs nothing to tabulate again)",
              f"- machine: {machine()}",
              f"- data: {result['rows_scored']} real Dreaddit training rows, grouped 5-fold CV by post, one seed; "
