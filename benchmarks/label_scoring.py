@@ -39,7 +39,7 @@ def main() -> int:
     from harness.config import load_config
     from harness.data import load_file
     from harness.methods.hf.scoring import label_logprobs, label_logprobs_naive
-    from harness.methods.prompting import PromptMethod
+    from harness.methods.prompt.method import PromptMethod
 
     cfg = load_config(None, ["method=prompt", f"model.name_or_path={args.model}", f"prompt.max_length={args.max_length}",
                              "prompt.context_turns=6", f"generative.score_batch_size={args.batch_size}"])

@@ -33,8 +33,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class FoldClaim:
-    def __init__(self, folder: Path, stale_after: float = STALE_AFTER_SECONDS, heartbeat: float = HEARTBEAT_SECONDS):
-        self.path = Path(folder) / "claim.json"
+    def __init__(self, path: Path, stale_after: float = STALE_AFTER_SECONDS, heartbeat: float = HEARTBEAT_SECONDS):
+        self.path = Path(path)  # the claim file (RunDir.claim_path)
         self.stale_after, self.heartbeat = stale_after, heartbeat
         self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
         self._stop = threading.Event()

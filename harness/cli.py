@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -12,6 +13,7 @@ from typing import Any, Callable
 from harness.config import ConfigError, ExperimentConfig, field_help, load_config, mask_secrets, masked
 from harness.data import DataError
 from harness.decide import DecisionInputError
+from harness.progress import PrintableStream, printable
 from harness.store import StoreError
 
 OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
@@ -36,6 +38,13 @@ def _config(args: argparse.Namespace) -> ExperimentConfig:
 # ----------------------------------------------------------------------------
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.methods:
+        from harness.methods.registry import specs
+
+        for spec in specs().values():
+            section = f"[{spec.section}.*]" if spec.section else ""
+            print(f"{spec.name:<12} {section:<14} {spec.help}  ({spec.method.split(':')[0]})")
+        return 0
     if args.keys:
         for k, h in field_help().items():
             print(f"{k:<34} {h}")
@@ -55,7 +64,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"valid": False, "file": args.file, "problems": e.to_json()}, indent=1))
         else:
-            print(f"INVALID {args.file}\n{e}", file=sys.stderr)
+            print(printable(f"INVALID {args.file}\n{e}"), file=sys.stderr)
         return 1
     summary: dict[str, Any] = {"valid": True, "file": args.file, **summarize(examples, cfg.data.label_names())}
     summary["tokens"] = _token_summary(cfg, examples)
@@ -91,7 +100,7 @@ def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
         return {"error": f"tokenizer {cfg.model.name_or_path!r} unavailable: {type(e).__name__}"}
     from harness.prompt import PromptBuilder
 
-    pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names())
+    pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names(), cfg.data.facts())
     _, stats = pb.encode(examples, progress=True)
     lens = np.array(stats.lengths)
     return {"tokenizer": cfg.model.name_or_path, "budget": cfg.prompt.max_length, "rows": stats.n,
@@ -136,9 +145,10 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID") and not cfg.run_dir:
         # under a W&B agent (or sweep-local): one run directory per sweep run, so runs never share folds
         from harness.config import apply_overrides
+        from harness.rundir import RunDir
 
-        cfg = apply_overrides(cfg, {"run_dir": str(Path(cfg.output_dir) / "sweeps" / os.environ["WANDB_SWEEP_ID"]
-                                                   / os.environ["WANDB_RUN_ID"])})
+        run = RunDir.of_sweep_run(cfg, os.environ["WANDB_SWEEP_ID"], os.environ["WANDB_RUN_ID"])
+        cfg = apply_overrides(cfg, {"run_dir": str(run.path)})
     folds = None
     if args.folds:
         try:
@@ -160,7 +170,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _run_config(run_dir: str, overrides: list[str]) -> ExperimentConfig:
     """A run directory's own config.yaml, with overrides (e.g. decide.n_trials=2000)."""
-    path = Path(run_dir) / "config.yaml"
+    from harness.rundir import RunDir
+
+    path = RunDir(run_dir).config_path
     if not path.exists():
         raise ConfigError([f"{path}: not found; is {run_dir} a run directory written by `harness cv`?"])
     return load_config(path, overrides)
@@ -227,7 +239,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from harness.ensemble import build_ensemble
 
     build_ensemble(args.run_dirs, args.out, list(args.overrides or []))
-    print(f"\nnext: harness predict {args.out} --out submission.json   (blended test probabilities of every member)")
+    print(f"\nnext: harness predict {shlex.quote(str(args.out))} --out submission.json   "
+          "(blended test probabilities of every member)")
     return 0
 
 
@@ -240,7 +253,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.run:
         run = load_run(args.run)
         names = run.label_names
-        ids = read_json(Path(args.run) / "track.json") if (Path(args.run) / "track.json").exists() else {}
+        from harness.rundir import RunDir
+
+        track = RunDir(args.run).track_path
+        ids = read_json(track) if track.exists() else {}
         project = project or run.config.get("track.project")
         group = group or ids.get("group")
     if not project:
@@ -261,6 +277,26 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------
 # parser
 # ----------------------------------------------------------------------------
+
+def _bounded(kind: type, low: float, high: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` within [low, high], else a one-line usage error naming the range."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if value != value or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{text} is outside {low}..{high if high is not None else 'inf'}")
+        return value
+    return parse
+
+
+def _component(text: str) -> str:
+    """An argparse type for names that become one folder or file (a study name)."""
+    if text in ("", ".", "..") or "/" in text or "\\" in text or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} must be one path component (no '/', not '..')")
+    return text
+
 
 def _add(sub: Any, name: str, fn: Callable[[argparse.Namespace], int], help: str,
          config: str | None = None) -> argparse.ArgumentParser:
@@ -327,25 +363,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "synth", cmd_synth, "write deterministic synthetic data (PsyDefConv JSON or Dreaddit CSV)")
     p.add_argument("kind", choices=["psydefconv", "dreaddit"])
     p.add_argument("out", help="output file")
-    p.add_argument("--groups", type=int, default=200, help="dialogues / posts (default 200)")
+    p.add_argument("--groups", type=_bounded(int, 10, 100_000), default=200, help="dialogues / posts (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--unlabelled", action="store_true", help="psydefconv: omit labels (test-file shape)")
 
     p = _add(sub, "tune", cmd_tune, "search training settings (tune.space) with an Optuna study: fold-level "
              "pruning, heartbeat + retry of dead workers' trials, resumable; run one per GPU", config="positional")
-    p.add_argument("--study", required=True, help="study name (also the W&B group of its trials)")
+    p.add_argument("--study", required=True, type=_component, help="study name (also the W&B group of its trials)")
     p.add_argument("--storage", help="Optuna storage URL (default tune.storage, else sqlite:///studies/STUDY.db); "
                    "postgresql://user:pw@host/db for workers on many machines")
-    p.add_argument("--n-trials", type=int, help="finish when the study holds this many complete+pruned trials "
+    p.add_argument("--n-trials", type=_bounded(int, 1), help="finish when the study holds this many complete+pruned trials "
                    "(counted over all workers and restarts)")
-    p.add_argument("--timeout", type=float, help="stop starting new trials after this many seconds")
+    p.add_argument("--timeout", type=_bounded(float, 1e-9), help="stop starting new trials after this many seconds")
     p.add_argument("--status", action="store_true", help="summarise the study (best trial, states, importances)")
     _overrides(p)
 
     p = _add(sub, "sweep-local", cmd_sweep_local, "run a W&B sweep YAML on this machine without a W&B server: "
              "W&B's own search engines propose, runs log offline, state on disk (resumable)")
     p.add_argument("sweep", help="sweep YAML, e.g. sweeps/rank.yaml")
-    p.add_argument("--count", type=int, help="runs to do now (default: until the search space is exhausted)")
+    p.add_argument("--count", type=_bounded(int, 1), help="runs to do now (default: until the search space is exhausted)")
     p.add_argument("--state-dir", help="where the sweep's state lives (default runs/sweeps-local/<yaml name>)")
     p.add_argument("--poll", type=float, default=30.0, help="seconds between early-termination checks (default 30)")
     p.add_argument("--dry-run", action="store_true", help="print the first run's command line and exit")
@@ -364,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default="previous",
                    help="what each run is compared with: previous (the rung before; default), first, or a RUN_DIR")
     p.add_argument("--out", default="compare.html", help="HTML report (compare.json beside it); default compare.html")
-    p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    p.add_argument("--n-boot", type=_bounded(int, 100, 1_000_000), default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--use", choices=["argmax", "crossfit"], default="argmax",
                    help="each run's predictions: argmax of the seed mean (default), or its cross-fitted decided "
                         "predictions (the decision layer's honest effect; runs without a decision: argmax)")
@@ -390,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
              config="option")
     p.add_argument("--json", action="store_true", help="flat section.key JSON, as loggers see it")
     p.add_argument("--keys", action="store_true", help="list every config key with its help")
+    p.add_argument("--methods", action="store_true",
+                   help="list the installed methods (built-in and entry-point plugins) and their sections")
     _overrides(p)
     return parser
 
@@ -414,18 +452,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    stdout = sys.stdout
+    sys.stdout = PrintableStream(stdout)  # ids, texts and names from data files print escaped, never raw
     try:
         return args.fn(args)
     except (ConfigError, DataError, DecisionInputError, StoreError) as e:
-        print(f"error: {mask_secrets(str(e))}", file=sys.stderr)
+        print(f"error: {printable(mask_secrets(str(e)))}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only folder, a missing file: name it, no traceback
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        print(f"error: {mask_secrets(where + (e.strerror or str(e)))}", file=sys.stderr)
+        print(f"error: {printable(mask_secrets(where + (e.strerror or str(e))))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished folds are kept; run the same command again to resume", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -21,14 +21,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.config import ConfigError, ExperimentConfig, load_config
-from harness.decide import CROSSFIT_PREDICTIONS, OOF, load_oof
+from harness.config import ConfigError, ExperimentConfig
+from harness.decide import OOF, load_oof
 from harness.metrics import bootstrap_ci, paired_bootstrap, report, score
 from harness.report import RunSummary, load_runs
-from harness.store import load_npz
+from harness.rundir import RunDir
 
 COMPARED = ("macro_f1", "macro_f1_official", "balanced_accuracy")
-ENSEMBLE_MEMBERS = "ensemble.json"  # marks an ensemble directory (harness.ensemble)
 
 
 @dataclass
@@ -43,10 +42,9 @@ class RunOOF:
     @cached_property
     def decided(self) -> np.ndarray | None:
         """The cross-fitted decided predictions (crossfit.npz) in this object's row order, if the run has them."""
-        path = self.run.path / CROSSFIT_PREDICTIONS
-        if not path.exists():
+        z = RunDir(self.run.path).read_crossfit()
+        if z is None:
             return None
-        z = load_npz(path, "ids", "pred")
         by_id = dict(zip(z["ids"].astype(str).tolist(), z["pred"].tolist()))
         return np.array([by_id[i] for i in self.oof.ids.astype(str).tolist()], dtype=np.int64)
 
@@ -71,7 +69,7 @@ def load_comparable(run_dirs: Sequence[str | Path], use: str = "argmax") -> list
     runs = load_runs(run_dirs)
     out = []
     for r in runs:
-        cfg = load_config(r.path / "config.yaml")
+        cfg = RunDir(r.path).read_config()
         out.append(RunOOF(r, cfg, _sorted(load_oof(r.path, cfg)), use))
     problems = check_same_folds(out)
     if problems:
@@ -126,7 +124,7 @@ def compare_runs(runs: Sequence[RunOOF], reference: str = "previous", n_boot: in
                  for r in runs]
     rows = []
     for i, r in enumerate(runs):
-        method = "ensemble" if (r.run.path / ENSEMBLE_MEMBERS).exists() else r.cfg.method
+        method = "ensemble" if RunDir(r.run.path).is_ensemble() else r.cfg.method
         row: dict[str, Any] = {"run": r.run.name, "path": str(r.run.path), "method": method, "model": r.run.model,
                                "scored_as": r.scored_as, "per_class_f1": per_class[i]}
         for m in COMPARED:
@@ -240,6 +238,11 @@ def run_compare(run_dirs: Sequence[str | Path], reference: str = "previous", out
     from harness.store import atomic_write_json
     from harness.track import make_tracker
 
+    if out is not None:
+        from harness.store import check_output_file
+
+        check_output_file(Path(out), "--out")
+        check_output_file(Path(out).with_suffix(".json"), "--out (its .json)")
     runs = load_comparable(run_dirs, use)
     result = compare_runs(runs, reference, n_boot=n_boot)
     print(format_comparison(result))

@@ -1,39 +1,29 @@
 """The one fold loop, for every method: folds → augment → leakage check → fit → OOF and test probabilities.
 
 It knows methods only through harness.methods.base (fit / predict_proba / save / load), so it imports
-no model library. Run directory layout (the source of truth; trackers only mirror it):
-
-    config.yaml          resolved config
-    folds.json           fold of every row (+ its group)
-    folds/seed<S>/fold<K>/probs.npz     written last and atomically: its presence means "fold done"
-    folds/seed<S>/fold<K>/metrics.json  fold metrics, training log
-    folds/seed<S>/fold<K>/model/        what the method saved (LoRA adapter + head, TF-IDF arrays, …)
-    cache/               content-keyed caches of a method (e.g. embeddings)
-    oof.npz              ids, labels, fold, seeds, probs[seed, row, class]
-    test.npz             ids, seeds, probs[seed, fold, row, class]
-    metrics.json         OOF metrics per seed and for the seed mean, per fold, summary keys
+no model library, and the run directory only through harness.rundir.RunDir (the layout is listed there).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 import warnings
-from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
+from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from harness import keys
-from harness.layout import DATA_FINGERPRINT, MODEL_DIR, fold_dir
-from harness.config import ConfigError, ExperimentConfig, load_config
-from harness.data import Example, group_of, load_task, load_test, load_train
-from harness.folds import Folds, audit, make_folds
 from harness.claims import FoldClaim
+from harness.config import ConfigError, ExperimentConfig
+from harness.data import Example, group_of, load_test, load_train
+from harness.folds import Folds, audit, class_problems, make_folds
 from harness.report import write_report
+from harness.rundir import FoldRecord, OofArrays, RunDir, TestArrays
 from harness.schema import rows_digest
-from harness.store import StoreError, atomic_write_json, atomic_write_npz, load_npz, read_json
+from harness.store import StoreError
 
 if TYPE_CHECKING:
     from harness.methods.base import Method
@@ -44,23 +34,15 @@ RESUME_SAFE = {"cv.folds", "track", "decide", "tune", "train.dataloader_workers"
                "run_dir", "output_dir"}
 
 
-@dataclass
-class FoldResult:
-    seed: int
-    fold: int
-    val_ids: list[str]
-    val_probs: np.ndarray
-    test_probs: np.ndarray
-    metrics: dict[str, Any]
-    resumed: bool
+FoldResult = FoldRecord  # the fold loop's result is the run directory's record of a fold
 
 
-def _check_same_experiment(run_dir: Path, cfg: ExperimentConfig) -> None:
+def _check_same_experiment(run: RunDir, cfg: ExperimentConfig) -> None:
     """Refuse to mix two experiments' folds in one run directory."""
-    path = run_dir / "config.yaml"
+    path = run.config_path
     if not path.exists():
         return
-    old = load_config(path).to_flat_dict()
+    old = run.read_config().to_flat_dict()
     new = cfg.to_flat_dict()
     diff = [k for k in new if new[k] != old.get(k) and k not in RESUME_SAFE and k.split(".")[0] not in RESUME_SAFE]
     if diff:
@@ -72,23 +54,24 @@ def _part(source: str | None, rows: list[Example]) -> dict[str, Any]:
     return {"source": source, "rows": len(rows), "sha256": rows_digest(rows)}
 
 
-def _fingerprint(cfg: ExperimentConfig, train: list[Example], test: list[Example]) -> dict[str, Any]:
+def _fingerprint(cfg: ExperimentConfig, method: Method, train: list[Example], test: list[Example]
+                 ) -> dict[str, Any]:
     """What the data was: rows and a digest of their full content (ids, labels, groups, every text), for the
-    experiment's own files and every extra training task."""
+    experiment's own files and every extra training data the method adds."""
     parts = {"train": _part(cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", train),
              "test": _part(cfg.data.test_path, test)}
-    for t in cfg.sft.extra_tasks:
-        parts[f"task {t.name}"] = _part(t.data.train_path or f"synthetic:{t.data.synthetic}", load_task(cfg, t))
+    for name, (source, rows) in method.extra_training_data().items():
+        parts[name] = _part(source, rows)
     return parts
 
 
-def _check_same_data(run_dir: Path, new: dict[str, Any]) -> None:
+def _check_same_data(run: RunDir, new: dict[str, Any]) -> None:
     """Refuse to resume over training or test data that changed since the run directory was started:
     its finished folds were trained and scored on the old rows."""
-    path = run_dir / DATA_FINGERPRINT
-    if not path.exists():
+    old = run.read_fingerprint()
+    if old is None:
         return
-    old = read_json(path)
+    run_dir = run.path
     problems = [f"{new[part]['source']}: the {part} data changed since {run_dir} was started "
                 f"({old.get(part, {}).get('rows')} rows then, {new[part]['rows']} now; content digest "
                 f"{str(old.get(part, {}).get('sha256'))[:12]} then, {new[part]['sha256'][:12]} now)"
@@ -98,16 +81,14 @@ def _check_same_data(run_dir: Path, new: dict[str, Any]) -> None:
                                       "or start a new run directory (run_dir=...)"])
 
 
-def _load_or_make_folds(run_dir: Path, cfg: ExperimentConfig, train: list[Example]) -> Folds:
-    path = run_dir / "folds.json"
-    if path.exists():
-        folds = Folds.load(path)
+def _load_or_make_folds(run: RunDir, cfg: ExperimentConfig, train: list[Example]) -> Folds:
+    if run.folds_path().exists():
+        folds = run.read_folds()
         if set(folds.fold_of) != {e.id for e in train}:
-            raise ConfigError([f"{path}: its rows differ from the training data; use a new run directory"])
+            raise ConfigError([f"{run.folds_path()}: its rows differ from the training data; use a new run directory"])
         return folds
     folds = make_folds(train, cfg.cv.n_folds, cfg.cv.seed, cfg.group_key())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    folds.save(path)
+    run.write_folds(folds)
     return folds
 
 
@@ -135,41 +116,34 @@ def check_no_leak(fold: int, train_rows: Sequence[Example], val_rows: Sequence[E
         raise LeakageError(f"fold {fold}: {len(leak)} validation row(s) reached training, e.g. ids {leak[:10]}")
 
 
-def load_fold(out: Path, seed: int, k: int) -> FoldResult | None:
+def load_fold(run: RunDir, seed: int, k: int) -> FoldRecord | None:
     """A finished fold from disk, or None (not done, or its files are unreadable: then it is retrained)."""
-    done = out / "probs.npz"
-    if not done.exists():
-        return None
     try:
-        z = load_npz(done, "val_ids", "val_probs", "test_probs")
-        result = FoldResult(seed, k, [str(i) for i in z["val_ids"]], z["val_probs"], z["test_probs"],
-                            read_json(out / "metrics.json"), resumed=True)
+        return run.read_fold(seed, k)
     except StoreError as e:
-        warnings.warn(f"{out}: unreadable fold files ({e}); this fold is trained again", stacklevel=2)
-        done.unlink(missing_ok=True)
+        warnings.warn(f"{run.fold_dir(seed, k)}: unreadable fold files ({e}); this fold is trained again",
+                      stacklevel=2)
         return None
-    return result
 
 
 def run_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
-             test: list[Example], run_dir: Path, tracker: Any) -> FoldResult | None:
+             test: list[Example], run: RunDir, tracker: Any) -> FoldRecord | None:
     """Train one fold for one seed with any method and write its probabilities atomically (or load them).
     None: another live process has claimed this fold and is training it."""
-    out = fold_dir(run_dir, seed, k)
-    finished = load_fold(out, seed, k)
+    finished = load_fold(run, seed, k)
     if finished is not None:
         return finished
-    with FoldClaim(out) as claim:
+    with FoldClaim(run.claim_path(seed, k)) as claim:
         if not claim.acquire():
             return None
-        return load_fold(out, seed, k) or _train_fold(cfg, method, seed, k, folds, train, test, out, tracker)
+        return load_fold(run, seed, k) or _train_fold(cfg, method, seed, k, folds, train, test, run, tracker)
 
 
 def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
-                test: list[Example], out: Path, tracker: Any) -> FoldResult:
+                test: list[Example], run: RunDir, tracker: Any) -> FoldRecord:
     from harness.augment import augment
     from harness.metrics import report
-    from harness.methods.base import check_probs_shape
+    from harness.methods.base import FoldContext, check_probs_shape
     from harness.weights import class_weights
 
     t0 = time.time()
@@ -180,7 +154,12 @@ def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds:
     fit, inner = _inner_split(train_aug, cfg.train.inner_val_fraction, seed, cfg.group_key())
     weights = class_weights([e.label for e in fit], len(label_names), cfg.loss)
     tracker.start_fold(seed, k)
-    fitted = method.fit(fit, inner, seed=seed, class_weights=weights, out=out, log=tracker.fold_logger())
+    ctx = FoldContext(run=run, seed=seed, fold=k, class_weights=weights, scratch=run.scratch_dir(seed, k),
+                      log=tracker.fold_logger())
+    try:
+        fitted = method.fit(fit, inner, ctx)
+    finally:
+        shutil.rmtree(ctx.scratch, ignore_errors=True)  # transient by contract: never left in the run directory
     try:
         who = f"method {cfg.method!r} (seed {seed} fold {k})"
         val_probs = check_probs_shape(fitted.predict_proba(val_part), len(val_part), len(label_names), who)
@@ -193,17 +172,16 @@ def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds:
                        val_rows=len(val_part), class_weights=weights.tolist(), seconds=round(time.time() - t0, 1),
                        **fitted.info())
         if cfg.train.save_adapters:
-            fitted.save(out / MODEL_DIR)
+            fitted.save(run.model_dir(seed, k))
     finally:
         fitted.close()
-    atomic_write_json(out / "metrics.json", metrics)
-    atomic_write_npz(out / "probs.npz", val_ids=np.array([e.id for e in val_part]), val_probs=val_probs,
-                     test_probs=test_probs)
-    return FoldResult(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
+    record = FoldRecord(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
+    run.write_fold(record)
+    return record
 
 
-def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: list[Example], folds: Folds,
-             results: dict[tuple[int, int], FoldResult]) -> dict[str, Any]:
+def assemble(cfg: ExperimentConfig, run: RunDir, train: list[Example], test: list[Example], folds: Folds,
+             results: dict[tuple[int, int], FoldRecord]) -> dict[str, Any]:
     """Write oof.npz, test.npz and metrics.json from every seed's folds."""
     label_names = cfg.data.label_names()
     seeds, n_folds, n, k = cfg.train.seeds, cfg.cv.n_folds, len(train), len(label_names)
@@ -216,19 +194,18 @@ def assemble(cfg: ExperimentConfig, run_dir: Path, train: list[Example], test: l
         test_probs[s, f] = r.test_probs
     y = np.array([e.label for e in train])
     fold_idx = np.array([folds.fold_of[e.id] for e in train])
-    atomic_write_npz(run_dir / "oof.npz", ids=np.array([e.id for e in train]), labels=y, fold=fold_idx,
-                     seeds=np.array(seeds), probs=oof)
-    atomic_write_npz(run_dir / "test.npz", ids=np.array([e.id for e in test]), seeds=np.array(seeds),
-                     probs=test_probs)
+    run.write_oof(OofArrays(ids=np.array([e.id for e in train]), labels=y, fold=fold_idx, seeds=np.array(seeds),
+                            probs=oof))
+    run.write_test(TestArrays(ids=np.array([e.id for e in test]), seeds=np.array(seeds), probs=test_probs))
     per_fold = [{key: r.metrics[key] for key in ("seed", "fold", "macro_f1", "macro_f1_official", "accuracy",
                                                  "balanced_accuracy", "weighted_f1", "val_rows", "seconds")}
                 for _, r in sorted(results.items())]
-    metrics = oof_metrics(cfg, run_dir, y, oof, seeds, per_fold)
-    atomic_write_json(run_dir / "metrics.json", metrics)
+    metrics = oof_metrics(cfg, run, y, oof, seeds, per_fold)
+    run.write_metrics(metrics)
     return metrics
 
 
-def oof_metrics(cfg: ExperimentConfig, run_dir: Path, y: np.ndarray, oof: np.ndarray, seeds: Sequence[int],
+def oof_metrics(cfg: ExperimentConfig, run: RunDir, y: np.ndarray, oof: np.ndarray, seeds: Sequence[int],
                 per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     """metrics.json's content from the OOF probabilities (seeds, rows, classes): per seed, the argmax of the
     seed mean ("blend") with CIs, the summary keys, and the decide/* keys of a decision already searched."""
@@ -245,11 +222,11 @@ def oof_metrics(cfg: ExperimentConfig, run_dir: Path, y: np.ndarray, oof: np.nda
     summary[keys.BASELINE_MAJORITY] = majority_baseline(y, k, majority)
     summary[keys.BASELINE_MAJORITY_OFFICIAL] = majority_baseline(y, k, majority, cfg.data.score_labels,
                                                                  "macro_f1_official")
-    calibration = run_dir / "calibration.json"
-    if calibration.exists():  # a decision searched earlier on these OOF rows keeps its keys
+    calibration = run.read_calibration()
+    if calibration is not None:  # a decision searched earlier on these OOF rows keeps its keys
         from harness.decide import decide_summary
 
-        summary.update(decide_summary(read_json(calibration)))
+        summary.update(decide_summary(calibration))
     return {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
             "label_names": label_names, "majority_class": majority}
 
@@ -282,41 +259,58 @@ def _make_tracker(cfg: ExperimentConfig) -> Any:
 def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
             on_fold: Callable[[FoldResult], None] | None) -> dict[str, Any] | None:
     from harness.metrics import format_per_class
-    from harness.methods import make_method
+    from harness.methods.base import make_method
     from harness.progress import progress_bar
 
-    run_dir = cfg.resolved_run_dir()
+    run = RunDir(cfg.resolved_run_dir())
+    run_dir = run.path
     wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
     bad = [f for f in wanted if not 0 <= f < cfg.cv.n_folds]
     if bad:
         raise ConfigError([f"--folds: {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})"])
-    _check_same_experiment(run_dir, cfg)
+    run.check_usable()
+    _check_same_experiment(run, cfg)
     train, test = load_train(cfg), load_test(cfg)
-    fingerprint = _fingerprint(cfg, train, test)
-    _check_same_data(run_dir, fingerprint)
-    fold_set = _load_or_make_folds(run_dir, cfg, train)
+    problems, notes = class_problems(train, cfg.data.label_names(), cfg.cv.n_folds,
+                                     cfg.data.train_path or f"synthetic:{cfg.data.synthetic}")
+    if problems:
+        raise ConfigError(problems)
+    if verbose:
+        for note in notes:
+            print(note, flush=True)
+    if cfg.data.test_path and cfg.data.train_path and Path(cfg.data.test_path).resolve() == \
+            Path(cfg.data.train_path).resolve():
+        warnings.warn(f"data.test_path is the training file {cfg.data.train_path}: its test scores are of rows "
+                      "every fold model trained on (except its own fold's)", stacklevel=2)
+    method = make_method(cfg, run.cache)
+    fingerprint = _fingerprint(cfg, method, train, test)
+    _check_same_data(run, fingerprint)
+    method.check_run(run)  # e.g. the sft run a preference run continues: refused before any fold trains
+    # only now, with the data in order, does the directory become this experiment's: claimed atomically, so two
+    # processes started together with different settings cannot both pass the check above and split its folds
+    if not run.claim(cfg):
+        _check_same_experiment(run, cfg)  # the winner (or an earlier run) wrote it: it must be this experiment
+        run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
+    if run.read_fingerprint() is None:
+        run.write_fingerprint(fingerprint)
+    fold_set = _load_or_make_folds(run, cfg, train)
     check = audit(fold_set, train, cfg.data.label_names())
     if not check["ok"]:
         raise RuntimeError(f"fold audit failed: {check}")
-    # only now, with data and folds in order, does the directory become this experiment's
-    cfg.save(run_dir / "config.yaml")
-    if not (run_dir / DATA_FINGERPRINT).exists():
-        atomic_write_json(run_dir / DATA_FINGERPRINT, fingerprint)
-    method = make_method(cfg, run_dir / "cache")
     say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
     say(f"run dir: {run_dir}\nmethod {cfg.method}: {len(train)} train rows ({check['groups']} groups), "
         f"{len(test)} test rows")
     jobs = [(s, k) for s in cfg.train.seeds for k in wanted]
-    if any(not (fold_dir(run_dir, s, k) / "probs.npz").exists() for s, k in jobs):
+    if any(not run.fold_done(s, k) for s, k in jobs):
         note = method.prepare(train + test, progress=verbose)  # once for every fold and seed
         if note:
             say(note)
     tracker.start_experiment(cfg)
     results: dict[tuple[int, int], FoldResult] = {}
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
-        r = run_fold(cfg, method, seed, k, fold_set, train, test, run_dir, tracker)
+        r = run_fold(cfg, method, seed, k, fold_set, train, test, run, tracker)
         if r is None:
-            holder = FoldClaim(fold_dir(run_dir, seed, k)).holder() or {}
+            holder = FoldClaim(run.claim_path(seed, k)).holder() or {}
             say(f"seed {seed} fold {k}: being trained by {holder.get('host', '?')} pid {holder.get('pid', '?')}")
             continue
         results[(seed, k)] = r
@@ -329,23 +323,23 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     for seed in cfg.train.seeds:  # folds run elsewhere (--folds) count once their files are here
         for k in range(cfg.cv.n_folds):
             if (seed, k) not in results:
-                done = load_fold(fold_dir(run_dir, seed, k), seed, k)
+                done = load_fold(run, seed, k)
                 if done is not None:
                     results[(seed, k)] = done
     missing = [(s, k) for s in cfg.train.seeds for k in range(cfg.cv.n_folds) if (s, k) not in results]
     if missing:
         say(f"{len(missing)} fold(s) still to run: " + ", ".join(f"seed {s} fold {k}" for s, k in missing))
         return None
-    metrics = assemble(cfg, run_dir, train, test, fold_set, results)
+    metrics = assemble(cfg, run, train, test, fold_set, results)
     if cfg.decide.enabled:
         from harness.decide import decide_run
 
         metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose)
-        metrics["summary"] = read_json(run_dir / "metrics.json")["summary"]  # decide/* keys added there
+        metrics["summary"] = run.read_metrics()["summary"]  # decide/* keys added there
     tracker.end_experiment(run_dir, metrics)
-    write_report([run_dir], run_dir / "report.html")
+    write_report([run_dir], run.report_path)
     s = metrics["summary"]
     say("\nOOF per class (mean of seeds):\n" + format_per_class(metrics["blend"]))
     say(f"majority baseline macro-F1 {s[keys.BASELINE_MAJORITY]:.4f}, "
-        f"official {s[keys.BASELINE_MAJORITY_OFFICIAL]:.4f}\nresults in {run_dir} (report: {run_dir / 'report.html'})")
+        f"official {s[keys.BASELINE_MAJORITY_OFFICIAL]:.4f}\nresults in {run_dir} (report: {run.report_path})")
     return metrics

@@ -27,6 +27,8 @@ class Issue:
     message: str
 
     def __str__(self) -> str:
+        if self.where == "file":  # about the whole file: no row, no field
+            return f"{self.file}: {self.message}"
         return f"{self.file}: {self.where}: {self.field}: {self.message}"
 
 
@@ -125,7 +127,11 @@ def parse_psydefconv(records: list[Any], file: str, n_labels: int, require_label
         did = need("dialogue_id", str, "a string")
         cur = need("current_text", str, "a string")
         dia = need("dialogue", list, "a list of {speaker, text}")
-        if rid is not None:
+        if rid is not None and not rid.strip():
+            issues.append(Issue(file, where, "id", "blank id"))
+        elif rid is not None and not rid.isprintable():
+            issues.append(Issue(file, where, "id", f"id {rid!r} holds control characters"))
+        elif rid is not None:
             if rid in seen:
                 issues.append(Issue(file, where, "id", f"duplicate id (first at row {seen[rid]})"))
             else:
@@ -201,9 +207,11 @@ def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, n_labels: 
     for i, row in enumerate(rows):
         where = f"row {i + 1}"
         bad = len(issues)
-        rid = str(row.get(idc, "") or "").strip()
+        rid = _cell(row.get(idc)).strip()
         if not rid:
             issues.append(Issue(file, where, idc, "missing id"))
+        elif not rid.isprintable():
+            issues.append(Issue(file, where, idc, f"id {rid!r} holds control characters"))
         elif rid in seen:
             issues.append(Issue(file, where, idc, f"duplicate id {rid!r} (first at row {seen[rid]})"))
         else:
@@ -225,12 +233,17 @@ def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, n_labels: 
                 issues.append(Issue(file, where, lc, f"{label} is outside the label set 0..{n_labels - 1}"))
         elif require_label:
             issues.append(Issue(file, where, lc, "missing label"))
-        group = str(row.get(gc, "") or "").strip() if gc else rid
+        group = _cell(row.get(gc)).strip() if gc else rid
         if gc and not group:
             issues.append(Issue(file, where, gc, "missing group"))
         if len(issues) == bad:
             examples.append(Example(id=rid, group=group, target=text, dialogue=(Turn(SEEKER, text),), label=label))
     return examples, issues
+
+
+def _cell(value: Any) -> str:
+    """A table cell as text: a JSONL number 0 is the id "0", not a missing one."""
+    return "" if value is None else str(value)
 
 
 # ----------------------------------------------------------------------------

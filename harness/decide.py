@@ -11,6 +11,7 @@ costs seconds.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -29,14 +30,13 @@ if HAVE_NUMBA:
 from harness.samplers import make_sampler
 from harness.schema import content_digest
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
-from harness.store import load_npz, read_json
+from harness.rundir import RunDir
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
 FUSED_CHUNK = 512  # candidates per compiled-kernel call
 
 
-CROSSFIT_PREDICTIONS = "crossfit.npz"  # ids, pred: each row decided by a rule searched on the other folds
 
 
 class DecisionInputError(ValueError):
@@ -89,10 +89,12 @@ class OOF:
 
 
 def load_oof(run_dir: Path, cfg: ExperimentConfig, logits: bool = False) -> OOF:
-    path = run_dir / "oof.npz"
+    run = RunDir(run_dir)
+    path = run.oof_path
     if not path.exists():
         raise DecisionInputError([f"{path}: missing; run `harness cv` to the end first (all folds, all seeds)"])
-    z = load_npz(path, "probs", "labels", "fold", "seeds", "ids")
+    a = run.read_oof()
+    z = {"probs": a.probs, "labels": a.labels, "fold": a.fold, "seeds": a.seeds, "ids": a.ids}
     problems: list[str] = []
     probs, more = check_probs(z["probs"], f"{path}:probs", logits)
     problems += more
@@ -331,8 +333,10 @@ def _suggest(trial: Any, space: Space) -> None:
 
 
 def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | None = None,
-           progress: bool = False) -> tuple[Decision, float, Any]:
-    """Run (or extend) an Optuna study on the evaluator's rows; return the best decision and its score."""
+           progress: bool = False, counted: bool = False) -> tuple[Any, ...]:
+    """Run (or extend) an Optuna study on the evaluator's rows; return the best decision and its score (and,
+    with `counted`, the trials this call finished). A batch interrupted between ask and tell is told FAIL, so no
+    trial stays RUNNING forever in the stored study."""
     import optuna
 
     from harness.progress import progress_bar
@@ -355,18 +359,28 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
     for _ in progress_bar(batches, desc="decide", enable=progress, total=len(batches)):
         if time.time() > deadline:
             break
-        trials = [study.ask() for _ in range(min(BATCH, total - done))]
-        for t in trials:
-            _suggest(t, space)
-        delta, tau, w = candidates_from_params(space, [t.params for t in trials])
-        values = ev.score(delta, tau, w)
-        for t, v in zip(trials, values):
-            study.tell(t, float(v))
+        trials: list[Any] = []
+        told = 0
+        try:
+            trials = [study.ask() for _ in range(min(BATCH, total - done))]
+            for t in trials:
+                _suggest(t, space)
+            delta, tau, w = candidates_from_params(space, [t.params for t in trials])
+            values = ev.score(delta, tau, w)
+            for t, v in zip(trials, values):
+                study.tell(t, float(v))
+                told += 1
+        except BaseException:
+            for t in trials[told:]:
+                with contextlib.suppress(Exception):
+                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+            raise
         done += len(trials)
     best = study.best_trial
     d, t, w = candidates_from_params(space, [best.params])
     tau = None if t is None or np.isnan(t[0]) else float(t[0])
-    return Decision(d[0], tau, space.gate_class if tau is not None else None, w[0]), float(best.value), study
+    decision = Decision(d[0], tau, space.gate_class if tau is not None else None, w[0])
+    return (decision, float(best.value), study, done) if counted else (decision, float(best.value), study)
 
 
 def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
@@ -375,10 +389,6 @@ def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
     delta, tau, w = random_candidates(ev.space, n, rng)
     scores = ev.score(delta, tau, w)
     return float(scores.max()), np.maximum.accumulate(scores)
-
-
-def _study_storage(run_dir: Path) -> str:
-    return f"sqlite:///{(run_dir / 'decide.db').resolve()}"
 
 
 # ----------------------------------------------------------------------------
@@ -414,11 +424,9 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     """Search δ, τ and weights on a run's OOF rows (resuming its study), cross-fit the gain, write calibration.json."""
     import optuna
 
-    from harness.store import atomic_write_json
-
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     d = cfg.decide
-    oof = load_oof(run_dir, cfg, logits)
+    oof = load_oof(run.path, cfg, logits)
     space = make_space(d, oof)
     names = cfg.data.label_names()
     ev = Evaluator(oof.probs, oof.labels, space, d.metric, cfg.data.score_labels)
@@ -428,11 +436,20 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     space_key = content_digest([d.delta_range, d.delta_classes, d.gate, d.tau_range, d.blend, d.weights,
                                 oof.seeds, cfg.data.score_labels])[:10]
     study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}-{space_key}"
-    study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
-                                storage=_study_storage(run_dir), study_name=study_name, load_if_exists=True)
-    before_trials = len(study.trials)
-    t0 = time.time()
-    decision, best, study = search(ev, d, study, progress=verbose)
+    try:
+        study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
+                                    storage=run.decide_storage(), study_name=study_name, load_if_exists=True)
+        t0 = time.time()
+        decision, best, study, added = search(ev, d, study, progress=verbose, counted=True)
+        complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    except Exception as e:  # noqa: BLE001 - a read-only run, a full disk, a torn decide.db: one line, no traceback
+        from harness.store import StoreError
+
+        if type(e).__module__.split(".")[0] not in ("sqlalchemy", "sqlite3", "optuna") and not isinstance(e, OSError):
+            raise
+        raise StoreError(f"{run.decide_storage()}: the decision study cannot be opened or written "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); check the run directory is "
+                         "writable with free space, or remove a damaged decide.db to search afresh") from None
     seconds = time.time() - t0
     before_pred = oof.probs.mean(0).argmax(-1)
     after_pred = decode(oof.probs, decision)
@@ -440,36 +457,37 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     after_rep = report(oof.labels, after_pred, names, cfg.data.score_labels)
     out: dict[str, Any] = {
         **decision.to_json(), "gate_on": decision.tau is not None, "sampler": d.sampler, "seed": d.seed,
-        "metric": d.metric, "study": study_name, "storage": str(run_dir / "decide.db"),
-        "trials_total": len(study.trials), "trials_added": len(study.trials) - before_trials,
+        "metric": d.metric, "study": study_name, "storage": run.decide_storage(),
+        "trials_total": complete, "trials_added": added,  # finished trials only (a killed search's never ran)
         "search_seconds": round(seconds, 2), "seeds": oof.seeds,
         "in_sample": {"before": before_rep[d.metric], "after": after_rep[d.metric],
                       "gain": after_rep[d.metric] - before_rep[d.metric]},
         "before": before_rep, "after": after_rep,
     }
+    members = run.read_members()
+    if members is not None:  # an ensemble: the blend's axis is its members (run/seed), not seeds of one run
+        out["members"] = [m.label() for m in members]
     if d.random_baseline:
         rb, _ = random_search(ev, d.random_baseline, d.seed)
         out["random_baseline"] = {"candidates": d.random_baseline, "best": rb}
+    cf_pred = None
     if d.crossfit:
         cf = crossfit(oof, cfg, space)
-        cf_pred = cf.pop("predictions")
-        # the honest (out-of-sample) decided predictions, for `harness compare --use crossfit`
-        from harness.store import atomic_write_npz
-
-        atomic_write_npz(run_dir / CROSSFIT_PREDICTIONS, ids=oof.ids, pred=np.asarray(cf_pred, dtype=np.int64))
+        cf_pred = cf.pop("predictions")  # the honest decided predictions, for `harness compare --use crossfit`
         out["crossfit"] = cf
         out["crossfit"]["after_report"] = report(oof.labels, cf_pred, names, cfg.data.score_labels)
-    atomic_write_json(run_dir / "calibration.json", out)
-    _add_summary_keys(run_dir, out)
+    run.write_calibration(out, oof.ids, cf_pred)  # without cross-fitting, an older crossfit.npz is removed
+    run.replace_summary_keys(keys.decide(""), decide_summary(out))
     if verbose:
         print(format_decision(out, names))
     if d.crossfit and out["crossfit"]["pooled_gain"] <= 0:
         msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
                f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
                "is overfitting the OOF rows. Consider plain argmax (decide.delta_range=[0,0], decide.gate=off).")
-        warnings.warn(msg, stacklevel=2)
-        if verbose:
+        if verbose:  # said once: on screen for a person, as a warning for code calling quietly
             print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
+        else:
+            warnings.warn(msg, stacklevel=2)
     return out
 
 
@@ -486,24 +504,15 @@ def decide_summary(out: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in found.items()}
 
 
-def _add_summary_keys(run_dir: Path, out: dict[str, Any]) -> None:
-    from harness.store import atomic_write_json
-
-    path = run_dir / "metrics.json"
-    if path.exists():
-        metrics = read_json(path)
-        metrics["summary"] = {k: v for k, v in metrics["summary"].items() if not k.startswith(keys.decide(""))}
-        metrics["summary"].update(decide_summary(out))
-        atomic_write_json(path, metrics)
-
-
 def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
     m = out["metric"]
     lines = [f"decision layer ({out['sampler']}, {out['trials_total']} trials in {out['study']}, "
              f"+{out['trials_added']} now):",
              "  delta: " + ", ".join(f"{i}:{v:+.2f}" for i, v in enumerate(out["delta"]) if abs(v) > 1e-9),
              f"  gate: {'class ' + str(out['gate_class']) + ' if p >= ' + format(out['tau'], '.3f') if out['gate_on'] else 'off'}",
-             "  seed weights: " + ", ".join(f"{s}:{w:.2f}" for s, w in zip(out["seeds"], out["weights"])),
+             ("  member weights: " + ", ".join(f"{m} {w:.2f}" for m, w in zip(out["members"], out["weights"]))
+              if "members" in out else
+              "  seed weights: " + ", ".join(f"{s}:{w:.2f}" for s, w in zip(out["seeds"], out["weights"]))),
              f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} "
              f"(in-sample gain {out['in_sample']['gain']:+.4f}, optimistic)"]
     if "crossfit" in out:
@@ -522,8 +531,8 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
 # ----------------------------------------------------------------------------
 
 def load_decision(run_dir: Path) -> Decision | None:
-    path = Path(run_dir) / "calibration.json"
-    return Decision.from_json(read_json(path)) if path.exists() else None
+    found = RunDir(run_dir).read_calibration()
+    return Decision.from_json(found) if found is not None else None
 
 
 def apply_to_test(test_probs: np.ndarray, decision: Decision | None) -> np.ndarray:

@@ -11,36 +11,40 @@ predicted by models trained on different rows, so no blend fitted on them is hon
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from harness.compare import ENSEMBLE_MEMBERS, load_comparable
+from harness.compare import load_comparable
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
-from harness.cv import DATA_FINGERPRINT, oof_metrics
-from harness.store import atomic_write_json, atomic_write_npz, load_npz, read_json
-
-MEMBERS = ENSEMBLE_MEMBERS  # ensemble.json
+from harness.cv import oof_metrics
+from harness.rundir import EnsembleMember, OofArrays, RunDir, TestArrays
 
 
-def members_of(run_dir: Path) -> list[dict[str, Any]] | None:
-    """The member list of an ensemble directory; None for a plain run directory."""
-    path = Path(run_dir) / MEMBERS
-    return read_json(path)["members"] if path.exists() else None
+def members_of(run_dir: Path) -> list[EnsembleMember] | None:
+    """The members of an ensemble directory; None for a plain run directory."""
+    return RunDir(run_dir).read_members()
 
 
 def _test_probs(run_dirs: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """Every member run's test.npz stacked on the seed axis, after checking they scored the same rows."""
+    """Every member run's test.npz stacked on the member axis, after checking they scored the same rows."""
     ids, probs, problems = None, [], []
-    for d in run_dirs:
-        z = load_npz(d / "test.npz", "ids", "probs")
+    runs = [RunDir(d) for d in run_dirs]
+
+    def test_digest(run: RunDir) -> str | None:
+        return ((run.read_fingerprint() or {}).get("test") or {}).get("sha256")
+
+    for run in runs:
+        z = run.read_test()
         if ids is None:
-            ids = z["ids"]
-        elif len(z["ids"]) != len(ids) or (z["ids"] != ids).any():
-            problems.append(f"{d / 'test.npz'}: its test rows differ from {run_dirs[0] / 'test.npz'}'s")
-        probs.append(z["probs"])
+            ids = z.ids
+        elif len(z.ids) != len(ids) or (z.ids != ids).any():
+            problems.append(f"{run.test_path}: its test rows differ from {runs[0].test_path}'s")
+        elif test_digest(run) != test_digest(runs[0]):  # same ids, other texts: a blend would mix two files
+            problems.append(f"{run.path}: its test data differ in content from {runs[0].path}'s (same ids, "
+                            f"content digest {str(test_digest(run))[:12]} vs {str(test_digest(runs[0]))[:12]})")
+        probs.append(z.probs)
     if problems:
         raise ConfigError(problems + ["ensemble members must score the same data.test_path"])
     if len({p.shape[1] for p in probs}) > 1:
@@ -55,15 +59,22 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     from harness.decide import decide_run
 
     out = Path(out)
+    target = RunDir(out)
+    seen: dict[Path, str] = {}
+    for d in run_dirs:
+        if Path(d).resolve() in seen:
+            raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
+                               "distinct runs"])
+        seen[Path(d).resolve()] = str(d)
     runs = load_comparable(run_dirs)
-    members: list[dict[str, Any]] = []
+    members: list[EnsembleMember] = []
     for r in runs:
         for seed in r.oof.seeds:
-            members.append({"member": len(members), "run_dir": str(r.run.path.resolve()), "name": r.run.name,
-                            "method": r.cfg.method, "seed": int(seed)})
-    old = members_of(out)
+            members.append(EnsembleMember(member=len(members), run_dir=str(r.run.path.resolve()), name=r.run.name,
+                                          method=r.cfg.method, seed=int(seed)))
+    old = target.read_members()
     if old is not None and old != members:
-        raise ConfigError([f"{out / MEMBERS}: {out} is an ensemble of other runs; choose a new --out"])
+        raise ConfigError([f"{out}: is an ensemble of other runs; choose a new --out"])
     if old is None and out.exists() and any(out.iterdir()):
         raise ConfigError([f"{out}: exists and is not an ensemble directory; choose a new --out"])
     first = runs[0]
@@ -76,21 +87,19 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     cfg = apply_overrides(first.cfg, {"name": f"ensemble-{out.name}", "run_dir": str(out),
                                       "train.seeds": list(range(len(members))), "decide.enabled": True,
                                       "decide.blend": "search", "decide.weights": None, **over})
-    out.mkdir(parents=True, exist_ok=True)
     probs = np.concatenate([r.oof.probs for r in runs], 0)
     o = first.oof
-    atomic_write_npz(out / "oof.npz", ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(len(members)),
-                     probs=probs)
-    test_ids, test_probs = _test_probs([r.run.path for r in runs])
-    atomic_write_npz(out / "test.npz", ids=test_ids, seeds=np.arange(len(members)), probs=test_probs)
-    for name in ("folds.json", DATA_FINGERPRINT):
-        shutil.copyfile(first.run.path / name, out / name)
-    atomic_write_json(out / MEMBERS, {"members": members})
-    cfg.save(out / "config.yaml")
+    test_ids, test_probs = _test_probs([r.run.path for r in runs])  # checked before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    target.write_oof(OofArrays(ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(len(members)), probs=probs))
+    target.write_test(TestArrays(ids=test_ids, seeds=np.arange(len(members)), probs=test_probs))
+    target.copy_identity_from(RunDir(first.run.path))
+    target.write_members(members)
+    target.write_config(cfg)
     per_fold = _per_fold(cfg, o.labels, o.fold, probs)
-    atomic_write_json(out / "metrics.json", oof_metrics(cfg, out, o.labels, probs, cfg.train.seeds, per_fold))
+    target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
     if verbose:
-        listed = ", ".join(f"{m['name']}/seed {m['seed']}" for m in members)
+        listed = ", ".join(m.label() for m in members)
         print(f"ensemble of {len(members)} members ({listed}) in {out}")
     return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json
 
@@ -104,7 +113,7 @@ def _per_fold(cfg: ExperimentConfig, y: np.ndarray, fold: np.ndarray, probs: np.
     for f in range(cfg.cv.n_folds):
         m = fold == f
         s = scores_from_confusion(confusion(y[m], pred[m], k), cfg.data.score_labels)
-        rows.append({"seed": -1, "fold": f, **{key: float(s[key]) for key in (
+        rows.append({"members": "all", "fold": f, **{key: float(s[key]) for key in (
             "macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")},
             "val_rows": int(m.sum()), "seconds": 0.0})
     return rows

@@ -7,6 +7,8 @@ validation row can never be trained on.
 
 from __future__ import annotations
 
+import warnings
+
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,23 @@ class Folds:
                              "(only before any fold was trained)") from None
 
 
+def class_problems(examples: Sequence[Example], label_names: Sequence[str], n_folds: int, source: str
+                   ) -> tuple[list[str], list[str]]:
+    """(problems, notes) of these labelled rows for cross-validation: a single class cannot make a classifier;
+    a class with fewer rows than folds can (every method copes with a training part that lacks it) but some
+    validation folds will hold none of it, which a user should know."""
+    counts = np.bincount([e.label for e in examples if e.label is not None], minlength=len(label_names))
+    present = [i for i, c in enumerate(counts) if c]
+    if len(present) < 2:
+        only = ", ".join(f"{i} {label_names[i]}" for i in present) or "none"
+        return [f"{source}: every labelled row has the same class ({only}); a classifier needs two"], []
+    few = [f"{i} {label_names[i]} ({c} rows)" for i, c in enumerate(counts) if 0 < c < n_folds]
+    if few:
+        return [], [f"note: {source}: classes with fewer rows than cv.n_folds={n_folds}: {', '.join(few)}; some "
+                    "validation folds hold none of them (their per-fold scores ignore those classes)"]
+    return [], []
+
+
 def make_folds(examples: Sequence[Example], n_folds: int, seed: int, group_key: str) -> Folds:
     """StratifiedGroupKFold on the group key, deterministic by seed."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -69,7 +88,10 @@ def make_folds(examples: Sequence[Example], n_folds: int, seed: int, group_key: 
                            f"{group_key!r}; every fold needs at least one group"])
     splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fold_of: dict[str, int] = {}
-    for k, (_, val_idx) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+    with warnings.catch_warnings():  # "least populated class" is said once, by class_problems, in our words
+        warnings.filterwarnings("ignore", message="The least populated class")
+        splits = list(splitter.split(np.zeros(len(y)), y, groups))
+    for k, (_, val_idx) in enumerate(splits):
         for i in val_idx:
             fold_of[ids[i]] = k
     return Folds(n_folds, seed, group_key, fold_of, dict(zip(ids, groups)))

@@ -13,20 +13,20 @@ from typing import Any
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig
-from harness.cv import DATA_FINGERPRINT, MODEL_DIR, fold_dir
 from harness.data import Example, load_file
 from harness.decide import DecisionInputError, apply_to_test, check_probs, load_decision
+from harness.rundir import RunDir
 from harness.schema import content_digest, rows_digest
-from harness.store import StoreError, atomic_write_npz, atomic_write_text, load_npz, read_json
+from harness.store import StoreError, atomic_write_npz, atomic_write_text, load_npz
 
 
-def _run_test_probs(run_dir: Path, digest: str) -> np.ndarray | None:
+def _run_test_probs(run: RunDir, digest: str) -> np.ndarray | None:
     """test.npz when these rows are exactly the test data `harness cv` scored (data.json's content digest;
     a resume over changed test data is refused, so test.npz always matches that digest)."""
-    fingerprint, tz = run_dir / DATA_FINGERPRINT, run_dir / "test.npz"
-    if not (fingerprint.exists() and tz.exists()) or read_json(fingerprint)["test"].get("sha256") != digest:
+    fingerprint = run.read_fingerprint()
+    if fingerprint is None or not run.test_path.exists() or fingerprint["test"].get("sha256") != digest:
         return None
-    return load_npz(tz, "probs")["probs"]
+    return run.read_test().probs
 
 
 def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], verbose: bool = True) -> np.ndarray:
@@ -35,26 +35,27 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
     Cached in the run directory under a key of the rows' full content (ids, targets, every dialogue
     turn) and the run's config, so a file that differs in any text is scored again, never served stale.
     """
-    from harness.methods import make_method
+    from harness.methods.base import make_method
     from harness.methods.base import check_probs_shape
 
+    run = RunDir(run_dir)
     digest = rows_digest(examples)
-    same = _run_test_probs(run_dir, digest)
+    same = _run_test_probs(run, digest)
     if same is not None:  # the run's own test file, byte for byte in content: its test.npz already holds it
         return same
     key = content_digest([digest, cfg.to_flat_dict()])[:20]
-    cache = run_dir / f"scored-{key}.npz"
+    cache = run.scored_cache(key)
     if cache.exists():
         try:
             return load_npz(cache, "probs")["probs"]
         except StoreError:
             cache.unlink(missing_ok=True)  # a torn cache file: score again
     names = cfg.data.label_names()
-    method = make_method(cfg, run_dir / "cache")
+    method = make_method(cfg, run.cache)
     out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
     for s, seed in enumerate(cfg.train.seeds):
         for k in range(cfg.cv.n_folds):
-            saved = fold_dir(run_dir, seed, k) / MODEL_DIR
+            saved = run.model_dir(seed, k)
             if not saved.exists():
                 raise ConfigError([f"{saved}: missing; train.save_adapters must be on to score new files"])
             if verbose:
@@ -72,44 +73,42 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
 def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> np.ndarray:
     """A new file scored for an ensemble directory: every member run's fold models score it (each run once),
     stacked like the ensemble's test.npz (members, folds, rows, classes)."""
-    from harness.config import load_config
-
     out, scored = [], {}
-    from harness.compare import ENSEMBLE_MEMBERS
-
-    for m in read_json(run_dir / ENSEMBLE_MEMBERS)["members"]:
-        member_dir = Path(m["run_dir"])
-        if member_dir not in scored:
-            member_cfg = load_config(member_dir / "config.yaml")
-            scored[member_dir] = (member_cfg, score_file(member_dir, member_cfg, examples, verbose))
-        member_cfg, probs = scored[member_dir]
-        out.append(probs[member_cfg.train.seeds.index(m["seed"])])
+    for m in RunDir(run_dir).read_members() or []:
+        member = RunDir(m.run_dir)
+        if member not in scored:
+            member_cfg = member.read_config()
+            scored[member] = (member_cfg, score_file(member.path, member_cfg, examples, verbose))
+        member_cfg, probs = scored[member]
+        out.append(probs[member_cfg.train.seeds.index(m.seed)])
     return np.stack(out, 0)
 
 
 def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
                      verbose: bool = True) -> dict[str, Any]:
     """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
+    from harness.store import check_output_file
+
+    check_output_file(Path(out), "--out")  # before anything is scored
     run_dir = Path(run_dir)
+    run = RunDir(run_dir)
     if test_file is not None:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
-        from harness.compare import ENSEMBLE_MEMBERS
-
-        probs = member_test_probs(run_dir, examples, verbose) if (run_dir / ENSEMBLE_MEMBERS).exists() \
+        probs = member_test_probs(run_dir, examples, verbose) if run.is_ensemble() \
             else score_file(run_dir, cfg, examples, verbose)
     else:
-        z = load_npz(run_dir / "test.npz", "ids", "probs")
-        ids, probs = [str(i) for i in z["ids"]], z["probs"]
+        z = run.read_test()
+        ids, probs = [str(i) for i in z.ids], z.probs
         if not ids:
-            raise DecisionInputError([f"{run_dir / 'test.npz'} holds no test rows: pass --test FILE "
+            raise DecisionInputError([f"{run.test_path} holds no test rows: pass --test FILE "
                                       "(or set data.test_path before `harness cv`)"])
     checked, problems = check_probs(probs, "test probabilities")
     if problems:
         raise DecisionInputError(problems)
     decision = load_decision(run_dir)
     if decision is None and verbose:
-        print(f"note: no {run_dir / 'calibration.json'}: plain argmax of the seed/fold mean")
+        print(f"note: no {run.calibration_path}: plain argmax of the seed/fold mean")
     labels = apply_to_test(checked, decision)
     items = [{"id": i, "label": int(y)} for i, y in zip(ids, labels)]
     atomic_write_text(Path(out), json.dumps(items, indent=1) + "\n")

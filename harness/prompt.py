@@ -13,28 +13,26 @@ from typing import Any, Sequence
 
 from harness.config import PromptConfig
 from harness.data import Example, Turn
-
-DMRS_GUIDE = """Defense levels (DMRS):
-0 No Defense: plain facts or feelings, no defensive distortion.
-1 Action: acting out, passive aggression, help-rejecting complaining.
-2 Major Image-Distorting: splitting, projective identification; people all good or all bad.
-3 Disavowal: denial, projection, rationalisation; the problem is not mine or not real.
-4 Minor Image-Distorting: omnipotence, idealisation, devaluation.
-5 Neurotic: repression, dissociation, reaction formation, displacement.
-6 Obsessional: isolation of affect, intellectualisation, undoing.
-7 High-Adaptive: affiliation, humour, anticipation, self-observation, sublimation, suppression.
-8 Needs More Information: too little said to judge."""
+from harness.presets import Preset, named_guides
 
 TARGET_OPEN = ">>> TARGET "
 ELLIPSIS = "... "
 
 
-def guide_text(cfg: PromptConfig, label_names: Sequence[str]) -> str:
+def guide_text(cfg: PromptConfig, facts: Preset | None = None) -> str:
+    """auto: the data preset's guide (none without one); a named guide; none; or the literal text."""
     if cfg.guide == "none":
         return ""
-    if cfg.guide == "dmrs":
-        return DMRS_GUIDE
-    return cfg.guide
+    if cfg.guide == "auto":
+        return facts.guide if facts else ""
+    return named_guides().get(cfg.guide, cfg.guide)
+
+
+def instruction_text(cfg: PromptConfig, facts: Preset | None = None) -> str:
+    """auto: the data preset's question after the target (none without one); none; or the literal text."""
+    if cfg.instruction == "auto":
+        return facts.target_instruction if facts else ""
+    return "" if cfg.instruction == "none" else cfg.instruction
 
 
 def _turn_line(t: Turn) -> str:
@@ -69,10 +67,11 @@ class PromptStats:
 class PromptBuilder:
     """Builds token-budgeted prompts for any HF tokenizer (decoder layout or encoder pair layout)."""
 
-    def __init__(self, cfg: PromptConfig, tokenizer: Any, label_names: Sequence[str]):
+    def __init__(self, cfg: PromptConfig, tokenizer: Any, label_names: Sequence[str], facts: Preset | None = None):
         self.cfg = cfg
         self.tok = tokenizer
-        self.guide = guide_text(cfg, label_names)
+        self.guide = guide_text(cfg, facts)
+        self.instruction = instruction_text(cfg, facts)
         self.pair = cfg.layout == "pair"
         # special tokens the tokenizer adds (CLS/SEP, BOS, ...), counted once
         self.n_special = tokenizer.num_special_tokens_to_add(pair=self.pair)
@@ -88,7 +87,7 @@ class PromptBuilder:
         if self.pair:
             return "", ex.target
         head = f"{self.guide}\n\nDialogue:\n" if self.guide else "Dialogue:\n"
-        return head, target_line + self.cfg.instruction
+        return head, target_line + self.instruction
 
     def _assemble(self, head: str, context: str, tail: str) -> tuple[str, str | None]:
         if self.pair:

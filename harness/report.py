@@ -45,22 +45,23 @@ class RunSummary:
 
 def load_run(run_dir: str | Path) -> RunSummary:
     """Read one finished run directory; a clear error names what is missing."""
-    from harness.config import ConfigError, load_config
+    from harness.config import ConfigError
+    from harness.rundir import RunDir
 
     run_dir = Path(run_dir)
-    path = run_dir / "metrics.json"
+    run = RunDir(run_dir)
+    path = run.metrics_path
     if not path.exists():
         raise ConfigError([f"{path}: not found; is {run_dir} a finished `harness cv` run directory?"])
     m = read_json(path)
-    cfg = load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").exists() else None
-    cal = run_dir / "calibration.json"
+    cfg = run.read_config() if run.is_run() else None
     missing = [k for k in ("label_names", "summary", "blend", "per_fold") if k not in m]
     if missing:
         raise StoreError(f"{path}: not a finished run's metrics (missing {missing}); run `harness cv` again")
     return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir,
                       model=cfg.model.name_or_path if cfg else "?", label_names=m["label_names"],
                       summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
-                      decision=read_json(cal) if cal.exists() else None,
+                      decision=run.read_calibration(),
                       config=cfg.to_flat_dict() if cfg else {})
 
 
@@ -263,6 +264,9 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
 
 def write_report(run_dirs: Sequence[str | Path], out: str | Path, sections: Sequence[tuple[str, str]] = ()) -> Path:
     """Compare run directories in one static HTML file (atomically written)."""
+    from harness.store import check_output_file
+
     out = Path(out)
+    check_output_file(out, "--out")
     atomic_write_text(out, render_html(load_runs(run_dirs), sections))
     return out

@@ -64,6 +64,27 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic_bytes(path, text.encode("utf-8"))
 
 
+def create_exclusive_text(path: Path, text: str) -> bool:
+    """Write `path` whole only if it does not exist yet, atomically among processes: the file is written
+    beside it and hard-linked into place (a link fails when the name is taken). False: another was first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
 def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
@@ -76,6 +97,17 @@ def atomic_write_npz(path: Path, **arrays: np.ndarray) -> None:
 
 class StoreError(ValueError):
     """A run-directory file that is missing, truncated or not what it should be; the message names it."""
+
+
+def check_output_file(path: Path, what: str) -> None:
+    """Refuse, before any work, an output file path that cannot be written as a file (a directory, a NUL)."""
+    path = Path(path)
+    if "\x00" in str(path):
+        raise StoreError(f"{what}: holds a NUL byte")
+    if path.is_dir():
+        raise StoreError(f"{what} {path}: is a directory; give a file path")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise StoreError(f"{what} {path}: {path.parent} is a file, not a directory")
 
 
 def read_json(path: Path) -> Any:

@@ -25,6 +25,7 @@ import warnings
 import yaml
 
 from harness.config import ConfigError, field_help, mask_secrets, parse_overrides, parse_yaml
+from harness.rundir import RunDir
 from harness.store import atomic_write_json, read_json
 
 warnings.filterwarnings("ignore", message=".*allow_population_by_field_name.*")  # from the sweeps package
@@ -191,13 +192,14 @@ class LocalSweep:
             cfg = load_config(path, [a for a in rest if "=" in a and not a.startswith("--config=")])
         except ConfigError:
             return None
-        return Path(cfg.run_dir) if cfg.run_dir else Path(cfg.output_dir) / "sweeps" / self.state["sweep_id"] / run["id"]
+        return RunDir.of_sweep_run(cfg, self.state["sweep_id"], run["id"]).path
 
     def _read_run_dir(self, run: dict[str, Any]) -> None:
         """Summary from the run directory's metrics.json (W&B off: the run directory is the source of truth)."""
         run_dir = self._run_dir(run)
-        if run_dir is not None and (run_dir / "metrics.json").exists():
-            summary = read_json(run_dir / "metrics.json").get("summary", {})
+        metrics = RunDir(run_dir).read_metrics() if run_dir is not None else None
+        if metrics is not None:
+            summary = metrics.get("summary", {})
             run["summary"] = {k: v for k, v in summary.items() if isinstance(v, (int, float))}
 
     def _launch(self, run: dict[str, Any]) -> int:
@@ -287,7 +289,7 @@ class LocalSweep:
     def finished_run_dirs(self) -> list[str]:
         """Run directories of the finished runs, in launch order (a ladder's rungs, bottom first)."""
         dirs = [self._run_dir(r) for r in self.state["runs"] if r.get("state") == "finished"]
-        return [str(d) for d in dirs if d is not None and (d / "oof.npz").exists()]
+        return [str(d) for d in dirs if d is not None and RunDir(d).is_finished()]
 
     def compare(self, n_boot: int = 2000) -> dict[str, Any] | None:
         """`harness compare` over the finished runs, each against the previous one: printed, written next to

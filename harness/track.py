@@ -27,6 +27,7 @@ import numpy as np
 from harness import keys
 from harness.config import ExperimentConfig, mask_secrets, masked
 from harness.figures import confusion_figure
+from harness.rundir import RESULT_FILES, RunDir
 from harness.store import atomic_write_json, read_json
 
 class Tracker:
@@ -173,7 +174,7 @@ class WandbTracker(Tracker):
         self.exp_run: Any = None
         self.fold_run: Any = None
         self.broken = False
-        self.ids_path = self.run_dir / "track.json"
+        self.ids_path = RunDir(self.run_dir).track_path
         self.in_sweep = bool(os.environ.get("WANDB_SWEEP_ID"))
         self.fold_log: list[dict[str, float]] = []  # in a sweep: the fold's trainer log, logged at its end
 
@@ -290,9 +291,8 @@ class WandbTracker(Tracker):
             "cv/confusion_matrix": confusion_chart(blend["confusion"], names, "OOF, argmax of the seed mean"),
             keys.CV_CONFUSION_HEATMAP: confusion_image(blend["confusion"], names, "OOF before the decision layer"),
         }
-        cal = run_dir / "calibration.json"
-        if cal.exists():
-            d = read_json(cal)
+        d = RunDir(run_dir).read_calibration()
+        if d is not None:
             logs["decide/confusion_matrix"] = confusion_chart(d["after"]["confusion"], names,
                                                               "OOF after the decision layer (in-sample)")
             logs[keys.DECIDE_CONFUSION_HEATMAP] = confusion_image(d["after"]["confusion"], names,
@@ -316,11 +316,12 @@ class WandbTracker(Tracker):
 
         art = wandb.Artifact(f"{self.exp_run.group}-results".replace("/", "-"), type="cv-results",
                              description=f"harness run directory {run_dir}: OOF/test probabilities, folds, decision")
-        for name in ("oof.npz", "test.npz", "folds.json", "calibration.json", "config.yaml", "metrics.json"):
-            if (run_dir / name).exists():
-                art.add_file(str(run_dir / name), name=name)
+        run = RunDir(run_dir)
+        for name in RESULT_FILES:
+            if run.has(name):
+                art.add_file(str(run.file(name)), name=name)
         if self.cfg.track.log_adapters:
-            for adapter in sorted((run_dir / "folds").glob("seed*/fold*/model")):
+            for adapter in run.model_dirs():
                 art.add_dir(str(adapter), name=str(adapter.relative_to(run_dir)))
         self.exp_run.log_artifact(art)
 

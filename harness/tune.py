@@ -20,6 +20,7 @@ from typing import Any
 import warnings
 
 from harness import keys
+from harness.rundir import RunDir
 from harness.samplers import make_sampler
 from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets, redact
 
@@ -106,8 +107,40 @@ def root_trial_number(trial: Any) -> int:
     import optuna
 
     frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    if RESUME_OF in frozen.user_attrs:  # the rerun of an interrupted trial: its folds are in the first's folder
+        return int(frozen.user_attrs[RESUME_OF])
     history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(frozen)
     return history[0] if history else trial.number
+
+
+RESUME_OF = "harness/resume_of"  # user attr of a trial enqueued to finish an interrupted one
+
+
+def requeue(study: Any, params: dict[str, Any], root: int) -> None:
+    """Enqueue `params` again as a rerun of trial `root`: the next worker reuses its run directory, so the
+    folds it finished are kept (a trial is its settings; a new number must not mean retraining them)."""
+    study.enqueue_trial(params, user_attrs={RESUME_OF: root})
+
+
+def fail_dead_local_trials(study: Any, say: Any) -> None:
+    """RUNNING trials whose worker ran on this host and is gone (SIGTERM, kill -9): failed and requeued now,
+    instead of after the heartbeat grace period."""
+    import socket
+
+    import optuna
+
+    from harness.claims import _pid_alive
+
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        pid = t.user_attrs.get("harness/pid")
+        if t.user_attrs.get("harness/host") != host or not isinstance(pid, int) or _pid_alive(pid):
+            continue
+        study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
+        root = int(t.user_attrs.get(RESUME_OF, t.number))
+        requeue(study, t.params, root)
+        say(f"trial {t.number}: its worker (pid {pid} on this host) is gone; failed now and queued again "
+            f"(its finished folds are kept)")
 
 
 class Objective:
@@ -115,6 +148,7 @@ class Objective:
 
     def __init__(self, base: ExperimentConfig, study: str, study_dir: Path, verbose: bool):
         self.base, self.study, self.study_dir, self.verbose = base, study, study_dir, verbose
+        self.current: tuple[dict[str, Any], int] | None = None  # (params, root) of the trial being run
 
     def __call__(self, trial: Any) -> float:
         import numpy as np
@@ -123,8 +157,14 @@ class Objective:
         from harness.cv import run_cv
         from harness.track import make_tracker
 
+        import os
+        import socket
+
         params = suggest(trial, self.base.tune.space)
         root = root_trial_number(trial)
+        trial.set_user_attr("harness/host", socket.gethostname())
+        trial.set_user_attr("harness/pid", os.getpid())
+        self.current = (params, root)
         run_dir = self.study_dir / f"trial-{root:04d}"
         cfg = apply_overrides(self.base, {**params, "run_dir": str(run_dir), "name": f"{self.study}-t{root}",
                                           "track.group": self.base.track.group or self.study})
@@ -160,10 +200,11 @@ class Objective:
             raise RuntimeError(f"trial {trial.number}: CV did not finish all folds (cv.folds is set?)")
         summary = metrics["summary"]
         if cfg.tune.metric not in summary:
-            raise ConfigError([f"tune.metric: {cfg.tune.metric!r} is not in {run_dir / 'metrics.json'}; "
+            raise ConfigError([f"tune.metric: {cfg.tune.metric!r} is not in {RunDir(run_dir).metrics_path}; "
                                f"available: {sorted(summary)}" +
                                (" (decide/* keys need decide.enabled=true)" if cfg.tune.metric.startswith(keys.decide(""))
                                 else "")])
+        self.current = None
         return float(summary[cfg.tune.metric])
 
 
@@ -173,6 +214,44 @@ def open_study(cfg: ExperimentConfig, study: str, storage: str | None) -> Any:
     url = storage or cfg.tune.storage or default_storage(study)
     return optuna.create_study(study_name=study, storage=make_storage(url, cfg.tune), sampler=study_sampler(cfg.tune),
                                pruner=make_pruner(cfg.tune), direction=cfg.tune.direction, load_if_exists=True)
+
+
+def space_value_problems(cfg: ExperimentConfig) -> list[str]:
+    """Each endpoint and choice of tune.space applied to the config alone: a value the config's own checks
+    refuse (lora.r=0, a learning rate <= 0, an unknown loss) is named before the study starts."""
+    problems = []
+    for key, spec in cfg.tune.space.items():
+        values = spec.get("choices", []) if spec.get("type") == "categorical" else [spec.get("low"), spec.get("high")]
+        for v in values:
+            try:
+                apply_overrides(cfg, {key: v})
+            except ConfigError as e:
+                problems += [f"tune.space.{key}: {v!r} gives {p}" for p in e.problems]
+    return problems
+
+
+def study_identity(cfg: ExperimentConfig) -> dict[str, str]:
+    """What makes two trials of a study comparable: the metric, its direction and the search space."""
+    import json
+
+    return {"harness/metric": cfg.tune.metric, "harness/direction": cfg.tune.direction,
+            "harness/space": json.dumps(cfg.tune.space, sort_keys=True, default=str)}
+
+
+def check_study_identity(study: Any, cfg: ExperimentConfig) -> None:
+    """A study resumed under another metric, direction or space would rank accuracy against macro-F1 (or
+    trials from another space): refuse, naming what changed. A new study records its identity."""
+    mine, theirs = study_identity(cfg), study.user_attrs
+    known = {k: theirs[k] for k in mine if k in theirs}
+    if not known:
+        for k, v in mine.items():
+            study.set_user_attr(k, v)
+        return
+    changed = [f"tune.{k.split('/')[1]}: {known[k]!r} in study {study.study_name!r} but {mine[k]!r} now"
+               for k in mine if k in known and known[k] != mine[k]]
+    if changed:
+        raise ConfigError(changed + ["a study's trials are comparable only under one metric and space: "
+                                     "give a new --study name to search this one"])
 
 
 def count_states(study: Any) -> dict[str, int]:
@@ -193,12 +272,17 @@ def run_study(config: str | Path | None, overrides: list[str], study_name: str, 
                            "tune: {space: {train.learning_rate: {type: float, low: 1e-5, high: 1e-3, log: true}}}"])
     if cfg.tune.pruner != "none":
         fold_metric(cfg.tune)  # fail before the first trial, not after its first fold
+    space_problems = space_value_problems(cfg)
+    if space_problems:  # a trial that fails on its settings would stay in the study as FAIL
+        raise ConfigError(space_problems)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, study_name, storage)
+    check_study_identity(study, cfg)
     study.sampler = study_sampler(cfg.tune, len(study.get_trials(deepcopy=False)))
     study.set_metric_names([cfg.tune.metric])
     study_dir = Path(cfg.output_dir) / "studies" / study_name
     objective = Objective(cfg, study_name, study_dir, verbose)
+    fail_dead_local_trials(study, print if verbose else (lambda *a: None))
     start = time.time()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     while True:
@@ -210,7 +294,15 @@ def run_study(config: str | Path | None, overrides: list[str], study_name: str, 
             break
         if timeout is not None and time.time() - start >= timeout:
             break
-        study.optimize(objective, n_trials=1, gc_after_trial=True)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # an interrupt is reported once, by the command
+        try:
+            study.optimize(objective, n_trials=1, gc_after_trial=True)
+        except KeyboardInterrupt:
+            if objective.current is not None:  # Optuna failed the trial: queue it again, keeping its folds
+                requeue(study, *objective.current)
+            raise
+        finally:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
     if verbose:
         print(format_status(study, cfg.tune.metric))
     return study

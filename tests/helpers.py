@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from harness.config import ExperimentConfig, load_config
 
@@ -28,3 +31,45 @@ def wandb_env(mp: "pytest.MonkeyPatch", root: Path, mode: str = "offline") -> Pa
 
     wandb.teardown()  # wandb keeps process-wide settings from the first run: start each test afresh
     return root / "dir"
+
+
+def fold_dir(run: Path, seed: int, fold: int) -> Path:
+    """A fold's folder, as the run directory's owner (harness.rundir.RunDir) places it."""
+    from harness.rundir import RunDir
+
+    return RunDir(run).fold_dir(seed, fold)
+
+
+def fold_context(run: Path, seed: int, fold: int, class_weights, tmp: Path):
+    """The FoldContext the fold loop would hand `fit` for this fold of `run` (for calling a method directly)."""
+    from harness.methods.base import FoldContext
+    from harness.rundir import RunDir
+
+    return FoldContext(run=RunDir(run), seed=seed, fold=fold, class_weights=class_weights, scratch=tmp / "scratch")
+
+
+def run_cli(*args: str, cwd: Path | None = None, ok: bool = True) -> "subprocess.CompletedProcess[str]":
+    """`harness ARGS` in this process (no new interpreter re-importing torch): exit code and what it printed.
+    Tests whose point is a process boundary (kill -9, two processes, what a terminal shows) start real ones."""
+    import contextlib
+    import io
+    import os
+
+    from harness import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    old = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(list(args))
+            except SystemExit as e:  # argparse errors
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.chdir(old)
+    r = subprocess.CompletedProcess(["harness", *args], code, out.getvalue(), err.getvalue())
+    if ok:
+        assert code == 0, r.stderr[-3000:]
+    return r

@@ -6,14 +6,13 @@ TF-IDF runs on synthetic Dreaddit keep this fast; the arithmetic is the same for
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers import wandb_env
+from harness import cli
 from harness.config import ConfigError, load_config
 from harness.cv import run_cv
 from harness.data import load_train
@@ -53,8 +52,14 @@ def test_compare_pairs_runs_row_by_row(runs, tmp_path, monkeypatch):
 
     root, logreg, svm, words, _, _ = runs
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
-    # the first run's config decides tracking: turn W&B on for this comparison
-    cfg_path = logreg / "config.yaml"
+    # the first run's config decides tracking: turn W&B on for this comparison, on a copy (the module's runs
+    # are shared by the other tests and stay as they were made)
+    import shutil
+
+    from harness.rundir import RunDir
+
+    logreg = Path(shutil.copytree(logreg, tmp_path / "logreg"))
+    cfg_path = RunDir(logreg).config_path
     cfg_path.write_text(cfg_path.read_text().replace("backend: none", "backend: wandb"))
     result = run_compare([logreg, svm, words], "previous", tmp_path / "cmp.html", n_boot=500)
     r = {x["run"]: x for x in result["runs"]}
@@ -96,9 +101,7 @@ def test_runs_with_different_folds_are_refused(runs):
 def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_path):
     root, logreg, svm, words, _, test = runs
     ens = tmp_path / "ens"
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "ensemble", str(logreg), str(svm), str(words),
-                        "--out", str(ens), "decide.n_trials=80"], cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    assert cli.main(["ensemble", str(logreg), str(svm), str(words), "--out", str(ens), "decide.n_trials=80"]) == 0
     cal = json.loads((ens / "calibration.json").read_text())
     assert len(cal["weights"]) == 3 and sum(cal["weights"]) == pytest.approx(1, abs=1e-6)  # one weight per member
     lo, hi = cal["crossfit"]["pooled_gain_ci"]
@@ -106,9 +109,7 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     members = json.loads((ens / "ensemble.json").read_text())["members"]
     assert [Path(m["run_dir"]).name for m in members] == ["logreg", "svm", "words"]
     # submission from the members' stacked test probabilities
-    sub = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(ens), "--out", str(tmp_path / "s.json")],
-                         cwd=ROOT, capture_output=True, text=True)
-    assert sub.returncode == 0, sub.stderr[-3000:]
+    assert cli.main(["predict", str(ens), "--out", str(tmp_path / "s.json")]) == 0
     items = json.loads((tmp_path / "s.json").read_text())
     assert len(items) == len(test.read_text().splitlines()) - 1
     from harness.decide import apply_to_test, load_decision
@@ -118,9 +119,7 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     assert [i["label"] for i in items] == apply_to_test(stacked, load_decision(ens)).tolist()
     # a new file: every member run's fold models score it
     new = _test_csv(tmp_path / "new.csv", seed=11, n=15)
-    sub2 = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(ens), "--test", str(new), "--out",
-                           str(tmp_path / "s2.json")], cwd=ROOT, capture_output=True, text=True)
-    assert sub2.returncode == 0, sub2.stderr[-3000:]
+    assert cli.main(["predict", str(ens), "--test", str(new), "--out", str(tmp_path / "s2.json")]) == 0
     assert len(json.loads((tmp_path / "s2.json").read_text())) == 15
     # the ensemble is a run directory like any other: compare and report read it
     from harness.compare import run_compare

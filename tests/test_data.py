@@ -1,6 +1,5 @@
 import json
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +15,9 @@ TABLE = load_config(None, ["data.format=table", "data.synthetic=dreaddit", "data
 
 
 def harness(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True)
+    from helpers import run_cli
+
+    return run_cli(*args, ok=False)
 
 
 def test_synthetic_matches_official_mix_and_is_deterministic():
@@ -134,7 +135,7 @@ def test_official_test_file_validates():
 
 @needs(DREADDIT)
 def test_dreaddit_validates():
-    r = harness("validate", str(DREADDIT), "--json", "data.format=table", "data.group_column=post_id",
+    r = harness("validate", str(DREADDIT), "--json", "data.format=table", "data.group_column=post_id", "data.preset=dreaddit",
                 "--labelled")
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)

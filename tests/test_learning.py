@@ -1,15 +1,13 @@
 """Real learning (the pretrained MiniLM) and the end-to-end path to a submission file."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import PSY_TEST, needs
-from helpers import TINY, wandb_env
+from helpers import TINY, run_cli, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,12 +39,9 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
 
 def _cv_with_test(tmp_path: Path, test_file: Path) -> Path:
     run = tmp_path / "run"
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *TINY,
-                        "data.synthetic_groups=20", "cv.n_folds=2", "train.max_steps=3", "train.batch_size=4",
-                        "lora.enabled=true", "model.freeze_embeddings=false", "prompt.layout=decoder",
-                        f"data.test_path={test_file}", "train.eval_batch_size=64", f"run_dir={run}"],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-3000:]
+    run_cli("cv", "demo_cpu", *TINY, "data.synthetic_groups=20", "cv.n_folds=2", "train.max_steps=3",
+            "train.batch_size=4", "lora.enabled=true", "model.freeze_embeddings=false", "prompt.layout=decoder",
+            "decide.enabled=false", f"data.test_path={test_file}", "train.eval_batch_size=64", f"run_dir={run}")
     return run
 
 
@@ -55,14 +50,10 @@ def _cv_with_test(tmp_path: Path, test_file: Path) -> Path:
 def test_submission_for_the_official_test_file(tmp_path):
     """Train on synthetic PsyDefConv-shaped data, decide, predict the 472 official test items."""
     run = _cv_with_test(tmp_path, PSY_TEST)
-    d = subprocess.run([sys.executable, "-m", "harness.cli", "decide", str(run), "decide.n_trials=130",
-                        "decide.crossfit=false"], cwd=ROOT, capture_output=True, text=True)
-    assert d.returncode == 0, d.stderr[-3000:]
+    d = run_cli("decide", str(run), "decide.n_trials=130", "decide.crossfit=false")
     assert "decision layer" in d.stdout
     out = tmp_path / "submission.json"
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(run), "--out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr[-3000:]
+    run_cli("predict", str(run), "--out", str(out))
     sub = json.loads(out.read_text())
     official = json.loads(PSY_TEST.read_text())
     assert [s["id"] for s in sub] == [o["id"] for o in official] and len(sub) == 472
@@ -79,15 +70,13 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     other = tmp_path / "other.json"
     write_psydefconv(other, make_psydefconv(n_groups=12, seed=4), with_labels=False)
     out = tmp_path / "sub.json"
-    p = subprocess.run([sys.executable, "-m", "harness.cli", "predict", str(run), "--test", str(other),
-                        "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr[-3000:]
+    run_cli("predict", str(run), "--test", str(other), "--out", str(out))
     sub = json.loads(out.read_text())
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
     # scoring the run's own test file through every saved fold adapter reproduces test.npz
     from harness.config import load_config
     from harness.data import load_file
-    from harness.methods import make_method
+    from harness.methods.base import make_method
 
     cfg = load_config(run / "config.yaml")
     rows = load_file(first, cfg, require_label=False)

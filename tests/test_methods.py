@@ -8,20 +8,18 @@ reaches `fit`, and a run that crashed mid-way resumes without refitting its fini
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import typing
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import DREADDIT, needs
+from harness import cli
 from harness.config import ExperimentConfig, load_config
-from harness.cv import fold_dir, run_cv
-from harness.folds import Folds
+from harness.cv import run_cv
 from harness.methods import base
-from harness.methods.base import REGISTRY, make_method, method_class
+from harness.methods.base import installed, make_method, method_class
+from harness.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic=psydefconv", "data.synthetic_groups=24", "cv.n_folds=3", "track.backend=none",
@@ -48,10 +46,9 @@ def config(method: str, run_dir: Path, *extra: str) -> ExperimentConfig:
     return load_config(None, SMALL + FAST[method] + [f"method={method}", f"run_dir={run_dir}", *extra])
 
 
-def test_every_config_method_is_registered_and_tested():
-    names = set(typing.get_args(typing.get_type_hints(ExperimentConfig)["method"]))
-    assert names == set(REGISTRY) == set(FAST)
-    for name in REGISTRY:
+def test_every_installed_method_is_tested():
+    assert set(installed()) == set(FAST)
+    for name in installed():
         assert method_class(name).name == name
 
 
@@ -64,54 +61,55 @@ class Spy:
         spy = self
 
         class Recorded(real):  # type: ignore[misc, valid-type]
-            def fit(self, train, inner, **kw):
+            def fit(self, train, inner, ctx):
                 spy.fits.append({e.source_id or e.id for e in list(train) + list(inner)})
                 if crash_on_fit is not None and len(spy.fits) == crash_on_fit:
                     raise KeyboardInterrupt("simulated crash mid-run")
-                return super().fit(train, inner, **kw)
+                return super().fit(train, inner, ctx)
 
         monkeypatch.setattr(base, "method_class", lambda n: Recorded if n == name else real)
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(FAST))
 def test_method_contract(name, tmp_path, monkeypatch):
     cfg = config(name, tmp_path / "run")
+    run = RunDir(tmp_path / "run")
     k = len(cfg.data.label_names())
     # 1. a crash in the second fold: the first fold's files are complete, nothing else is
     spy = Spy(monkeypatch, name, crash_on_fit=2)
     with pytest.raises(KeyboardInterrupt):
         run_cv(cfg, verbose=False)
-    assert (fold_dir(tmp_path / "run", 42, 0) / "probs.npz").exists()
-    assert not (fold_dir(tmp_path / "run", 42, 1) / "probs.npz").exists()
+    assert run.fold_done(42, 0) and not run.fold_done(42, 1)
     # 2. the re-run resumes: fold 0 is not fitted again, folds 1 and 2 are
     spy = Spy(monkeypatch, name)
     metrics = run_cv(cfg, verbose=False)
     assert metrics is not None and len(spy.fits) == 2
     # no validation id (nor a variant made from one) ever reached fit
-    folds = Folds.load(tmp_path / "run" / "folds.json")
+    folds = run.read_folds()
     for fold, seen in zip([1, 2], spy.fits):
         assert seen and not seen & folds.val_ids(fold)
     # probabilities: (N, K), rows sum to 1, for OOF and test
-    oof = np.load(tmp_path / "run" / "oof.npz")
-    assert oof["probs"].shape == (1, len(oof["ids"]), k)
-    assert np.allclose(oof["probs"].sum(-1), 1, atol=1e-5) and (oof["probs"] >= 0).all()
+    oof = run.read_oof()
+    assert oof.probs.shape == (1, len(oof.ids), k)
+    assert np.allclose(oof.probs.sum(-1), 1, atol=1e-5) and (oof.probs >= 0).all()
     # save -> load gives identical probabilities (the fold's validation rows, scored again from disk)
     from harness.data import load_train
 
     rows = load_train(cfg)
     val = [e for e in rows if folds.fold_of[e.id] == 2]
-    z = np.load(fold_dir(tmp_path / "run", 42, 2) / "probs.npz")
-    again = make_method(cfg).load(fold_dir(tmp_path / "run", 42, 2) / "model").predict_proba(val)
+    again = make_method(cfg).load(run.model_dir(42, 2)).predict_proba(val)
     assert again.shape == (len(val), k)
-    np.testing.assert_allclose(again, z["val_probs"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(again, run.read_fold(42, 2).val_probs, rtol=0, atol=1e-6)
+    # the method's scratch folder (trainer checkpoints) is gone after every fold
+    assert not any(run.scratch_dir(42, f).exists() for f in range(3))
 
 
 def test_a_method_breaking_the_contract_is_named(tmp_path, monkeypatch):
-    from harness.methods.tfidf import TfidfMethod
+    from harness.methods.tfidf.method import TfidfMethod
 
     class Broken(TfidfMethod):
-        def fit(self, train, inner, **kw):
-            fitted = super().fit(train, inner, **kw)
+        def fit(self, train, inner, ctx):
+            fitted = super().fit(train, inner, ctx)
             fitted.predict_proba = lambda rows: np.full((len(rows), 3), 1 / 3)  # wrong number of classes
             return fitted
 
@@ -146,7 +144,7 @@ def test_feature_methods_learn(name, extra, tmp_path):
 
 
 def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monkeypatch):
-    from harness.methods.embed import Embedder
+    from harness.methods.embed.method import Embedder
 
     calls: list[int] = []
     real = Embedder._forward
@@ -194,7 +192,7 @@ def test_tfidf_matches_a_plain_sklearn_pipeline_on_the_dreaddit_folds(tmp_path):
     cfg = load_config(ROOT / "experiments" / "dreaddit_tfidf.yaml",
                       [f"data.train_path={DREADDIT}", f"run_dir={tmp_path / 'run'}", "decide.enabled=false"])
     run_cv(cfg, verbose=False)
-    oof = np.load(tmp_path / "run" / "oof.npz")
+    oof = np.load(RunDir(tmp_path / "run").oof_path)
     import csv
 
     with open(DREADDIT, newline="", encoding="utf-8") as f:
@@ -239,42 +237,40 @@ def test_method_through_cv_decide_predict_report_and_tune(name, tmp_path):
     write_psydefconv(test_file, make_psydefconv(n_groups=8, seed=9), with_labels=False)
     over = SMALL + FAST[name] + [f"method={name}", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}"]
 
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        r = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr[-3000:]
-        return r
+    def harness(*args: str) -> None:  # the CLI in-process: what a user types, without a new interpreter
+        assert cli.main(list(args)) == 0
 
-    cli("cv", "demo_cpu", *over)
-    run = tmp_path / "run"
-    assert (run / "report.html").exists() and (run / "test.npz").exists()
-    cli("decide", str(run), "decide.n_trials=60")
-    assert "decide/gain_crossfit" in json.loads((run / "metrics.json").read_text())["summary"]
+    harness("cv", "demo_cpu", *over)
+    run = RunDir(tmp_path / "run")
+    assert run.report_path.exists() and run.test_path.exists()
+    harness("decide", str(run), "decide.n_trials=60")
+    assert "decide/gain_crossfit" in run.read_metrics()["summary"]
     other = tmp_path / "other.json"
     write_psydefconv(other, make_psydefconv(n_groups=6, seed=11), with_labels=False)
-    cli("predict", str(run), "--test", str(other), "--out", str(tmp_path / "sub.json"))
+    harness("predict", str(run), "--test", str(other), "--out", str(tmp_path / "sub.json"))
     sub = json.loads((tmp_path / "sub.json").read_text())
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
     # scoring the run's own test file from the saved fold models reproduces test.npz
     from harness.data import load_file
     from harness.predict import score_file
 
-    cfg = load_config(run / "config.yaml")
-    probs = score_file(run, cfg, load_file(test_file, cfg, require_label=False), verbose=False)
-    np.testing.assert_allclose(probs, np.load(run / "test.npz")["probs"], atol=1e-6)
-    scored = sorted(run.glob("scored-*.npz"))
+    cfg = run.read_config()
+    probs = score_file(run.path, cfg, load_file(test_file, cfg, require_label=False), verbose=False)
+    np.testing.assert_allclose(probs, run.read_test().probs, atol=1e-6)
+    scored = sorted(run.path.glob("scored-*.npz"))
     assert len(scored) == 1  # only the other file was scored; the run's own test file came from test.npz
     from harness.methods.base import make_method as fresh  # and test.npz equals what the fold models give
-    again = fresh(cfg).load(run / "folds" / "seed42" / "fold0" / "model").predict_proba(
+    again = fresh(cfg).load(run.model_dir(42, 0)).predict_proba(
         load_file(test_file, cfg, require_label=False))
     np.testing.assert_allclose(again, probs[0, 0], atol=1e-6)
-    cli("report", str(run), str(run), "--out", str(tmp_path / "r.html"))
+    harness("report", str(run), str(run), "--out", str(tmp_path / "r.html"))
     # a study over `method` itself and a tfidf setting: both methods run as trials
     space, n_trials = CHAIN_STUDY[name]
     study = [space, "tune.pruner=none", "tune.seed=0", "model.name_or_path=tiny-qwen3", "prompt.max_length=96",
              "decide.enabled=false", f"output_dir={tmp_path / 'runs'}", "run_dir=null", "data.test_path=null"]
-    r = cli("tune", "demo_cpu", "--study", "methods", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+    harness("tune", "demo_cpu", "--study", "methods", "--storage", f"sqlite:///{tmp_path / 's.db'}",
             "--n-trials", str(n_trials), *[o for o in over if not o.startswith(("run_dir", "data.test_path"))], *study)
     import optuna
 
     trials = optuna.load_study(study_name="methods", storage=f"sqlite:///{tmp_path / 's.db'}").trials
-    assert len(trials) == n_trials and all(t.state.name == "COMPLETE" for t in trials), r.stdout[-2000:]
+    assert len(trials) == n_trials and all(t.state.name == "COMPLETE" for t in trials)

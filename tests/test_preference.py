@@ -14,10 +14,12 @@ import torch
 from safetensors.torch import load_file
 
 from harness.config import ConfigError, load_config
-from harness.cv import fold_dir, run_cv
+from harness.cv import run_cv
+from helpers import fold_context, fold_dir
+from harness.rundir import RunDir
 from harness.data import load_train
 from harness.folds import Folds
-from harness.methods.hf.preference_trainer import make_pairs
+from harness.methods.preference.trainer import make_pairs
 from harness.weights import class_weights
 
 SMOL = ["model.name_or_path=smollm2", "data.synthetic=dreaddit", "data.synthetic_groups=12", "prompt.max_length=48",
@@ -42,7 +44,7 @@ def _pref_cfg(sft_run, algorithm: str, *over: str):
 
 def _margin(method, model, rows) -> float:
     """Mean of log P(gold answer) - log P(other answer) over the rows (binary task), under `model`."""
-    from harness.methods.prompting import score_rows
+    from harness.methods.hf.generative import score_rows
 
     s = score_rows(model, method.prompts, method.prompt_ids(rows), 8)
     y = np.array([e.label for e in rows])
@@ -62,7 +64,7 @@ def _split(params: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], di
 
 @pytest.mark.parametrize("algorithm", ["dpo", "kto", "orpo"])
 def test_preference_training_widens_the_margin_and_moves_only_the_adapter(sft_run, tmp_path, algorithm):
-    from harness.methods.preference import PreferenceMethod
+    from harness.methods.preference.method import PreferenceMethod
 
     cfg = _pref_cfg(sft_run, algorithm)
     method = PreferenceMethod(cfg)
@@ -77,7 +79,8 @@ def test_preference_training_widens_the_margin_and_moves_only_the_adapter(sft_ru
     base_before = {k.replace("base_model.model.", ""): v for k, v in base_before.items()}
     del start
 
-    fitted = method.fit(train, [], seed=0, class_weights=weights, out=tmp_path / "run" / "folds" / "seed0" / "fold0")
+    # fold 0 of a new run directory: the context (not a folder name) says which sft fold to start from
+    fitted = method.fit(train, [], fold_context(tmp_path / "run", 0, 0, weights, tmp_path))
     after = _margin(method, fitted.model, train)
     assert after > before + 0.05, (before, after)
     assert "ref" not in fitted.model.peft_config  # the reference copy is dropped, never saved
@@ -99,7 +102,7 @@ def test_preference_training_widens_the_margin_and_moves_only_the_adapter(sft_ru
 def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
     """Every fold's DPO model starts from (and is referenced to) the sft adapter of its own fold; its scores
     are reproduced by the saved adapter; an sft run on other folds is refused, naming the difference."""
-    from harness.methods.preference import PreferenceMethod, file_digest
+    from harness.methods.preference.method import PreferenceMethod, file_digest
 
     run = tmp_path / "dpo"
     cfg = _pref_cfg(sft_run, "dpo", f"run_dir={run}", "train.max_steps=2")
@@ -111,7 +114,7 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
         assert m["started_from"] == str(start)
         assert m["reference_sha256"] == file_digest(start / "adapter_model.safetensors")
         digests.append(m["reference_sha256"])
-        assert not (fold_dir(run, 0, k) / "checkpoints").exists()  # TRL's output_dir is not left behind
+        assert not RunDir(run).scratch_dir(0, k).exists()  # TRL's output_dir is not left behind
     assert digests[0] != digests[1]
     # the saved adapter (without the reference copy) gives the fold's own validation probabilities
     rows = load_train(cfg)
@@ -148,7 +151,7 @@ def test_dpo_on_a_4bit_sft_run_reloads_to_the_same_scores(tmp_path):
     """QLoRA: DPO continues a 4-bit sft run's adapter (TRL trains it in bf16; it is upcast after training, as
     PEFT reloads it in fp32), so the fold's probabilities equal its reloaded adapter's (tiny-qwen3, real
     bitsandbytes 4-bit layers)."""
-    from harness.methods.preference import PreferenceMethod
+    from harness.methods.preference.method import PreferenceMethod
 
     tiny = ["model.name_or_path=tiny-qwen3", "data.synthetic=dreaddit", "data.synthetic_groups=10",
             "prompt.max_length=48", "lora.r=4", "lora.alpha=8", "track.backend=none", "cv.n_folds=2",

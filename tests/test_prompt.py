@@ -4,7 +4,8 @@ from harness.prompt import TARGET_OPEN, PromptBuilder
 
 import pytest
 
-LABELS = load_config(None, ["data.synthetic=psydefconv"]).data.label_names()
+_DATA = load_config(None, ["data.synthetic=psydefconv"]).data
+LABELS, FACTS = _DATA.label_names(), _DATA.facts()  # the psydefdetect preset: DMRS labels and guide
 TARGET = "i keep telling myself it doesn't matter, but honestly i haven't slept properly in three weeks"
 
 
@@ -23,7 +24,7 @@ def test_target_survives_budget_minilm(minilm_tokenizer, layout, budget):
     tok = minilm_tokenizer
     ex = long_dialogue(54)
     cfg = PromptConfig(layout=layout, max_length=budget, context_turns=30)
-    pb = PromptBuilder(cfg, tok, LABELS)
+    pb = PromptBuilder(cfg, tok, LABELS, FACTS)
     p = pb.build(ex)
     ids = tok(p.text, p.text_pair)["input_ids"]
     assert len(ids) <= budget
@@ -40,7 +41,7 @@ def test_target_survives_budget_minilm(minilm_tokenizer, layout, budget):
 
 
 def test_tight_budget_trims_earliest_kept_turn_from_the_left(minilm_tokenizer):
-    pb = PromptBuilder(PromptConfig(layout="pair", max_length=60, context_turns=30), minilm_tokenizer, LABELS)
+    pb = PromptBuilder(PromptConfig(layout="pair", max_length=60, context_turns=30), minilm_tokenizer, LABELS, FACTS)
     p = pb.build(long_dialogue(10))
     assert p.trimmed and p.text_pair.startswith("...")
     assert len(minilm_tokenizer(p.text, p.text_pair)["input_ids"]) <= 60
@@ -49,7 +50,7 @@ def test_tight_budget_trims_earliest_kept_turn_from_the_left(minilm_tokenizer):
 def test_short_dialogue_untouched(minilm_tokenizer):
     ex = Example(id="s", group="D", target="ok", dialogue=(Turn(SEEKER, "hello"), Turn("supporter", "hi"),
                                                            Turn(SEEKER, "ok")))
-    p = PromptBuilder(PromptConfig(max_length=1024), minilm_tokenizer, LABELS).build(ex)
+    p = PromptBuilder(PromptConfig(max_length=1024), minilm_tokenizer, LABELS, FACTS).build(ex)
     assert not p.truncated and p.turns_kept == 2
     assert f"{TARGET_OPEN}[seeker] ok" in p.text
 
@@ -59,7 +60,7 @@ def test_any_hf_tokenizer_tiny_qwen3_and_stats():
     from harness.methods.hf.model import load_tokenizer
 
     tok = load_tokenizer(ModelConfig(name_or_path="tiny-qwen3"))
-    pb = PromptBuilder(PromptConfig(max_length=1200, context_turns=30), tok, LABELS)
+    pb = PromptBuilder(PromptConfig(max_length=1200, context_turns=30), tok, LABELS, FACTS)
     ids, stats = pb.encode([long_dialogue(54), long_dialogue(3)])
     assert stats.n == 2 and stats.truncated == 1 and stats.over_budget == 0
     assert max(stats.lengths) <= 1200

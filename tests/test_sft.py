@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from harness.config import ConfigError, load_config
-from harness.cv import fold_dir, run_cv
+from harness.cv import run_cv
+from helpers import fold_context, fold_dir
 from harness.data import load_train
 from harness.folds import Folds
 from harness.weights import class_weights
@@ -25,7 +26,7 @@ BASE = ["method=sft", "model.name_or_path=tiny-qwen3", "data.synthetic=dreaddit"
 
 
 def _setup(*over: str):
-    from harness.methods.sft import SftMethod
+    from harness.methods.sft.method import SftMethod
 
     cfg = load_config(None, BASE + list(over))
     method = SftMethod(cfg)
@@ -113,14 +114,14 @@ def test_sft_gradient_accumulation_is_exact(tmp_path):
 def test_sft_trains_lora_only_and_reloads_identically(tmp_path, extra):
     """LoRA (and QLoRA on a real 4-bit base) weights change, base weights do not; save -> load scores the same
     (after bf16 training too: accelerate's autocast wrapper must not stay on the fold's model)."""
-    from harness.methods.sft import SftMethod
+    from harness.methods.sft.method import SftMethod
 
     four_bit = "quant.load_in_4bit=true" in extra
     eight_bit = "quant.load_in_8bit=true" in extra
     over = ["train.max_steps=3", "train.batch_size=4", "train.learning_rate=1e-2"]
     cfg, method, rows, labels, w = _setup(*over, *extra)
     base_before = {n: p.detach().clone() for n, p in method.build_model().named_parameters()}
-    fitted = method.fit(rows, [], seed=0, class_weights=w, out=tmp_path / "fit")
+    fitted = method.fit(rows, [], fold_context(tmp_path / "run", 0, 0, w, tmp_path))
     params = dict(fitted.model.named_parameters())
     lora_b = [p for n, p in params.items() if "lora_B" in n]
     assert lora_b and all(float(p.detach().abs().sum()) > 0 for p in lora_b)  # B starts at zero: it moved
@@ -165,7 +166,7 @@ def test_multi_task_rows_join_every_training_part_never_validation(tmp_path):
     cfg_path.write_text(yaml.safe_dump(extra))
     over = BASE + ["cv.n_folds=2", "train.max_steps=1", "train.batch_size=4", f"run_dir={tmp_path / 'run'}"]
     cfg = load_config(cfg_path, over)
-    from harness.methods.sft import SftMethod
+    from harness.methods.sft.method import SftMethod
 
     m = SftMethod(cfg)
     (t, prompts, rows, _), = m.extra_tasks()
@@ -204,7 +205,7 @@ def test_psydefconv_sft_recipe_on_qwen3_8b_qlora(tmp_path):
     PsyDefConv: every fold trains, is scored on the 9 level names, and reloads to the same scores."""
     from pathlib import Path
 
-    from harness.methods.sft import SftMethod
+    from harness.methods.sft.method import SftMethod
 
     recipe = Path(__file__).resolve().parents[1] / "experiments" / "psydefdetect_sft_qwen3_8b.yaml"
     cfg = load_config(recipe, ["data.synthetic=psydefconv", "data.synthetic_groups=20", "data.test_path=null",
@@ -226,10 +227,11 @@ def test_sft_chooses_its_epoch_on_the_inner_split(tmp_path):
     cfg, method, rows, labels, w = _setup("train.epochs=2", "train.batch_size=4", "train.learning_rate=1e-2",
                                           "train.inner_val_fraction=0.2", "train.early_stopping_patience=1")
     inner = load_train(cfg)[8:12]
-    fitted = method.fit(rows, inner, seed=0, class_weights=w, out=tmp_path / "fit")
+    ctx = fold_context(tmp_path / "run", 0, 0, w, tmp_path)
+    fitted = method.fit(rows, inner, ctx)
     evals = [h for h in fitted.info()["log_history"] if "eval_loss" in h]
     assert len(evals) == 2 and all(np.isfinite(h["eval_loss"]) for h in evals)
-    assert not (tmp_path / "fit" / "checkpoints").exists()
+    assert not ctx.scratch.exists()  # the epoch checkpoints were written there, and removed
     assert fitted.predict_proba(inner).shape == (4, 2)
 
 

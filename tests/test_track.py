@@ -4,10 +4,8 @@ rendered in headless Chromium, the W&B report object, and the comparison noteboo
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -18,7 +16,7 @@ from harness.config import load_config
 from harness.cv import run_cv
 from harness.store import read_json
 from harness.track import WandbTracker, offline_runs, read_offline_run, resolve_mode
-from helpers import TINY, wandb_env
+from helpers import TINY, run_cli, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cretpw"
@@ -182,9 +180,7 @@ def test_report_renders_in_chromium(tracked, tmp_path):
     second = tmp_path / "second"
     shutil.copytree(tracked["run_dir"], second)
     out = tmp_path / "report.html"
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tracked["run_dir"]), str(second),
-                        "--out", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    run_cli("report", str(tracked["run_dir"]), str(second), "--out", str(out))
     page = out.read_text()
     m = tracked["metrics"]["summary"]
     assert f"{m['cv/macro_f1_official']:.4f}" in page and "tracked (second)" in page
@@ -203,17 +199,14 @@ def test_report_renders_in_chromium(tracked, tmp_path):
 
 
 def test_report_names_a_missing_run_directory(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(tmp_path / "nope")],
-                       capture_output=True, text=True)
+    r = run_cli("report", str(tmp_path / "nope"), ok=False)
     assert r.returncode == 2 and "nope/metrics.json: not found" in r.stderr
 
 
 def test_wandb_report_object(tracked, tmp_path):
     """No server here: check the report object `harness dashboard --save` would save."""
     out = tmp_path / "dash.json"
-    r = subprocess.run([sys.executable, "-m", "harness.cli", "dashboard", "--run", str(tracked["run_dir"]),
-                        "--out", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    run_cli("dashboard", "--run", str(tracked["run_dir"]), "--out", str(out))
     spec = out.read_text()
     group = read_json(tracked["run_dir"] / "track.json")["group"]
     assert group in spec and "cv/macro_f1_official" in spec and "decide/gain_crossfit" in spec

@@ -30,13 +30,17 @@ def test_loss_matches_torch_reference():
     torch.manual_seed(0)
     logits, y = torch.randn(7, 5), torch.tensor([0, 1, 2, 3, 4, 0, 1])
     w = torch.tensor([0.5, 1.0, 2.0, 1.5, 1.0])
-    ref = torch.nn.functional.cross_entropy(logits, y, weight=w, label_smoothing=0.1, reduction="none")
-    # torch's smoothed weighted CE weights the smoothing term per class; ours weights the row by its true class
+    # weighted + smoothed: each row's smoothed CE times the weight of its true class, averaged over the rows
+    smoothed = torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1, reduction="none")
+    both = imbalance_loss(logits, y, w, label_smoothing=0.1)
+    assert both == pytest.approx((w[y] * smoothed).mean().item(), rel=1e-6)
+    # torch's own weight= weights the smoothing term per class (and divides by the weight sum): not what we mean
+    torch_weighted = torch.nn.functional.cross_entropy(logits, y, weight=w, label_smoothing=0.1, reduction="none")
+    assert both != pytest.approx(torch_weighted.mean().item(), rel=1e-3)
     ours = imbalance_loss(logits, y, None, label_smoothing=0.1)
     assert ours == pytest.approx(torch.nn.functional.cross_entropy(logits, y, label_smoothing=0.1).item(), rel=1e-6)
     plain = imbalance_loss(logits, y, w)
     assert plain * 7 == pytest.approx((w[y] * torch.nn.functional.cross_entropy(logits, y, reduction="none")).sum().item(), rel=1e-6)
-    assert ref.shape == (7,)
     p = torch.softmax(logits, -1)[range(7), y]
     focal = imbalance_loss(logits, y, None, focal_gamma=2.0)
     assert focal == pytest.approx(((1 - p) ** 2 * -torch.log(p)).mean().item(), rel=1e-5)

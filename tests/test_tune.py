@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import PG
-from helpers import TINY, wandb_env
+from helpers import TINY, run_cli, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = TINY + ["data.synthetic_groups=12", "cv.n_folds=2", "train.epochs=1", "train.max_steps=1",
@@ -68,7 +68,7 @@ def test_trials_report_folds_prune_and_log_to_wandb(tmp_path, monkeypatch):
 
 def test_bad_space_and_metric_are_named_before_any_training(tmp_path):
     cfg = study_config(tmp_path, metric="cv/nonsense", space={"train.lr": {"type": "float", "low": 1, "high": 0}})
-    r = subprocess.run(tune_cmd(cfg, "bad", 1), capture_output=True, text=True, cwd=tmp_path)
+    r = run_cli(*tune_cmd(cfg, "bad", 1)[3:], cwd=tmp_path, ok=False)
     assert r.returncode == 2
     assert "tune.space.train.lr: not a searchable config key" in r.stderr
     assert "needs numbers low < high" in r.stderr and "tune.metric" in r.stderr

@@ -1,5 +1,4 @@
-"""Classifier methods behind one protocol (see base.py): seqcls, tfidf, embed."""
+"""Classifier methods, one package each (harness/methods/<name>/), behind one protocol (base.py).
 
-from harness.methods.base import REGISTRY, Fitted, Method, make_method, method_class
-
-__all__ = ["REGISTRY", "Fitted", "Method", "make_method", "method_class"]
+Kept free of imports: the config reads the method specs (registry.py) while it is itself being imported.
+"""

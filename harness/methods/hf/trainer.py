@@ -198,6 +198,5 @@ def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: 
         trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout; trackers get the logs
     trainer.train()
     unwrap_mixed_precision(model)
-    if with_eval:
-        shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints were only for choosing the epoch
+    shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints were only for choosing the epoch
     return list(trainer.state.log_history)

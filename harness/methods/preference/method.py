@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
-from harness.methods.base import Fitted, LogSink, no_log
-from harness.methods.sft import ADAPTER, SftFitted, SftMethod
+from harness.config import ConfigError
+from harness.methods.base import Fitted, FoldContext
+from harness.methods.sft.method import ADAPTER, SftFitted, SftMethod
+from harness.rundir import RunDir
 from harness.schema import Example
 
 # keys an sft run must share with the preference run that continues its adapters (flat config keys / prefixes)
@@ -33,60 +34,31 @@ SHARED_WITH_SFT = ("data.", "cv.n_folds", "cv.seed", "cv.group_by", "model.name_
                    "generative.verbalizers", "generative.instruction", "quant.")
 
 
-def resolve_run(ref: str, run_dir: Path, output_dir: str | Path) -> Path:
-    """A run directory from `ref`: a path, or an experiment name among this run's siblings (a sweep's runs),
-    then as <output_dir>/<name>."""
-    from harness.config import ConfigError
-
-    path = Path(ref)
-    if (path / "config.yaml").exists():
-        return path
-    for sibling in sorted(Path(run_dir).parent.glob("*/config.yaml")):
-        if (yaml.safe_load(sibling.read_text(encoding="utf-8")) or {}).get("name") == ref:
-            return sibling.parent
-    named = Path(output_dir) / ref
-    if (named / "config.yaml").exists():
-        return named
-    raise ConfigError([f"preference.sft_run: {ref!r} is not a run directory, nor the name of a run in "
-                       f"{Path(run_dir).parent} or {output_dir}: run the sft experiment first"])
-
-
-def sft_run_problems(cfg: Any, run_dir: Path, sft_dir: Path) -> list[str]:
-    """Why `sft_dir` cannot be the start of this run's folds (all reasons at once; empty: it can)."""
-    from harness.config import load_config
-    from harness.layout import DATA_FINGERPRINT
-    from harness.store import read_json
-
-    theirs = load_config(sft_dir / "config.yaml")
-    problems = [] if theirs.method == "sft" else [f"{sft_dir}: method is {theirs.method!r}, not 'sft'"]
+def sft_run_problems(cfg: Any, run: RunDir, sft: RunDir) -> list[str]:
+    """Why `sft` cannot be the start of this run's folds (all reasons at once; empty: it can)."""
+    theirs = sft.read_config()
+    problems = [] if theirs.method == "sft" else [f"{sft}: method is {theirs.method!r}, not 'sft'"]
     if not theirs.train.save_adapters:
-        problems.append(f"{sft_dir}: train.save_adapters is false, so its fold adapters were not kept")
+        problems.append(f"{sft}: train.save_adapters is false, so its fold adapters were not kept")
     mine, old = cfg.to_flat_dict(), theirs.to_flat_dict()
-    problems += [f"{k}: {old.get(k)!r} in {sft_dir / 'config.yaml'} but {mine[k]!r} here" for k in mine
+    problems += [f"{k}: {old.get(k)!r} in {sft.config_path} but {mine[k]!r} here" for k in mine
                  if k.startswith(SHARED_WITH_SFT) and mine[k] != old.get(k)]
-    for name in ("folds.json", DATA_FINGERPRINT):
-        a, b = run_dir / name, sft_dir / name
-        if a.exists() and b.exists():
-            ra, rb = read_json(a), read_json(b)
-            same = ra.get("fold_of") == rb.get("fold_of") if name == "folds.json" else (
-                ra.get("train", {}).get("sha256") == rb.get("train", {}).get("sha256"))
-            if not same:
-                problems.append(f"{b} differs from {a}: " + ("the folds differ" if name == "folds.json"
-                                                             else "the training data differ"))
+    if run.folds_path().exists() and sft.folds_path().exists() and \
+            run.read_folds().fold_of != sft.read_folds().fold_of:
+        problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ")
+    a, b = run.read_fingerprint(), sft.read_fingerprint()
+    if a and b and a.get("train", {}).get("sha256") != b.get("train", {}).get("sha256"):
+        problems.append(f"{sft}'s data fingerprint differs from {run}'s: the training data differ")
     return problems
 
 
-def sft_adapter(sft_dir: Path, seed: int, fold: int) -> Path:
+def sft_adapter(sft: RunDir, seed: int, fold: int) -> Path:
     """The finished fold's saved adapter of the sft run, or a clear error."""
-    from harness.config import ConfigError
-    from harness.layout import MODEL_DIR, fold_dir
-
-    out = fold_dir(sft_dir, seed, fold)
-    if not (out / "probs.npz").exists():
-        seeds = sorted(p.name for p in (sft_dir / "folds").glob("seed*"))
-        raise ConfigError([f"{out}: fold {fold} of seed {seed} of the sft run is not finished (its seeds: "
-                           f"{seeds or 'none'}); run `harness cv` on it first, with the same train.seeds"])
-    path = out / MODEL_DIR / ADAPTER
+    if not sft.fold_done(seed, fold):
+        raise ConfigError([f"{sft.fold_dir(seed, fold)}: fold {fold} of seed {seed} of the sft run is not finished "
+                           f"(its seeds: {sft.seeds_on_disk() or 'none'}); run `harness cv` on it first, with the same "
+                           "train.seeds"])
+    path = sft.model_dir(seed, fold) / ADAPTER
     if not (path / "adapter_config.json").exists():
         raise ConfigError([f"{path}: no saved LoRA adapter (the sft run needs lora.enabled and train.save_adapters)"])
     return path
@@ -101,40 +73,42 @@ class PreferenceMethod(SftMethod):
 
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)
-        self._sft_dir: Path | None = None
+        self._sft: RunDir | None = None
 
-    def sft_dir(self, run_dir: Path) -> Path:
+    def sft_run(self, run: RunDir) -> RunDir:
         """The checked sft run (resolved and checked once per experiment)."""
-        from harness.config import ConfigError
-
-        if self._sft_dir is None:
-            found = resolve_run(self.cfg.preference.sft_run, run_dir, self.cfg.output_dir)
-            problems = sft_run_problems(self.cfg, run_dir, found)
+        if self._sft is None:
+            try:
+                found = RunDir.resolve(self.settings.sft_run, run.path, self.cfg.output_dir)
+            except FileNotFoundError as e:
+                raise ConfigError([f"preference.sft_run: {e}: run the sft experiment first"]) from None
+            problems = sft_run_problems(self.cfg, run, found)
             if problems:
                 raise ConfigError(problems + [f"preference.sft_run: {found} cannot start this run's folds"])
-            self._sft_dir = found
-        return self._sft_dir
+            self._sft = found
+        return self._sft
 
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
+    def check_run(self, run: RunDir) -> None:
+        if self.settings.algorithm in ("dpo", "kto"):
+            self.sft_run(run)
+
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         from transformers import PrinterCallback, set_seed
 
-        from harness.layout import parse_fold_dir
         from harness.methods.hf.model import mixed_precision
-        from harness.methods.hf.preference_trainer import (PairCollator, dpo_trainer_class, kto_trainer_class,
+        from harness.methods.preference.trainer import (PairCollator, dpo_trainer_class, kto_trainer_class,
                                                            kto_weights, make_pairs, orpo_trainer_class, pair_columns,
                                                            preference_args, unpaired_columns)
         from harness.methods.hf.sft_trainer import peft_config, to_dataset
         from harness.methods.hf.trainer import log_callback
-        from harness.methods.prompting import score_rows
+        from harness.methods.hf.generative import score_rows
         from harness.progress import interactive
 
-        p = self.cfg.preference
-        run_dir, _, fold = parse_fold_dir(out)
+        p, seed, class_weights = self.settings, ctx.seed, ctx.class_weights
         set_seed(seed)
         info: dict[str, Any] = {"preference_algorithm": p.algorithm}
         if p.algorithm in ("dpo", "kto"):
-            start = sft_adapter(self.sft_dir(run_dir), seed, fold)
+            start = sft_adapter(self.sft_run(ctx.run), seed, ctx.fold)
             model = self.adapter_model(start, trainable=True)
             info.update(started_from=str(start), reference_sha256=file_digest(start / "adapter_model.safetensors"))
         else:
@@ -156,9 +130,9 @@ class PreferenceMethod(SftMethod):
             columns = unpaired_columns(columns, seed)
             kto = kto_weights(columns["label"], p.kto_balance)
             info.update(kto_desirable_weight=kto[0], kto_undesirable_weight=kto[1])
-        args = preference_args(self.cfg, out / "checkpoints", seed, mixed_precision(self.cfg), kto)
+        args = preference_args(self.cfg, ctx.scratch, seed, mixed_precision(self.cfg), kto)
         common = dict(model=model, args=args, train_dataset=to_dataset(columns), processing_class=self.tok,
-                      callbacks=[log_callback(log)])
+                      callbacks=[log_callback(ctx.log)])
         if p.algorithm == "orpo":
             trainer = orpo_trainer_class()(**common, data_collator=PairCollator(self.tok.pad_token_id,
                                                                                   self.cfg.train.pad_to_multiple_of),
@@ -168,7 +142,7 @@ class PreferenceMethod(SftMethod):
         if not interactive():
             trainer.remove_callback(PrinterCallback)
         trainer.train()
-        shutil.rmtree(out / "checkpoints", ignore_errors=True)  # TRL's output_dir; nothing is chosen from it
+        shutil.rmtree(ctx.scratch, ignore_errors=True)  # TRL's output_dir; nothing is chosen from it
         if "ref" in getattr(trainer.model, "peft_config", {}):
             trainer.model.delete_adapter("ref")  # the reference copy is the sft adapter: never saved twice
         model = self.trained_model(trainer)

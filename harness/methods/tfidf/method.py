@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from harness.data import group_of
-from harness.methods.base import Fitted, LogSink, Method, no_log
+from harness.methods.base import Fitted, FoldContext, Method
 from harness.methods.linear import LinearHead, weight_dict
 from harness.schema import Example
 from harness.store import atomic_write_npz, atomic_write_text, read_json
@@ -65,8 +66,12 @@ class Features:
         for name, vec in self.blocks:
             try:
                 vec.fit(self._texts(name, rows))
-            except ValueError as e:  # e.g. every context empty: an empty vocabulary
-                raise ValueError(f"tfidf: cannot build the {name!r} block ({e})") from e
+            except ValueError as e:  # every context empty, or min_df above the rows: an empty vocabulary
+                from harness.config import ConfigError
+
+                raise ConfigError([f"tfidf: cannot build the {name!r} block from {len(rows)} training rows ({e}); "
+                                   f"check tfidf.min_df={self.cfg.min_df}, tfidf.max_features and "
+                                   "tfidf.context_turns"]) from None
         return self
 
     def transform(self, rows: Sequence[Example]) -> Any:
@@ -110,9 +115,8 @@ class TfidfFitted(Fitted):
 class TfidfMethod(Method):
     name = "tfidf"
 
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
-        cfg = self.cfg.tfidf
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
+        cfg, seed, class_weights = self.settings, ctx.seed, ctx.class_weights
         rows = list(train) + list(inner)  # no checkpoint to choose: the inner rows are training data here
         y = np.array([e.label for e in rows], dtype=np.int64)
         t0 = time.time()
@@ -127,12 +131,12 @@ class TfidfMethod(Method):
             scores = _grouped_decision_scores(X, y, rows, class_weights, k, cfg, seed, self.cfg.group_key())
             head = LinearHead.fit_logreg(scores, y, class_weights, k, 1.0, cfg.max_iter, seed)
         info = {"features": int(X.shape[1]), "fit_seconds": round(time.time() - t0, 3)}
-        log({"train/features": float(X.shape[1]), "train/fit_seconds": info["fit_seconds"]}, 0)
+        ctx.log({"train/features": float(X.shape[1]), "train/fit_seconds": info["fit_seconds"]}, 0)
         return TfidfFitted(features, head, svm, info)
 
     def load(self, out: Path) -> Fitted:
         z = np.load(out / "tfidf.npz", allow_pickle=False)
-        features = Features(self.cfg.tfidf).load(out, z)
+        features = Features(self.settings).load(out, z)
         svm = LinearHead.from_arrays(z, "svm_") if "svm_coef" in z.files else None
         return TfidfFitted(features, LinearHead.from_arrays(z, "head_"), svm, {})
 
@@ -159,7 +163,15 @@ def _grouped_decision_scores(X: Any, y: np.ndarray, rows: Sequence[Example], cla
     width = 1 if len(classes) == 2 else len(classes)
     scores = np.zeros((len(y), width))
     skf = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
-    for fit_idx, held_idx in skf.split(np.zeros(len(y)), y, groups):
+    with warnings.catch_warnings():  # a rare class missing from some inner part is handled below
+        warnings.filterwarnings("ignore", message="The least populated class")
+        splits = list(skf.split(np.zeros(len(y)), y, groups))
+    for fit_idx, held_idx in splits:
+        seen = np.unique(y[fit_idx])
+        if len(seen) < 2:  # a rare class missed this inner part entirely: the one class seen scores highest
+            scores[held_idx] = (1.0 if seen[0] == classes[-1] else -1.0) if width == 1 else \
+                np.where(classes == seen[0], 1.0, -1.0)
+            continue
         part = _fit_svm(X[fit_idx], y[fit_idx], class_weights, n_labels, cfg, seed)
         s = part.scores(X[held_idx])
         if s.shape[1] == width:

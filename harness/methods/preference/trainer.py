@@ -180,7 +180,7 @@ def preference_args(cfg: ExperimentConfig, out_dir: Path, seed: int, precision: 
     follows train.precision (TRL's default fails on CPU), the learning rate is train.learning_rate (TRL's 1e-6 is
     far too low for LoRA), no truncation (the prompt builder keeps the budget; TRL drops rows whose prompt fills
     `max_length`), the reference log-probs come from the adapter switched off (no second model)."""
-    p = cfg.preference
+    p = cfg.settings()  # the preference section (checked with the config: KTO's batch rule included)
     kw = training_kwargs(cfg, out_dir, seed, False, precision)
     # pairs have no single length column to group by; KTO reads its examples in their (shuffled) order
     kw.update(train_sampling_strategy="sequential" if p.algorithm == "kto" else "random")
@@ -193,10 +193,6 @@ def preference_args(cfg: ExperimentConfig, out_dir: Path, seed: int, precision: 
     if p.algorithm == "kto":
         from trl import KTOConfig
 
-        if cfg.train.batch_size < 2:
-            from harness.config import ConfigError
-
-            raise ConfigError(["train.batch_size: KTO estimates its KL term within a batch; use 2 or more"])
         return KTOConfig(**kw, beta=p.beta, max_length=None, precompute_ref_log_probs=False,
                          desirable_weight=kto_weights[0], undesirable_weight=kto_weights[1],
                          pad_to_multiple_of=cfg.train.pad_to_multiple_of,

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, LogSink, Method, no_log
+from harness.methods.base import Fitted, FoldContext, Method
 from harness.schema import Example
 
 
@@ -55,7 +55,7 @@ class SeqClsMethod(Method):
         from harness.prompt import PromptBuilder
 
         self.tokenizer = load_tokenizer(cfg.model)
-        self.builder = PromptBuilder(cfg.prompt, self.tokenizer, self.label_names)
+        self.builder = PromptBuilder(cfg.prompt, self.tokenizer, self.label_names, cfg.data.facts())
         self.ids: dict[str, list[int]] = {}  # row content -> token ids
 
     def encode(self, rows: Sequence[Example], progress: bool = False) -> list[list[int]]:
@@ -72,19 +72,18 @@ class SeqClsMethod(Method):
         st = getattr(self, "last_stats", None)
         return "" if st is None else f"prompts truncated: {st.truncated}, over budget: {st.over_budget}"
 
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         from transformers import set_seed
 
         from harness.methods.hf.model import build_model, mixed_precision
         from harness.methods.hf.trainer import log_callback, to_features, train_model
 
-        set_seed(seed)
+        set_seed(ctx.seed)
         model = build_model(self.cfg, self.label_names, self.tokenizer)
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
-        history = train_model(self.cfg, model, self.tokenizer, feats, inner_feats, class_weights,
-                              out / "checkpoints", seed, mixed_precision(self.cfg), callbacks=[log_callback(log)])
+        history = train_model(self.cfg, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
+                              ctx.scratch, ctx.seed, mixed_precision(self.cfg), callbacks=[log_callback(ctx.log)])
         return SeqClsFitted(self, model, {"log_history": history})
 
     def load(self, out: Path) -> Fitted:

@@ -14,7 +14,7 @@ TINY_VERSION = "v1"
 
 
 def _tiny_corpus() -> list[str]:
-    from harness.prompt import DMRS_GUIDE
+    from harness.presets import DMRS_GUIDE
     from harness import synthetic
 
     lines = DMRS_GUIDE.splitlines() + synthetic.SEEKER_FILLER + synthetic.SUPPORTER + synthetic.STRESS + synthetic.CALM

@@ -19,8 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, LogSink, Method, no_log
-from harness.methods.prompting import TaskPrompts, score_rows
+from harness.methods.base import Fitted, FoldContext, Method
+from harness.methods.hf.generative import TaskPrompts, score_rows
+from harness.methods.sft.config import SftConfig
 from harness.schema import Example
 
 ADAPTER = "adapter"  # LoRA weights only (the base model is rebuilt from model.name_or_path)
@@ -63,7 +64,9 @@ class SftMethod(Method):
 
         self.tok = load_tokenizer(cfg.model)
         g = cfg.generative
-        self.prompts = TaskPrompts(cfg, self.tok, self.label_names, g.verbalizers, g.instruction)
+        self.prompts = TaskPrompts(cfg, self.tok, self.label_names, g.verbalizers, g.instruction, cfg.data.facts())
+        # extra training tasks are sft's own setting (a method built on sft, like preference, has none)
+        self.tasks = self.settings.extra_tasks if isinstance(self.settings, SftConfig) else []
         self._ids: dict[str, list[int]] = {}  # row content -> prompt ids, for every fold and seed
         self._extra: list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]] | None = None
 
@@ -88,11 +91,16 @@ class SftMethod(Method):
             from harness.data import load_task
 
             self._extra = []
-            for task in self.cfg.sft.extra_tasks:
+            for task in self.tasks:
                 rows = load_task(self.cfg, task)
-                prompts = TaskPrompts(self.cfg, self.tok, task.data.label_names(), task.verbalizers, task.instruction)
+                prompts = TaskPrompts(self.cfg, self.tok, task.data.label_names(), task.verbalizers, task.instruction,
+                                      task.data.facts())
                 self._extra.append((task, prompts, rows, [prompts.prompt_ids(e) for e in rows]))
         return self._extra
+
+    def extra_training_data(self) -> dict[str, tuple[str, list[Example]]]:
+        return {f"task {task.name}": (task.data.train_path or f"synthetic:{task.data.synthetic}", rows)
+                for task, _, rows, _ in self.extra_tasks()}
 
     def check_extra_tasks_disjoint(self, rows: Sequence[Example]) -> None:
         """An extra task holding the experiment's own texts (the same data set added twice, or an overlapping
@@ -140,8 +148,7 @@ class SftMethod(Method):
             disable_cpu_bf16_repack(model)
         return model
 
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         import shutil
 
         from transformers import PrinterCallback, set_seed
@@ -151,17 +158,17 @@ class SftMethod(Method):
         from harness.methods.hf.trainer import log_callback
         from harness.progress import interactive
 
-        set_seed(seed)
+        set_seed(ctx.seed)
         model = self.build_model()
-        train_set = to_dataset(self.training_set(train, class_weights, with_extra=True))
-        inner_set = to_dataset(self.training_set(inner, class_weights, with_extra=False)) if inner else None
-        ckpt = out / "checkpoints"
+        train_set = to_dataset(self.training_set(train, ctx.class_weights, with_extra=True))
+        inner_set = to_dataset(self.training_set(inner, ctx.class_weights, with_extra=False)) if inner else None
+        ckpt = ctx.scratch
         trainer = WeightedSFTTrainer(
-            model=model, args=sft_config(self.cfg, ckpt, seed, inner_set is not None, mixed_precision(self.cfg)),
+            model=model, args=sft_config(self.cfg, ckpt, ctx.seed, inner_set is not None, mixed_precision(self.cfg)),
             train_dataset=train_set, eval_dataset=inner_set, processing_class=self.tok,
             data_collator=LeftPadCollator(self.tok.pad_token_id, self.cfg.train.pad_to_multiple_of),
             peft_config=peft_config(self.cfg) if self.cfg.lora.enabled else None,
-            callbacks=[log_callback(log)], label_smoothing=self.cfg.loss.label_smoothing,
+            callbacks=[log_callback(ctx.log)], label_smoothing=self.cfg.loss.label_smoothing,
             focal_gamma=self.cfg.loss.focal_gamma)
         if not interactive():
             trainer.remove_callback(PrinterCallback)
@@ -207,7 +214,7 @@ class SftMethod(Method):
         return model
 
     def base_model(self) -> Any:
-        from harness.methods.prompting import load_causal_lm
+        from harness.methods.hf.generative import load_causal_lm
 
         base = load_causal_lm(self.cfg)
         base.config.pad_token_id = self.tok.pad_token_id

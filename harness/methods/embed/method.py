@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, LogSink, Method, no_log
+from harness.methods.base import Fitted, FoldContext, Method
 from harness.methods.linear import LinearHead
 from harness.schema import Example, content_digest
 from harness.store import atomic_write_npz
@@ -29,14 +29,14 @@ from harness.store import atomic_write_npz
 class Embedder:
     """Text -> vector with one frozen model, cached by content (memory + optional folder of npz chunks)."""
 
-    def __init__(self, cfg: Any, cache: Path | None):
-        self.cfg = cfg
+    def __init__(self, cfg: Any, opts: Any, cache: Path | None):
+        self.cfg, self.opts = cfg, opts  # the experiment config, and the `embed:` section
         self.model: Any = None
         self.tok: Any = None
         self.memo: dict[str, np.ndarray] = {}
-        self.settings = content_digest([cfg.model.name_or_path, cfg.embed.pooling, cfg.prompt.max_length,
+        self.settings_key = content_digest([cfg.model.name_or_path, opts.pooling, cfg.prompt.max_length,
                                         cfg.quant.load_in_4bit, cfg.quant.load_in_8bit])[:16]
-        self.folder = cache / "embed" / self.settings if cache else None
+        self.folder = cache / "embed" / self.settings_key if cache else None
         if self.folder and self.folder.exists():
             for chunk in sorted(self.folder.glob("*.npz")):
                 try:
@@ -71,12 +71,12 @@ class Embedder:
     def pooling(self) -> str:
         if self.model is None:
             self._load()
-        if self.cfg.embed.pooling != "auto":
-            return self.cfg.embed.pooling
+        if self.opts.pooling != "auto":
+            return self.opts.pooling
         return "last" if self.decoder else "mean"
 
     def key(self, text: str) -> str:
-        return content_digest([self.settings, text])
+        return content_digest([self.settings_key, text])
 
     def embed(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         """(len(texts), D) float32; only texts not seen before run through the model."""
@@ -102,7 +102,7 @@ class Embedder:
         enc = tok(texts, add_special_tokens=True, truncation=True, max_length=self.cfg.prompt.max_length)["input_ids"]
         order = np.argsort([len(x) for x in enc], kind="stable")[::-1]  # length-sorted batches: little padding
         out: np.ndarray | None = None
-        bs = self.cfg.embed.batch_size
+        bs = self.opts.batch_size
         with torch.no_grad():
             for s in progress_bar(range(0, len(order), bs), desc="embed", enable=progress):
                 idx = order[s:s + bs]
@@ -115,7 +115,7 @@ class Embedder:
                     v = h[torch.arange(len(idx), device=device), mask.sum(1) - 1]
                 else:
                     v = h[:, 0]
-                if self.cfg.embed.normalize:
+                if self.opts.normalize:
                     v = torch.nn.functional.normalize(v, dim=-1)
                 v = v.cpu().numpy().astype(np.float32)
                 if out is None:
@@ -148,14 +148,15 @@ class EmbedMethod(Method):
 
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)
-        self.embedder = Embedder(cfg, cache)
+        self.embedder = Embedder(cfg, self.settings, cache)
         self._builder: Any = None
 
     def builder(self) -> Any:
         if self._builder is None:
             from harness.prompt import PromptBuilder
 
-            self._builder = PromptBuilder(self.cfg.prompt, self.embedder.tokenizer(), self.label_names)
+            self._builder = PromptBuilder(self.cfg.prompt, self.embedder.tokenizer(), self.label_names,
+                                          self.cfg.data.facts())
         return self._builder
 
     def _texts(self, rows: Sequence[Example]) -> tuple[list[str], list[str] | None]:
@@ -186,19 +187,18 @@ class EmbedMethod(Method):
         return (f"embed: {x.shape[1]}-d features ({self.embedder.pooling()} pooling) for {len(rows)} rows; "
                 f"{len(self.embedder.memo) - before} texts embedded in {time.time() - t0:.1f}s, rest from the cache")
 
-    def fit(self, train: Sequence[Example], inner: Sequence[Example], *, seed: int, class_weights: np.ndarray,
-            out: Path, log: LogSink = no_log) -> Fitted:
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         rows = list(train) + list(inner)  # no checkpoint to choose: the inner rows are training data here
         t0 = time.time()
         x = self.features(rows)
         y = np.array([e.label for e in rows], dtype=np.int64)
         mean = x.mean(0)
         scale = np.maximum(x.std(0), 1e-6)  # standardised features: one C suits any model's embedding scale
-        e = self.cfg.embed
-        head = LinearHead.fit_logreg((x - mean) / scale, y, class_weights, len(self.label_names), e.C,
-                                     e.max_iter, seed)
+        e = self.settings
+        head = LinearHead.fit_logreg((x - mean) / scale, y, ctx.class_weights, len(self.label_names), e.C,
+                                     e.max_iter, ctx.seed)
         info = {"features": int(x.shape[1]), "fit_seconds": round(time.time() - t0, 3)}
-        log({"train/features": float(x.shape[1]), "train/fit_seconds": info["fit_seconds"]}, 0)
+        ctx.log({"train/features": float(x.shape[1]), "train/fit_seconds": info["fit_seconds"]}, 0)
         return EmbedFitted(self, head, mean, scale, info)
 
     def load(self, out: Path) -> Fitted:

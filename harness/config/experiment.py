@@ -1,0 +1,238 @@
+"""The experiment config: the core sections plus the settings section of every method that has one.
+
+A method's section comes from the method registry (harness.methods.registry: built-in packages and the
+`harness.methods` entry points), so a new method adds its settings without touching this file. The chosen
+method's section is always present (with its defaults); another method's section is kept when given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config.fields import setting as _help
+from harness.config.secrets import masked
+from harness.config.sections import (AugmentConfig, CVConfig, DataConfig, DecideConfig, GenerativeConfig,
+                                     LoraConfig, LossConfig, ModelConfig, PromptConfig, QuantConfig, TrackConfig,
+                                     TrainConfig, TuneConfig)
+from harness.config.types import NO, coerce, type_name
+
+
+def method_sections() -> dict[str, type]:
+    """section name -> dataclass of every installed method's own settings."""
+    from harness.methods.registry import sections
+
+    return sections()
+
+
+def _method_help() -> str:
+    from harness.methods.registry import specs
+
+    return "classifier family, one of the installed methods: " + "; ".join(
+        f"{s.name} ({s.help})" if s.help else s.name for s in specs().values())
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = _help("experiment name (W&B run name, run directory name)", "experiment")
+    output_dir: str = _help("parent of run directories", "runs")
+    run_dir: str | None = _help("explicit run directory; none = <output_dir>/<name>", None)
+    method: str = _help("classifier family: an installed method (`harness config --methods` lists them)", "seqcls")
+    data: DataConfig = field(default_factory=DataConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    cv: CVConfig = field(default_factory=CVConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    generative: GenerativeConfig = field(default_factory=GenerativeConfig)
+    decide: DecideConfig = field(default_factory=DecideConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
+    # the methods' own sections (section name -> its dataclass), written at the top level in YAML
+    sections: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
+
+    def __post_init__(self) -> None:
+        own = self.method_spec_section()
+        if own is not None and own[0] not in self.sections:
+            self.sections[own[0]] = own[1]()
+
+    def method_spec_section(self) -> tuple[str, type] | None:
+        from harness.methods.registry import specs
+
+        spec = specs().get(self.method)
+        return (spec.section, spec.config) if spec is not None and spec.section and spec.config else None
+
+    def __getattr__(self, name: str) -> Any:
+        """`cfg.tfidf`: a method's section, read by that method (nothing else reads another's section)."""
+        sections = self.__dict__.get("sections")
+        if sections is not None and name in sections:
+            return sections[name]
+        if sections is not None and name in method_sections():
+            return method_sections()[name]()  # a section not given: its defaults
+        raise AttributeError(f"{type(self).__name__} has no section or key {name!r}")
+
+    def settings(self) -> Any:
+        """The chosen method's own section (None when it has none)."""
+        own = self.method_spec_section()
+        return self.sections[own[0]] if own else None
+
+    # -- derived ----------------------------------------------------------------
+    def resolved_run_dir(self) -> Path:
+        return Path(self.run_dir) if self.run_dir else Path(self.output_dir) / self.name
+
+    def group_key(self) -> str:
+        if self.cv.group_by != "auto":
+            return self.cv.group_by
+        if self.data.format == "psydefconv":
+            return "dialogue_id"
+        return "group"
+
+    def check(self) -> list[str]:
+        from harness.methods.registry import specs
+
+        p: list[str] = []
+        installed = specs()
+        if self.method not in installed:
+            p.append(f"method: {self.method!r} is not an installed method; one of {sorted(installed)}")
+        for f in dataclasses.fields(self):
+            sub = getattr(self, f.name)
+            if dataclasses.is_dataclass(sub) and hasattr(sub, "check"):
+                p.extend(sub.check())
+        for sub in self.sections.values():
+            p.extend(sub.check())
+        own = self.settings() if self.method in installed else None
+        if own is not None and hasattr(own, "check_with"):
+            p.extend(own.check_with(self))
+        n = len(self.data.label_names())
+        for c in self.augment.classes:
+            if not 0 <= c < n:
+                p.append(f"augment.classes: {c} is outside 0..{n - 1}")
+        for c in self.decide.delta_classes or []:
+            if not 0 <= c < n:
+                p.append(f"decide.delta_classes: {c} is outside 0..{n - 1}")
+        if self.decide.gate.lstrip("-").isdigit() and not 0 <= int(self.decide.gate) < n:
+            p.append(f"decide.gate: class {self.decide.gate} is outside 0..{n - 1}")
+        known = {"auto", "utterance", "group", "dialogue_id" if self.data.format == "psydefconv" else None,
+                 self.data.group_column}
+        if self.cv.group_by not in known:
+            p.append(f"cv.group_by: {self.cv.group_by!r} names no grouping of this data; one of "
+                     f"{sorted(k for k in known if k)} (a table groups by data.group_column)")
+        p += _space_problems(self.tune.space)
+        p += _generic_problems(self.to_dict())
+        if self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name:
+            p.append(f"name: {self.name!r} must be one path component (it names the run directory under "
+                     "output_dir); set run_dir for a directory elsewhere")
+        if self.generative.verbalizers is not None and len(self.generative.verbalizers) != n:
+            p.append(f"generative.verbalizers: {len(self.generative.verbalizers)} for {n} labels")
+        if self.decide.blend == "fixed" and self.decide.weights and len(self.decide.weights) != len(self.train.seeds):
+            p.append(f"decide.weights: {len(self.decide.weights)} weights for {len(self.train.seeds)} seeds")
+        return p
+
+    # -- export -----------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, the methods' sections at the top level (as in YAML), after the core sections."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sections":
+                continue
+            if f.name == "decide":
+                out.update({k: dataclasses.asdict(v) for k, v in sorted(self.sections.items())})
+            value = getattr(self, f.name)
+            out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        return out
+
+    def to_flat_dict(self, sep: str = ".") -> dict[str, Any]:
+        """Flat `section.key` dict for loggers (W&B config, Optuna user attrs)."""
+        out: dict[str, Any] = {}
+        for key, value in self.to_dict().items():
+            if isinstance(value, dict):
+                out.update({f"{key}{sep}{k}": v for k, v in value.items()})
+            else:
+                out[key] = value
+        return out
+
+    def to_yaml(self) -> str:
+        """The config as YAML, secrets masked: what config.yaml, `harness config` and logs show."""
+        return yaml.safe_dump(masked(self.to_dict()), sort_keys=False, allow_unicode=True)
+
+    def save(self, path: str | Path) -> None:
+        from harness.store import atomic_write_text
+
+        atomic_write_text(Path(path), self.to_yaml())
+
+
+def key_types() -> dict[str, Any]:
+    """`section.key` (and top-level `key`) -> its type, for every core key and every installed method's."""
+    out: dict[str, Any] = {}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        if f.metadata.get("internal"):
+            continue
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.update({f"{f.name}.{k}": t for k, t in typing.get_type_hints(tp).items()})
+        else:
+            out[f.name] = tp
+    for name, cls in method_sections().items():
+        out.update({f"{name}.{k}": t for k, t in typing.get_type_hints(cls).items()})
+    return out
+
+
+def field_help() -> dict[str, str]:
+    """`section.key` -> help text of every core key and every installed method's (`harness config --keys`)."""
+    out = {}
+    hints = typing.get_type_hints(ExperimentConfig)
+    for f in dataclasses.fields(ExperimentConfig):
+        if f.metadata.get("internal"):
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            out.update({f"{f.name}.{g.name}": g.metadata.get("help", "") for g in dataclasses.fields(hints[f.name])})
+        else:
+            out[f.name] = _method_help() if f.name == "method" else f.metadata.get("help", "")
+    for name, cls in method_sections().items():
+        out.update({f"{name}.{g.name}": g.metadata.get("help", "") for g in dataclasses.fields(cls)})
+    return out
+
+
+def _space_problems(space: dict[str, Any]) -> list[str]:
+    """tune.space names searchable keys, and every value it can propose fits the key's type (a trial must not
+    fail late, after the study recorded it)."""
+    types_ = key_types()
+    p = []
+    for key, spec in space.items():
+        where = f"tune.space.{key}"
+        if key not in types_ or key.startswith(("tune.", "track.")) or key in ("run_dir", "name", "output_dir"):
+            p.append(f"{where}: not a searchable config key (see `harness config --keys`)")
+            continue
+        if not isinstance(spec, dict):
+            continue  # reported by TuneConfig.check
+        values = spec.get("choices") if spec.get("type") == "categorical" else [spec.get("low"), spec.get("high")]
+        for v in values if isinstance(values, list) else []:
+            if v is not None and coerce(v, types_[key]) is NO:
+                p.append(f"{where}: {v!r} is not a valid value ({type_name(types_[key])})")
+    return p
+
+
+def _generic_problems(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    """Rules for every section alike: no NUL byte in any text (no file name, id or URL holds one), and seeds
+    are what numpy accepts (0 <= seed < 2**32), checked here rather than failing inside a fold."""
+    p = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key != "space":
+            p += _generic_problems(value, path + ".")
+        elif isinstance(value, str) and "\x00" in value:
+            p.append(f"{path}: holds a NUL byte")
+        elif key == "seed" or key.endswith("_seed") or key == "seeds":
+            for v in value if isinstance(value, list) else [value]:
+                if isinstance(v, int) and not 0 <= v < 2**32:
+                    p.append(f"{path}: {v} is not a seed (0 <= seed < 2**32)")
+    return p

@@ -1,0 +1,28 @@
+"""`embed:` settings of the frozen-embeddings + logistic regression method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from harness.config.fields import setting
+
+
+@dataclass
+class EmbedConfig:
+    pooling: Literal["auto", "mean", "last", "cls"] = setting(
+        "auto: mean over tokens for encoders, the last real token for decoders (causal LMs)", "auto")
+    normalize: bool = setting("L2-normalise each embedding before the head", True)
+    batch_size: int = setting("rows per embedding forward pass (rows are length-sorted)", 32)
+    C: float = setting("logistic-regression head: inverse regularisation strength", 1.0)
+    max_iter: int = setting("logistic-regression head: solver iterations", 3000)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.batch_size < 1:
+            p.append("embed.batch_size: must be >= 1")
+        if self.C <= 0:
+            p.append("embed.C: must be > 0")
+        if self.max_iter < 1:
+            p.append("embed.max_iter: must be >= 1")
+        return p

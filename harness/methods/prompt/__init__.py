@@ -1,0 +1,8 @@
+"""`method: prompt`: zero-/few-shot prompting of a generative model, scored on the label texts.
+
+The spec only: the method's code (harness.methods.prompt.method) is imported when the method is chosen."""
+
+from harness.methods.spec import MethodSpec
+
+METHOD = MethodSpec(name="prompt", method="harness.methods.prompt.method:PromptMethod",
+                    help='zero-/few-shot prompting of a generative model.name_or_path, scored on the label texts')

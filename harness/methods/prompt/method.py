@@ -1,0 +1,88 @@
+"""`method: prompt`: zero- or few-shot prompting of a generative LLM, scored on the label texts.
+
+No training: `fit` only draws the few-shot exemplars (k per class, `generative.shots_per_class`)
+from the fold's *training part*, deterministically from the seed, so no validation row ever appears
+in its own prompt. A row's class probabilities are the softmax over classes of each label's whole
+verbalizer (plus the end token) scored after the prompt (harness.methods.hf.scoring), with
+optional contextual calibration: the scores of a content-free input are subtracted in log space.
+Prompts use the model's chat template (Qwen3's thinking turned off); a model without one gets a
+plain "Answer:" prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from harness.methods.base import FoldContext, Fitted, Method
+from harness.methods.hf.generative import CONTENT_FREE, LabelScorer, example_from_json, example_json
+from harness.schema import Example, Turn
+from harness.store import atomic_write_text, read_json
+
+class PromptFitted(Fitted):
+    def __init__(self, method: "PromptMethod", exemplars: list[Example], content_free: np.ndarray | None):
+        self.method, self.exemplars, self.content_free = method, exemplars, content_free
+
+    def predict_proba(self, rows: Sequence[Example]) -> np.ndarray:
+        from harness.methods.hf.scoring import softmax_rows
+
+        k = len(self.method.label_names)
+        if not rows:
+            return np.zeros((0, k), dtype=np.float32)
+        s = self.method.scorer().scores(rows, self.exemplars)
+        if self.content_free is not None:
+            s = s - self.content_free
+        return softmax_rows(s)
+
+    def save(self, out: Path) -> None:
+        cf = None if self.content_free is None else self.content_free.tolist()
+        atomic_write_text(out / "prompt.json", json.dumps({"exemplars": [example_json(e) for e in self.exemplars],
+                                                           "content_free": cf}, ensure_ascii=False))
+
+    def info(self) -> dict[str, Any]:
+        return {"exemplar_ids": [e.id for e in self.exemplars]}
+
+
+class PromptMethod(Method):
+    name = "prompt"
+
+    def __init__(self, cfg: Any, cache: Path | None = None):
+        super().__init__(cfg, cache)
+        self._scorer: LabelScorer | None = None
+
+    def scorer(self) -> LabelScorer:
+        if self._scorer is None:  # one model for every fold and seed: prompting trains nothing
+            self._scorer = LabelScorer(self.cfg)
+        return self._scorer
+
+    def draw_exemplars(self, train: Sequence[Example], seed: int) -> list[Example]:
+        """k rows per class from the training part (original rows, not augmented variants), seeded."""
+        k = self.cfg.generative.shots_per_class
+        if not k:
+            return []
+        rng = random.Random(seed)
+        picked: list[Example] = []
+        for c in range(len(self.label_names)):
+            pool = sorted((e for e in train if e.label == c and e.source_id is None), key=lambda e: e.id)
+            picked += rng.sample(pool, min(k, len(pool)))
+        rng.shuffle(picked)  # classes interleaved, so the last exemplar's label is no cue
+        return picked
+
+    def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
+        exemplars = self.draw_exemplars(list(train) + list(inner), ctx.seed)
+        cf = None
+        if self.cfg.generative.calibration == "contextual":
+            blank = Example(id="content-free", group="-", target=CONTENT_FREE,
+                            dialogue=(Turn("seeker", CONTENT_FREE),))
+            cf = self.scorer().scores([blank], exemplars)[0]
+        ctx.log({"train/exemplars": float(len(exemplars))}, 0)
+        return PromptFitted(self, exemplars, cf)
+
+    def load(self, out: Path) -> Fitted:
+        d = read_json(out / "prompt.json")
+        cf = None if d["content_free"] is None else np.array(d["content_free"], dtype=np.float64)
+        return PromptFitted(self, [example_from_json(x) for x in d["exemplars"]], cf)
