@@ -35,6 +35,7 @@ from harness.rundir import RunDir
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
 FUSED_CHUNK = 512  # candidates per compiled-kernel call
+RECORD_CHUNK = 32  # batched search: the study records the best of every this many candidates
 
 
 
@@ -345,6 +346,20 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
     if study is None:
         study = optuna.create_study(direction="maximize", sampler=decide_sampler(cfg))
     space = ev.space
+    total = n_trials if n_trials is not None else cfg.n_trials
+    if cfg.sampler != "tpe":  # batched: the kernel scores whole generations; the study records them
+        done_before = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+        start = [study.best_trial.params] if done_before else []
+        x, v = batched_search(ev, cfg, total, cfg.seed + len(done_before), start, progress)
+        record_search(study, space, x, v, RECORD_CHUNK)
+        i = int(v.argmax())
+        d, t, w = candidates_from_params(space, _params(space, x[i:i + 1]))
+        if done_before and study.best_trial.value > v[i]:  # an earlier search found better: keep it
+            d, t, w = candidates_from_params(space, [study.best_trial.params])
+        tau = None if t is None or np.isnan(t[0]) else float(t[0])
+        decision = Decision(d[0], tau, space.gate_class if tau is not None else None, w[0])
+        best = float(max(v[i], study.best_trial.value))
+        return (decision, best, study, len(v)) if counted else (decision, best, study)
     if not study.trials:  # start from plain argmax: the search can only improve on it
         base = {f"delta_{c}": 0.0 for c in space.delta_classes}
         if space.gate_class is not None:
@@ -352,7 +367,6 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
         if space.search_weights:
             base.update({f"w_{s}": 0.5 for s in range(space.n_seeds)})
         study.enqueue_trial(base)
-    total = n_trials if n_trials is not None else cfg.n_trials
     deadline = time.time() + cfg.timeout if cfg.timeout else math.inf
     done = 0
     batches = range(0, total, BATCH)
@@ -381,6 +395,119 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
     tau = None if t is None or np.isnan(t[0]) else float(t[0])
     decision = Decision(d[0], tau, space.gate_class if tau is not None else None, w[0])
     return (decision, float(best.value), study, done) if counted else (decision, float(best.value), study)
+
+
+# ----------------------------------------------------------------------------
+# batched search: candidates proposed and scored in large batches, the study records each generation's best
+# ----------------------------------------------------------------------------
+
+def _box(space: Space) -> np.ndarray:
+    """(D, 2) bounds of the candidate vector [delta of each searched class | gate switch, tau | raw weights]."""
+    rows = [space.delta_range] * len(space.delta_classes)
+    if space.gate_class is not None:
+        rows += [(0.0, 1.0), tuple(space.tau_range)]
+    if space.search_weights:
+        rows += [(0.0, 1.0)] * space.n_seeds
+    box = np.array(rows, dtype=float).reshape(-1, 2)
+    box[:, 1] = np.maximum(box[:, 1], box[:, 0] + 1e-9)  # a degenerate range (tau [1, 1]) stays searchable
+    return box
+
+
+def _params(space: Space, x: np.ndarray) -> list[dict[str, Any]]:
+    """Candidate vectors (B, D) as Optuna-style params (what candidates_from_params and the study read)."""
+    out = []
+    for row in x:
+        p: dict[str, Any] = {f"delta_{c}": float(v) for c, v in zip(space.delta_classes, row)}
+        i = len(space.delta_classes)
+        if space.gate_class is not None:
+            p.update(gate="on" if row[i] >= 0.5 else "off", tau=float(row[i + 1]))
+            i += 2
+        if space.search_weights:
+            p.update({f"w_{s}": float(v) for s, v in enumerate(row[i:i + space.n_seeds])})
+        out.append(p)
+    return out
+
+
+def _vector(space: Space, params: dict[str, Any]) -> np.ndarray:
+    x = [params.get(f"delta_{c}", 0.0) for c in space.delta_classes]
+    if space.gate_class is not None:
+        x += [1.0 if params.get("gate", "off") == "on" else 0.0, params.get("tau", space.tau_range[1])]
+    if space.search_weights:
+        x += [params.get(f"w_{s}", 0.5) for s in range(space.n_seeds)]
+    return np.array(x, dtype=float)
+
+
+def _distributions(space: Space) -> dict[str, Any]:
+    import optuna
+
+    d: dict[str, Any] = {f"delta_{c}": optuna.distributions.FloatDistribution(*space.delta_range)
+                         for c in space.delta_classes}
+    if space.gate_class is not None:
+        d["gate"] = optuna.distributions.CategoricalDistribution(["on", "off"])
+        d["tau"] = optuna.distributions.FloatDistribution(*space.tau_range)
+    if space.search_weights:
+        d.update({f"w_{s}": optuna.distributions.FloatDistribution(0.0, 1.0) for s in range(space.n_seeds)})
+    return d
+
+
+def batched_search(ev: Evaluator, cfg: DecideConfig, n_candidates: int, seed: int,
+                   start: list[dict[str, Any]] = (), progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate scored (vectors (B, D), scores (B,)), in large batches so the fused kernel does the work:
+    plain argmax and `start` (an earlier study's best) first; then a scrambled Sobol design over the box
+    (`qmc`), uniform draws (`random`), or a Sobol warm start refined by CMA-ES generations (`cmaes`)."""
+    from scipy.stats import qmc
+
+    from harness.progress import progress_bar
+
+    space = ev.space
+    box = _box(space)
+    lo, hi = box[:, 0], box[:, 1]
+    base = _vector(space, {})  # delta 0, gate off, equal weights: argmax of the seed mean
+    xs = [np.vstack([base] + [np.clip(_vector(space, p), lo, hi) for p in start])]
+    left = max(0, n_candidates - len(xs[0]))
+    rng = np.random.default_rng(seed)
+    warm = left if cfg.sampler in ("qmc", "random") else min(left, max(64, left // 4))
+    if warm:
+        with warnings.catch_warnings():  # Sobol's balance is best at powers of two; any count is still a design
+            warnings.filterwarnings("ignore", message=".*balance properties of Sobol")
+            u = (rng.uniform(size=(warm, len(box))) if cfg.sampler == "random"
+                 else qmc.Sobol(len(box), scramble=True, seed=seed).random(warm))
+        xs.append(lo + u * (hi - lo))
+    scores = [ev.score(*candidates_from_params(space, _params(space, x))) for x in xs]
+    left -= warm
+    if left > 0:  # cmaes: generations of a bounded CMA-ES around the best so far
+        from cmaes import CMA
+
+        allx, alls = np.vstack(xs), np.concatenate(scores)
+        pop = max(16, 4 + int(3 * np.log(len(box))))
+        cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), bounds=box, seed=seed,
+                  population_size=pop)
+        gens = range(0, left, pop)
+        for _ in progress_bar(gens, desc="decide", enable=progress, total=len(gens)):
+            x = np.array([cma.ask() for _ in range(pop)])
+            v = ev.score(*candidates_from_params(space, _params(space, x)))
+            cma.tell([(xi, -float(vi)) for xi, vi in zip(x, v)])  # cmaes minimises
+            xs.append(x)
+            scores.append(v)
+            if cma.should_stop():
+                cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), bounds=box,
+                          seed=int(rng.integers(1 << 31)), population_size=pop)
+    return np.vstack(xs)[:n_candidates], np.concatenate(scores)[:n_candidates]
+
+
+def record_search(study: Any, space: Space, x: np.ndarray, v: np.ndarray, chunk: int) -> None:
+    """The study (engine of record) gets one finished trial per `chunk` candidates: the best of that chunk,
+    with how many it stands for; written in one batch (no per-candidate storage round trip)."""
+    import optuna
+
+    dist = _distributions(space)
+    trials = []
+    for s in range(0, len(v), chunk):
+        i = s + int(v[s:s + chunk].argmax())
+        trials.append(optuna.trial.create_trial(params=_params(space, x[i:i + 1])[0], distributions=dist,
+                                                value=float(v[i]),
+                                                user_attrs={"candidates": int(min(chunk, len(v) - s))}))
+    study.add_trials(trials)
 
 
 def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
@@ -441,7 +568,8 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
                                     storage=run.decide_storage(), study_name=study_name, load_if_exists=True)
         t0 = time.time()
         decision, best, study, added = search(ev, d, study, progress=verbose, counted=True)
-        complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        complete = sum(int(t.user_attrs.get("candidates", 1))  # a recorded trial stands for its batch
+                       for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     except Exception as e:  # noqa: BLE001 - a read-only run, a full disk, a torn decide.db: one line, no traceback
         from harness.store import StoreError
 

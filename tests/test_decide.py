@@ -99,21 +99,42 @@ def test_warns_when_cross_fitted_gain_is_not_positive(tmp_path):
     assert out["crossfit"]["pooled_gain"] <= 0
 
 
-@pytest.mark.parametrize("sampler, cls", [("random", "RandomSampler"), ("qmc", "QMCSampler"),
-                                          ("cmaes", "CmaEsSampler")])
-def test_other_samplers_search_and_improve(tmp_path, sampler, cls):
-    """Each sampler really drives the search (its own Optuna sampler proposes the candidates) and finds a rule
-    better than argmax, which is the study's first (enqueued) trial."""
+@pytest.mark.parametrize("sampler", ["random", "qmc", "cmaes", "tpe"])
+def test_every_sampler_searches_and_improves(tmp_path, sampler):
+    """Each sampler really proposes its own candidates and finds a rule better than argmax (the first candidate);
+    the batched ones record one study trial per batch, standing for every candidate it scored."""
     from dataclasses import replace
+
+    from harness.decide import batched_search
 
     run, cfg = make_run(tmp_path)
     oof = load_oof(run, cfg)
     ev = Evaluator(oof.probs, oof.labels, make_space(cfg.decide, oof), "macro_f1_official", SCORE)
-    decision, best, study = search(ev, replace(cfg.decide, sampler=sampler), n_trials=130)
-    assert type(study.sampler).__name__ == cls
-    assert len({round(t.params["delta_0"], 6) for t in study.trials}) > 100  # candidates really differ
+    d = replace(cfg.decide, sampler=sampler)
+    decision, best, study = search(ev, d, n_trials=400 if sampler == "cmaes" else 130)
     assert best > ev.argmax_score() + 0.005
     assert best == pytest.approx(score(oof.labels, decode(oof.probs, decision), 9, "macro_f1_official", SCORE))
+    if sampler == "tpe":
+        assert type(study.sampler).__name__ == "TPESampler" and len(study.trials) == 130
+        return
+    x, v = batched_search(ev, d, 130, seed=0)
+    assert len(v) == 130 and len({round(float(a), 6) for a in x[:, 0]}) > 100  # candidates really differ
+    assert v[0] == pytest.approx(ev.argmax_score())  # plain argmax is always a candidate
+    assert sum(t.user_attrs["candidates"] for t in study.trials) == 400 if sampler == "cmaes" else 130
+
+
+def test_cmaes_refines_beyond_its_warm_start(tmp_path):
+    """The CMA-ES generations improve on the best of the Sobol warm start they begin from."""
+    from dataclasses import replace
+
+    from harness.decide import batched_search
+
+    run, cfg = make_run(tmp_path)
+    oof = load_oof(run, cfg)
+    ev = Evaluator(oof.probs, oof.labels, make_space(cfg.decide, oof), "macro_f1_official", SCORE)
+    x, v = batched_search(ev, replace(cfg.decide, sampler="cmaes"), 1000, seed=0)
+    warm = 1 + max(64, 999 // 4)
+    assert v[warm:].max() > v[:warm].max()
 
 
 def _bad(tmp_path, mutate, *extra, logits=False):

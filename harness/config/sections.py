@@ -292,8 +292,11 @@ class GenerativeConfig:
 @dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
-    sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help("Optuna sampler", "tpe")
-    n_trials: int = _help("trials per search", 1000)
+    sampler: Literal["tpe", "random", "qmc", "cmaes"] = _help(
+        "cmaes: a Sobol warm start refined by CMA-ES generations; qmc: a Sobol design; random: uniform draws (all "
+        "three scored in large batches, the study recording each batch's best); tpe: Optuna's TPE, one trial at a "
+        "time (slow: for comparison)", "cmaes")
+    n_trials: int = _help("candidate decisions scored per search (each cross-fitting search too)", 1000)
     timeout: float | None = _help("seconds per search (none = no limit)", None)
     seed: int = _help("sampler seed", 0)
     delta_range: list[float] = _help("box for each class bias delta", factory=lambda: [-2.0, 2.0])
