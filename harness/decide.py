@@ -272,8 +272,13 @@ class Evaluator:
         self.fixed_p = blend(self.probs, space.fixed_weights.astype(np.float32))
         self.fixed_logp = np.log(self.fixed_p + np.float32(EPS))
         self.support = np.bincount(self.y, minlength=space.n_labels)
+        self.shrink = 0.0  # objective = metric - shrink * mean |delta| (shrinkage toward plain argmax)
 
     def score(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
+        raw = self._raw(delta, tau, weights)
+        return raw - self.shrink * np.abs(delta).mean(1) if self.shrink else raw
+
+    def _raw(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
         if HAVE_NUMBA:
             return self._score_fused(delta, tau, weights)
         out = np.empty(len(delta))
@@ -428,6 +433,24 @@ def _params(space: Space, x: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
+def _arrays(space: Space, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Candidate vectors (B, D) as the kernel's (delta (B, K), tau (B,) NaN = gate off, weights (B, S)): the same
+    decisions `candidates_from_params(space, _params(space, x))` gives, without building a dict per candidate."""
+    b, n_d = len(x), len(space.delta_classes)
+    delta = np.zeros((b, space.n_labels))
+    delta[:, space.delta_classes] = x[:, :n_d]
+    i, tau = n_d, None
+    if space.gate_class is not None:
+        tau = np.where(x[:, i] >= 0.5, x[:, i + 1], np.nan)
+        i += 2
+    if space.search_weights:
+        raw = x[:, i:i + space.n_seeds] + 1e-9
+        weights = raw / raw.sum(1, keepdims=True)
+    else:
+        weights = np.tile(space.fixed_weights, (b, 1))
+    return delta, tau, weights
+
+
 def _vector(space: Space, params: dict[str, Any]) -> np.ndarray:
     x = [params.get(f"delta_{c}", 0.0) for c in space.delta_classes]
     if space.gate_class is not None:
@@ -473,24 +496,25 @@ def batched_search(ev: Evaluator, cfg: DecideConfig, n_candidates: int, seed: in
             u = (rng.uniform(size=(warm, len(box))) if cfg.sampler == "random"
                  else qmc.Sobol(len(box), scramble=True, seed=seed).random(warm))
         xs.append(lo + u * (hi - lo))
-    scores = [ev.score(*candidates_from_params(space, _params(space, x))) for x in xs]
+    scores = [ev.score(*_arrays(space, x)) for x in xs]
     left -= warm
     if left > 0:  # cmaes: generations of a bounded CMA-ES around the best so far
         from cmaes import CMA
 
         allx, alls = np.vstack(xs), np.concatenate(scores)
         pop = max(16, 4 + int(3 * np.log(len(box))))
-        cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), bounds=box, seed=seed,
-                  population_size=pop)
+        # no bounds inside CMA (its rejection sampling dominated the cost): proposals are clipped to the box
+        cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), seed=seed, population_size=pop)
         gens = range(0, left, pop)
         for _ in progress_bar(gens, desc="decide", enable=progress, total=len(gens)):
-            x = np.array([cma.ask() for _ in range(pop)])
-            v = ev.score(*candidates_from_params(space, _params(space, x)))
-            cma.tell([(xi, -float(vi)) for xi, vi in zip(x, v)])  # cmaes minimises
+            raw = np.array([cma.ask() for _ in range(pop)])
+            x = np.clip(raw, lo, hi)
+            v = ev.score(*_arrays(space, x))
+            cma.tell([(ri, -float(vi)) for ri, vi in zip(raw, v)])  # cmaes minimises
             xs.append(x)
             scores.append(v)
             if cma.should_stop():
-                cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), bounds=box,
+                cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)),
                           seed=int(rng.integers(1 << 31)), population_size=pop)
     return np.vstack(xs)[:n_candidates], np.concatenate(scores)[:n_candidates]
 
@@ -502,6 +526,7 @@ def record_search(study: Any, space: Space, x: np.ndarray, v: np.ndarray, chunk:
 
     dist = _distributions(space)
     trials = []
+    chunk = max(chunk, -(-len(v) // 8))  # at most 8 stored trials a search: each is a database transaction
     for s in range(0, len(v), chunk):
         i = s + int(v[s:s + chunk].argmax())
         trials.append(optuna.trial.create_trial(params=_params(space, x[i:i + 1])[0], distributions=dist,
@@ -519,6 +544,105 @@ def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------
+# the complexity ladder: how much decision the OOF rows can pay for, chosen by cross-fitting
+# ----------------------------------------------------------------------------
+
+RUNGS = ("argmax", "prior", "delta", "delta_gate", "full")  # simplest first: ties go to the simpler rung
+PRIOR_GRID = np.linspace(0.0, 1.5, 31)
+SE_RULE = 2.0  # a richer rung must beat a simpler one by this many paired standard errors of the fold gains  # prior: delta = -alpha * log(class prior of the fitting rows)
+
+
+@dataclass(frozen=True)
+class Rung:
+    name: str
+    shrink: float = 0.0
+
+    def label(self) -> str:
+        return self.name + (f" (shrinkage {self.shrink:g})" if self.shrink else "")
+
+
+def rung_space(space: Space, name: str) -> Space | None:
+    """The search space of a searched rung, or None when the rung adds nothing here (no gate, one seed)."""
+    from dataclasses import replace
+
+    if name == "delta":
+        return replace(space, gate_class=None, search_weights=False) if space.delta_classes else None
+    if name == "delta_gate":
+        return replace(space, search_weights=False) if space.gate_class is not None else None
+    if name == "full":
+        return space if space.search_weights else None
+    return None
+
+
+def ladder(space: Space, d: DecideConfig) -> list[Rung]:
+    """Every (rung, shrinkage) the decision may take, simplest first; one rung when `decide.complexity` pins it."""
+    rungs = [Rung("argmax"), Rung("prior")]
+    for name in RUNGS[2:]:
+        if rung_space(space, name) is not None:
+            rungs += [Rung(name, lam) for lam in sorted(set(d.shrinkage))]
+    if d.complexity != "auto":  # pinned: that rung, or the richest below it that applies (full with one seed)
+        names = [r.name for r in rungs]
+        name = next(n for n in reversed(RUNGS[:RUNGS.index(d.complexity) + 1]) if n in names)
+        rungs = [r for r in rungs if r.name == name]
+    return rungs
+
+
+def fit_rung(probs: np.ndarray, labels: np.ndarray, space: Space, rung: Rung, d: DecideConfig, budget: int,
+             score_labels: Sequence[int] | None, seed: int) -> Decision:
+    """The rung's best decision on these rows (in-sample: the caller cross-fits it)."""
+    k = space.n_labels
+    if rung.name == "argmax":
+        return Decision(np.zeros(k), None, None, space.fixed_weights)
+    if rung.name == "prior":
+        prior = (np.bincount(labels, minlength=k) + 1.0) / (len(labels) + k)
+        deltas = -PRIOR_GRID[:, None] * np.log(prior)[None]
+        flat = Space(k, space.n_seeds, list(range(k)), (-1e9, 1e9), None, space.tau_range, False, space.fixed_weights)
+        ev = Evaluator(probs, labels, flat, d.metric, score_labels)
+        v = ev.score(deltas, None, np.tile(space.fixed_weights, (len(deltas), 1)))
+        return Decision(deltas[int(v.argmax())], None, None, space.fixed_weights)
+    sub = rung_space(space, rung.name)
+    ev = Evaluator(probs, labels, sub, d.metric, score_labels)
+    ev.shrink = rung.shrink
+    x, v = batched_search(ev, d, budget, seed)
+    dl, t, w = candidates_from_params(sub, _params(sub, x[int(v.argmax()):int(v.argmax()) + 1]))
+    tau = None if t is None or np.isnan(t[0]) else float(t[0])
+    return Decision(dl[0], tau, sub.gate_class if tau is not None else None, w[0])
+
+
+def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: Space, d: DecideConfig,
+                score_labels: Sequence[int] | None) -> tuple[Rung, dict[str, float]]:
+    """The rung the OOF rows can pay for, and every rung's cross-fitted score. Each rung's score pools its
+    predictions of every fold, each decided by the rung fitted on the other folds. The winner is the simplest
+    rung within two paired standard errors of the best: a richer rung must beat a simpler one by more than the
+    fold-to-fold noise of its gain, or picking the maximum of noisy scores would itself overfit."""
+    k = space.n_labels
+    budget = max(128, d.n_trials // 8)  # inner searches only rank rungs: a smaller budget each
+    rungs = ladder(space, d)
+    if len(rungs) == 1:  # pinned, nothing to choose between
+        return rungs[0], {}
+    groups = np.unique(fold)
+    pooled: dict[str, float] = {}
+    per_fold: dict[str, np.ndarray] = {}
+    for rung in rungs:
+        pred = np.empty(len(labels), dtype=np.int64)
+        for g in groups:
+            fit, held = fold != g, fold == g
+            dec = fit_rung(probs[:, fit], labels[fit], space, rung, d, budget, score_labels, d.seed + int(g))
+            pred[held] = decode(probs[:, held], dec)
+        pooled[rung.label()] = float(batch_scores(labels, pred[None], k, d.metric, score_labels)[0])
+        per_fold[rung.label()] = batch_scores(labels[None].repeat(1, 0), pred[None], k, d.metric, score_labels) \
+            if len(groups) < 2 else np.array([batch_scores(labels[fold == g], pred[fold == g][None], k, d.metric,
+                                                            score_labels)[0] for g in groups])
+    best = max(rungs, key=lambda r: pooled[r.label()])
+    for rung in rungs:  # simplest first
+        diff = per_fold[best.label()] - per_fold[rung.label()]
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if pooled[rung.label()] >= pooled[best.label()] - SE_RULE * se:
+            return rung, pooled
+    return best, pooled
+
+
+# ----------------------------------------------------------------------------
 # cross-fitting and the whole step
 # ----------------------------------------------------------------------------
 
@@ -530,10 +654,14 @@ def crossfit(oof: OOF, cfg: ExperimentConfig, space: Space) -> dict[str, Any]:
     pooled_after = np.empty(len(oof.labels), dtype=np.int64)
     pooled_before = oof.probs.mean(0).argmax(-1)
     gains = []
+    chosen = []
     for f in folds:
         fit, held = oof.fold != f, oof.fold == f
-        ev_fit = Evaluator(oof.probs[:, fit], oof.labels[fit], space, d.metric, cfg.data.score_labels)
-        decision, _, _ = search(ev_fit, d)
+        # nested: the rung is chosen by cross-fitting on the other folds only, then fitted on all of them
+        rung, _ = choose_rung(oof.probs[:, fit], oof.labels[fit], oof.fold[fit], space, d, cfg.data.score_labels)
+        decision = fit_rung(oof.probs[:, fit], oof.labels[fit], space, rung, d, d.n_trials // 2, cfg.data.score_labels,
+                            d.seed)
+        chosen.append(rung.label())
         pooled_after[held] = decode(oof.probs[:, held], decision)
         ev_held = Evaluator(oof.probs[:, held], oof.labels[held], space, d.metric, cfg.data.score_labels)
         after = float(batch_scores(oof.labels[held], pooled_after[held][None], k, d.metric, cfg.data.score_labels)[0])
@@ -544,7 +672,7 @@ def crossfit(oof: OOF, cfg: ExperimentConfig, space: Space) -> dict[str, Any]:
                                                                             d.metric, cfg.data.score_labels)[0]),
             "pooled_after": float(batch_scores(oof.labels, pooled_after[None], k, d.metric, cfg.data.score_labels)[0]),
             "pooled_gain": boot["delta"], "pooled_gain_ci": [boot["ci_low"], boot["ci_high"]],
-            "p_not_better": boot["p_b_not_better"], "predictions": pooled_after}
+            "p_not_better": boot["p_b_not_better"], "rung_per_fold": chosen, "predictions": pooled_after}
 
 
 def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logits: bool = False) -> dict[str, Any]:
@@ -560,16 +688,24 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # one study per search space: a narrower delta_range or more delta_classes must not reuse trials
     # sampled from another space (their parameters would fall outside it, or be missing)
+    t0 = time.time()
+    rung, inner = choose_rung(oof.probs, oof.labels, oof.fold, space, d, cfg.data.score_labels)
+    sub = rung_space(space, rung.name)
     space_key = content_digest([d.delta_range, d.delta_classes, d.gate, d.tau_range, d.blend, d.weights,
-                                oof.seeds, cfg.data.score_labels])[:10]
-    study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}-{space_key}"
+                                oof.seeds, cfg.data.score_labels, rung.name, rung.shrink])[:10]
+    study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}-{rung.name}-{space_key}"
     try:
-        study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
-                                    storage=run.decide_storage(), study_name=study_name, load_if_exists=True)
-        t0 = time.time()
-        decision, best, study, added = search(ev, d, study, progress=verbose, counted=True)
-        complete = sum(int(t.user_attrs.get("candidates", 1))  # a recorded trial stands for its batch
-                       for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+        study, added, complete = None, 0, 0
+        if sub is None:  # argmax or prior: nothing for a study to search
+            decision = fit_rung(oof.probs, oof.labels, space, rung, d, d.n_trials, cfg.data.score_labels, d.seed)
+        else:  # the chosen rung, searched on every row with the full budget; the study records it (resumable)
+            study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),
+                                        storage=run.decide_storage(), study_name=study_name, load_if_exists=True)
+            ev_rung = Evaluator(oof.probs, oof.labels, sub, d.metric, cfg.data.score_labels)
+            ev_rung.shrink = rung.shrink
+            decision, _, study, added = search(ev_rung, d, study, progress=verbose, counted=True)
+            complete = sum(int(t.user_attrs.get("candidates", 1))  # a recorded trial stands for its batch
+                           for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     except Exception as e:  # noqa: BLE001 - a read-only run, a full disk, a torn decide.db: one line, no traceback
         from harness.store import StoreError
 
@@ -585,7 +721,13 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     after_rep = report(oof.labels, after_pred, names, cfg.data.score_labels)
     out: dict[str, Any] = {
         **decision.to_json(), "gate_on": decision.tau is not None, "sampler": d.sampler, "seed": d.seed,
-        "metric": d.metric, "study": study_name, "storage": run.decide_storage(),
+        "metric": d.metric, "study": study_name if study is not None else None, "storage": run.decide_storage(),
+        "complexity": {"setting": d.complexity, "chosen": rung.name, "shrinkage": rung.shrink,
+                       "cross_fitted_scores": inner,
+                       "why": f"{rung.label()}: the simplest rung whose cross-fitted {d.metric} over the OOF folds "
+                              f"({inner[rung.label()]:.4f}) is within two paired standard errors of the best "
+                              f"({max(inner.values()):.4f})" if inner else
+                              f"pinned by decide.complexity={d.complexity}"},
         "trials_total": complete, "trials_added": added,  # finished trials only (a killed search's never ran)
         "search_seconds": round(seconds, 2), "seeds": oof.seeds,
         "in_sample": {"before": before_rep[d.metric], "after": after_rep[d.metric],
@@ -611,7 +753,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     if d.crossfit and out["crossfit"]["pooled_gain"] <= 0:
         msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
                f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
-               "is overfitting the OOF rows. Consider plain argmax (decide.delta_range=[0,0], decide.gate=off).")
+               "does not carry over to rows it was not fitted to. Consider decide.complexity=argmax.")
         if verbose:  # said once: on screen for a person, as a warning for code calling quietly
             print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
         else:
@@ -633,21 +775,33 @@ def decide_summary(out: dict[str, Any]) -> dict[str, float]:
 
 
 def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
+    """The decision for a person: what was chosen and why, what it does, and what it is worth out of sample."""
     m = out["metric"]
-    lines = [f"decision layer ({out['sampler']}, {out['trials_total']} trials in {out['study']}, "
-             f"+{out['trials_added']} now):",
-             "  delta: " + ", ".join(f"{i}:{v:+.2f}" for i, v in enumerate(out["delta"]) if abs(v) > 1e-9),
-             f"  gate: {'class ' + str(out['gate_class']) + ' if p >= ' + format(out['tau'], '.3f') if out['gate_on'] else 'off'}",
-             ("  member weights: " + ", ".join(f"{m} {w:.2f}" for m, w in zip(out["members"], out["weights"]))
-              if "members" in out else
-              "  seed weights: " + ", ".join(f"{s}:{w:.2f}" for s, w in zip(out["seeds"], out["weights"]))),
-             f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} "
-             f"(in-sample gain {out['in_sample']['gain']:+.4f}, optimistic)"]
+    c = out.get("complexity", {})
+    ladder_scores = ", ".join(f"{k} {v:.4f}" for k, v in c.get("cross_fitted_scores", {}).items())
+    lines = [f"decision layer: {c.get('chosen', 'delta_gate')}"
+             + (f" (shrinkage {c['shrinkage']:g})" if c.get("shrinkage") else "")
+             + (f", chosen by cross-fitted {m} on the OOF folds: {ladder_scores}" if len(c.get(
+                 "cross_fitted_scores", {})) > 1 else " (pinned by decide.complexity)")]
+    shifted = [f"{names[i] if i < len(names) else i} {v:+.2f}" for i, v in enumerate(out["delta"]) if abs(v) > 1e-9]
+    if shifted:
+        lines.append("  class biases: " + ", ".join(shifted))
+    if out["gate_on"]:
+        gate = names[out["gate_class"]] if out["gate_class"] < len(names) else out["gate_class"]
+        lines.append(f"  gate: predict {gate} whenever its probability is at least {out['tau']:.3f}")
+    if "members" in out:
+        lines.append("  member weights: " + ", ".join(f"{x} {w:.2f}" for x, w in zip(out["members"], out["weights"])))
+    elif len(out["weights"]) > 1:
+        lines.append("  seed weights: " + ", ".join(f"{s} {w:.2f}" for s, w in zip(out["seeds"], out["weights"])))
+    lines.append(f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} on the "
+                 f"rows it was fitted to (gain {out['in_sample']['gain']:+.4f}, optimistic)")
     if "crossfit" in out:
         cf = out["crossfit"]
-        lines.append(f"  cross-fitted: {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f} "
-                     f"(gain {cf['pooled_gain']:+.4f}, 95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f}; "
-                     f"per-fold mean {cf['gain_mean']:+.4f} sd {cf['gain_sd']:.4f})")
+        lines.append(f"  out of sample (cross-fitted): {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f}, "
+                     f"gain {cf['pooled_gain']:+.4f} (95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f})")
+    if out.get("study"):
+        lines.append(f"  search: {out['trials_added']} candidates now ({out['sampler']}), {out['trials_total']} in all "
+                     f"in its study ({out['storage'].rsplit('/', 1)[-1]})")
     if "random_baseline" in out:
         rb = out["random_baseline"]
         lines.append(f"  random search of {rb['candidates']} candidates: best {rb['best']:.4f}")

@@ -70,7 +70,8 @@ def test_search_beats_argmax_and_random_baseline_is_reproducible(tmp_path):
 
 
 def test_decide_run_resumes_study_and_cross_fits(tmp_path):
-    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "decide.n_trials=260", "decide.random_baseline=1000")
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "decide.n_trials=260", "decide.random_baseline=1000",
+                        "decide.complexity=full")  # the searched rung: its study resumes
     first = decide_run(run, cfg, verbose=False)
     assert first["trials_total"] >= 260 and first["trials_added"] == first["trials_total"]
     again = decide_run(run, cfg, verbose=False)
@@ -169,7 +170,9 @@ def test_logits_accepted_with_the_flag(tmp_path):
     run, cfg = make_run(tmp_path, np.log(probs) + 3.0, y, fold, (42, 7), "decide.n_trials=130", "decide.crossfit=false")
     with pytest.raises(DecisionInputError, match="logits=True"):
         decide_run(run, cfg, verbose=False)
-    assert decide_run(run, cfg, verbose=False, logits=True)["trials_total"] >= 130
+    out = decide_run(run, cfg, verbose=False, logits=True)  # softmax of the logits: the same argmax as probs
+    assert out["in_sample"]["before"] == pytest.approx(
+        score(y, probs.mean(0).argmax(-1), 9, "macro_f1_official", SCORE))
 
 
 def test_missing_seed_gate_outside_labels_and_empty_space(tmp_path):
@@ -224,3 +227,54 @@ def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
             np.testing.assert_allclose(fused, plain, rtol=0, atol=1e-12)
         else:  # the kernel compares p*exp(delta) instead of log(p)+delta: only float near-ties may differ
             assert np.mean(fused != plain) <= 0.01 and np.abs(fused - plain).max() < 1e-3
+
+
+def test_candidate_vectors_decode_like_their_params(tmp_path):
+    from harness.decide import _arrays, _box, _params
+
+    run, cfg = make_run(tmp_path)
+    oof = load_oof(run, cfg)
+    from harness.decide import candidates_from_params
+
+    space = make_space(cfg.decide, oof)
+    box = _box(space)
+    x = box[:, 0] + np.random.default_rng(0).uniform(size=(50, len(box))) * (box[:, 1] - box[:, 0])
+    for a, b in zip(_arrays(space, x), candidates_from_params(space, _params(space, x))):
+        np.testing.assert_allclose(a, b)
+
+
+def _ladder_oof(seed: int, planted: bool, n: int = 400, k: int = 5):
+    from harness.decide import OOF
+
+    rng = np.random.default_rng(seed)
+    y = rng.choice(k, size=n, p=[.5, .2, .15, .1, .05])
+    if planted:  # informative scores, with the majority class over-predicted by a fixed logit shift
+        logit = rng.normal(size=(n, k))
+        logit[np.arange(n), y] += 2.0
+        logit[:, 0] += 2.5
+        p = np.exp(logit) / np.exp(logit).sum(1, keepdims=True)
+    else:  # pure noise: the scores know nothing of the labels
+        p = rng.dirichlet(np.ones(k), size=n)
+    return OOF(np.arange(n).astype(str), y, np.arange(n) % 5, [0], p[None].astype(np.float32))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_ladder_picks_argmax_on_noise_and_a_bias_on_a_planted_prior_shift(seed):
+    from harness.config import DecideConfig
+    from harness.decide import choose_rung
+
+    d = DecideConfig(metric="macro_f1")
+    noise = _ladder_oof(seed, planted=False)
+    rung, scores = choose_rung(noise.probs, noise.labels, noise.fold, make_space(d, noise), d, None)
+    assert rung.name == "argmax", scores
+    shifted = _ladder_oof(seed, planted=True)
+    rung, scores = choose_rung(shifted.probs, shifted.labels, shifted.fold, make_space(d, shifted), d, None)
+    assert rung.name in ("prior", "delta"), scores
+    assert scores[rung.label()] > scores["argmax"] + 0.05
+
+
+def test_a_pinned_rung_is_the_one_locked(tmp_path):
+    run, cfg = make_run(tmp_path, None, None, None, (42, 7), "decide.complexity=delta", "decide.n_trials=200")
+    out = decide_run(run, cfg, verbose=False)
+    assert out["complexity"]["chosen"] == "delta" and not out["gate_on"]
+    assert out["weights"] == [0.5, 0.5] and set(out["crossfit"]["rung_per_fold"]) <= {"delta", "delta (shrinkage 0.02)"}

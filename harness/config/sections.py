@@ -305,6 +305,13 @@ class DecideConfig:
     tau_range: list[float] = _help("range of the gate threshold tau", factory=lambda: [0.5, 1.0])
     blend: Literal["search", "equal", "fixed"] = _help("seed-blend weights: searched, equal, or `weights`", "search")
     weights: list[float] | None = _help("fixed seed-blend weights (blend=fixed)", None)
+    complexity: Literal["auto", "argmax", "prior", "delta", "delta_gate", "full"] = _help(
+        "how much decision the OOF rows may pay for: auto = the rung of argmax -> prior (one class-prior shift) -> "
+        "delta (per-class bias) -> delta_gate (+ majority gate) -> full (+ seed blend weights) whose cross-fitted "
+        "score over the OOF folds is best (argmax when nothing earns its place); or pin one rung", "auto")
+    shrinkage: list[float] = _help(
+        "penalties on mean |delta| tried for each searched rung (chosen with the rung, by cross-fitting)",
+        factory=lambda: [0.0, 0.02])
     metric: str = _help("objective on OOF rows", "macro_f1_official")
     crossfit: bool = _help("also report the cross-fitted (out-of-sample) gain", True)
     random_baseline: int = _help("candidates of the published uniform random search (0 = skip)", 0)
@@ -323,6 +330,8 @@ class DecideConfig:
             p.append("decide.weights: required when decide.blend=fixed")
         if self.metric not in keys.SCORES:
             p.append(f"decide.metric: {self.metric!r} is not one of {list(keys.SCORES)}")
+        if not self.shrinkage or any(x < 0 for x in self.shrinkage):
+            p.append("decide.shrinkage: one or more penalties >= 0")
         return p
 
 
