@@ -272,7 +272,7 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     _check_same_experiment(run, cfg)
     train, test = load_train(cfg), load_test(cfg)
     problems, notes = class_problems(train, cfg.data.label_names(), cfg.cv.n_folds,
-                                     cfg.data.train_path or f"synthetic:{cfg.data.synthetic}")
+                                     cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", cfg.group_key())
     if problems:
         raise ConfigError(problems)
     if verbose:

@@ -58,12 +58,16 @@ class Folds:
                              "(only before any fold was trained)") from None
 
 
-def class_problems(examples: Sequence[Example], label_names: Sequence[str], n_folds: int, source: str
-                   ) -> tuple[list[str], list[str]]:
+def class_problems(examples: Sequence[Example], label_names: Sequence[str], n_folds: int, source: str,
+                   group_key: str | None = None) -> tuple[list[str], list[str]]:
     """(problems, notes) of these labelled rows for cross-validation: a single class cannot make a classifier;
     a class with fewer rows than folds can (every method copes with a training part that lacks it) but some
     validation folds will hold none of it, which a user should know."""
     counts = np.bincount([e.label for e in examples if e.label is not None], minlength=len(label_names))
+    n_groups = len({group_of(e, group_key) for e in examples}) if group_key else n_folds
+    if n_groups < n_folds:
+        return [f"cv.n_folds: {n_folds} folds but the data has only {n_groups} group(s) by {group_key!r}; every "
+                "fold needs at least one group"], []
     present = [i for i, c in enumerate(counts) if c]
     if len(present) < 2:
         only = ", ".join(f"{i} {label_names[i]}" for i in present) or "none"

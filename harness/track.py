@@ -189,7 +189,8 @@ class WandbTracker(Tracker):
         with masked_argv():  # wandb records the command line in the run's metadata
             return wandb.init(project=t.project, entity=t.entity, tags=list(t.tags) or None, mode=self.mode,
                               reinit="create_new", resume="allow", dir=os.environ.get("WANDB_DIR"),
-                              settings=wandb.Settings(init_timeout=t.init_timeout, console=console), **kw)
+                              settings=wandb.Settings(init_timeout=t.init_timeout, console=console,
+                                                      silent=not t.verbose, quiet=not t.verbose), **kw)
 
     @_guard
     def start_experiment(self, cfg: ExperimentConfig) -> None:

@@ -122,7 +122,7 @@ def requeue(study: Any, params: dict[str, Any], root: int) -> None:
     study.enqueue_trial(params, user_attrs={RESUME_OF: root})
 
 
-def fail_dead_local_trials(study: Any, say: Any) -> None:
+def fail_dead_local_trials(study: Any, say: Any, max_retry: int) -> None:
     """RUNNING trials whose worker ran on this host and is gone (SIGTERM, kill -9): failed and requeued now,
     instead of after the heartbeat grace period."""
     import socket
@@ -138,6 +138,11 @@ def fail_dead_local_trials(study: Any, say: Any) -> None:
             continue
         study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL)
         root = int(t.user_attrs.get(RESUME_OF, t.number))
+        reruns = sum(u.user_attrs.get(RESUME_OF) == root for u in study.get_trials(deepcopy=False))
+        if reruns >= max_retry:
+            say(f"trial {t.number}: its worker (pid {pid} on this host) is gone; failed now, not queued again "
+                f"(trial {root} was already rerun {reruns} times, tune.max_retry={max_retry})")
+            continue
         requeue(study, t.params, root)
         say(f"trial {t.number}: its worker (pid {pid} on this host) is gone; failed now and queued again "
             f"(its finished folds are kept)")
@@ -282,7 +287,7 @@ def run_study(config: str | Path | None, overrides: list[str], study_name: str, 
     study.set_metric_names([cfg.tune.metric])
     study_dir = Path(cfg.output_dir) / "studies" / study_name
     objective = Objective(cfg, study_name, study_dir, verbose)
-    fail_dead_local_trials(study, print if verbose else (lambda *a: None))
+    fail_dead_local_trials(study, print if verbose else (lambda *a: None), cfg.tune.max_retry)
     start = time.time()
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     while True:

@@ -64,7 +64,7 @@ def test_folds_cli_psydefconv(tmp_path):
 @needs(DREADDIT)
 def test_dreaddit_folds_grouped_by_post():
     cfg = load_config(None, {"data.format": "table", "data.train_path": str(DREADDIT),
-                             "data.group_column": "post_id"})
+                             "data.group_column": "post_id", "data.preset": "dreaddit"})
     ex = load_train(cfg)
     f = make_folds(ex, 5, 42, cfg.group_key())
     rep = audit(f, ex, cfg.data.label_names())

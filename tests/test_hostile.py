@@ -158,7 +158,8 @@ def test_an_interrupted_decision_search_leaves_no_running_trial_and_counts_only_
     from harness import decide
 
     run = Path(shutil.copytree(two_runs / "a", tmp_path / "a"))
-    cfg = load_config(RunDir(run).config_path, ["decide.n_trials=120", "decide.crossfit=false"])
+    cfg = load_config(RunDir(run).config_path, ["decide.n_trials=120", "decide.crossfit=false",
+                                                "decide.complexity=full"])  # a searched rung: a study to leave
     real, calls = decide.Evaluator.score, []
 
     def interrupted(self, *a):

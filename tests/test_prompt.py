@@ -32,7 +32,7 @@ def test_target_survives_budget_minilm(minilm_tokenizer, layout, budget):
     assert tok.decode(tok(TARGET, add_special_tokens=False)["input_ids"]) in decoded  # intact target
     if layout == "decoder":
         assert "Needs More Information" in p.text  # the guide is never cut
-        assert p.text.rstrip().endswith(cfg.instruction)
+        assert pb.instruction and p.text.rstrip().endswith(pb.instruction)  # the preset's question, never cut
     assert p.truncated  # 30 long turns do not fit either budget
     assert p.turns_kept < 30
     # the newest context survives, the oldest goes first

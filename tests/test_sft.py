@@ -194,7 +194,7 @@ def test_extra_task_config_errors_are_listed_together():
                                             "verbalizers": ["x"], "weight": 0}, {"name": "a"}]}})
     msg = str(e.value)
     for part in ["sft.extra_tasks[0].data.bogus: unknown key", "sft.extra_tasks[0].data.train_path: required",
-                 "sft.extra_tasks[0].verbalizers: 1 for 2 labels", "sft.extra_tasks[0].weight: must be > 0",
+                 "sft.extra_tasks[0].data.labels: required", "sft.extra_tasks[0].weight: must be > 0",
                  "task names must be distinct"]:
         assert part in msg
 

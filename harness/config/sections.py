@@ -346,6 +346,9 @@ class TrackConfig:
     group: str | None = _help("W&B group; none = <name>-<experiment run id> (tune sets the study name)", None)
     fold_runs: bool = _help("one W&B run per trained fold (job_type=fold) with its curves and confusion matrix", True)
     init_timeout: float = _help("seconds to wait for the W&B server before training goes on without it", 60.0)
+    verbose: bool = _help("W&B's own console lines (run links, sync hints); off so the harness's table is the last "
+                          "thing on screen (`wandb sync` and the run directory's track.json still say where runs are)",
+                          False)
     log_adapters: bool = _help(
         "add every fold's saved model (folds/*/*/model) to the results artifact (large for 8B models)", False)
 

@@ -41,8 +41,11 @@ def sft_run_problems(cfg: Any, run: RunDir, sft: RunDir) -> list[str]:
     if not theirs.train.save_adapters:
         problems.append(f"{sft}: train.save_adapters is false, so its fold adapters were not kept")
     mine, old = cfg.to_flat_dict(), theirs.to_flat_dict()
-    problems += [f"{k}: {old.get(k)!r} in {sft.config_path} but {mine[k]!r} here" for k in mine
-                 if k.startswith(SHARED_WITH_SFT) and mine[k] != old.get(k)]
+    differ = [k for k in mine if k.startswith(SHARED_WITH_SFT) and mine[k] != old.get(k)]
+    problems += [f"{k}: {old.get(k)!r} in {sft.config_path} but {mine[k]!r} here" for k in differ]
+    if any(k.startswith(("cv.", "data.")) for k in differ):
+        problems.append(f"{sft}: the folds differ (other data or cv settings), so its fold-k model saw this run's "
+                        "fold-k validation rows")
     if run.folds_path().exists() and sft.folds_path().exists() and \
             run.read_folds().fold_of != sft.read_folds().fold_of:
         problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ")

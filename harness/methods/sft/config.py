@@ -24,7 +24,7 @@ class TaskConfig:
         n = len(self.data.label_names())
         if self.data.synthetic == "none" and not self.data.train_path:
             p.append(f"{prefix}train_path: required unless {prefix}synthetic is set")
-        if self.verbalizers is not None and len(self.verbalizers) != n:
+        if self.verbalizers is not None and n and len(self.verbalizers) != n:  # n = 0: labels already reported
             p.append(f"{prefix.removesuffix('data.')}verbalizers: {len(self.verbalizers)} for {n} labels")
         if self.weight <= 0:
             p.append(f"{prefix.removesuffix('data.')}weight: must be > 0")
