@@ -158,8 +158,9 @@ def test_an_interrupted_decision_search_leaves_no_running_trial_and_counts_only_
     from harness import decide
 
     run = Path(shutil.copytree(two_runs / "a", tmp_path / "a"))
-    cfg = load_config(RunDir(run).config_path, ["decide.n_trials=120", "decide.crossfit=false",
-                                                "decide.complexity=full"])  # a searched rung: a study to leave
+    # the per-trial engine (tpe) on a searched rung: the one that asks trials before it scores them
+    cfg = load_config(RunDir(run).config_path, ["decide.n_trials=140", "decide.crossfit=false",
+                                                "decide.complexity=full", "decide.shrinkage=[0]", "decide.sampler=tpe"])
     real, calls = decide.Evaluator.score, []
 
     def interrupted(self, *a):
@@ -178,7 +179,7 @@ def test_an_interrupted_decision_search_leaves_no_running_trial_and_counts_only_
     assert "RUNNING" not in states and "FAIL" in states
     complete = sum(t.state.name == "COMPLETE" for t in study.trials)
     out = decide.decide_run(run, cfg, verbose=False)
-    assert out["trials_added"] == 120 and out["trials_total"] == complete + 120
+    assert out["trials_added"] == 140 and out["trials_total"] == complete + 140
 
 
 def test_a_damaged_decision_study_is_one_line(two_runs, tmp_path):
@@ -188,7 +189,7 @@ def test_a_damaged_decision_study_is_one_line(two_runs, tmp_path):
 
     run = Path(shutil.copytree(two_runs / "a", tmp_path / "a"))
     Path(RunDir(run).decide_storage().removeprefix("sqlite:///")).write_bytes(b"not a database" * 100)
-    r = run_cli("decide", str(run), "decide.n_trials=20", ok=False)
+    r = run_cli("decide", str(run), "decide.n_trials=20", "decide.complexity=full", ok=False)
     assert r.returncode == 2 and "decide.db: the decision study cannot be opened" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
