@@ -355,3 +355,22 @@ def test_bad_output_paths_are_refused_before_any_work(tmp_path, two_runs):
         r = run_cli(*args, ok=False)
         assert r.returncode == 2 and "--out" in r.stderr and "is a directory" in r.stderr, r.stderr
     assert not list((tmp_path / "outdir").iterdir())
+
+
+def test_small_messages_say_the_right_thing_once(tmp_path, two_runs, capsys):
+    from helpers import run_cli
+
+    with pytest.raises(ConfigError, match=r"run_dir: holds a NUL byte"):
+        load_config(None, {"run_dir": "a\x00b"})
+    with pytest.raises(ConfigError, match=r"tfidf: cannot build the 'word' block .* tfidf\.min_df=1000"):
+        run_cv(load_config(None, [*TFIDF, "tfidf.min_df=1000", f"run_dir={tmp_path / 'r'}"]), verbose=False)
+    r = run_cli("cv", "demo_cpu", *TFIDF, "data.synthetic=none", f"data.train_path={tmp_path / 'nope.json'}", ok=False)
+    assert f"{tmp_path / 'nope.json'}: cannot read: No such file" in r.stderr and ": -:" not in r.stderr
+    out = tmp_path / "my ensemble"  # a path a shell would split
+    import shutil
+
+    shutil.copytree(two_runs / "a", tmp_path / "a2")  # the same run under another path: a legal ensemble
+    r = run_cli("ensemble", str(two_runs / "a"), str(tmp_path / "a2"), "--out", str(out), "decide.n_trials=20")
+    assert f"next: harness predict '{out}'" in r.stdout
+    said = r.stdout + r.stderr
+    assert said.count("not positive") <= 1  # the cross-fitted warning, if any, is said once

@@ -142,3 +142,22 @@ def test_config_and_cv_import_no_torch_at_run_time():
             "print(sorted(m for m in ('torch', 'transformers', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_only_rundir_names_the_run_directory_files():
+    """Every run-directory file name is a constant of harness.rundir; no other module spells one out."""
+    from harness import rundir
+
+    names = {v for k, v in vars(rundir).items() if k.isupper() and isinstance(v, str) and "." in v}
+    assert {"config.yaml", "oof.npz", "calibration.json", "crossfit.npz", "probs.npz"} <= names
+    # `harness report/compare --out` defaults name files in the current folder, not in a run directory
+    allowed = {("harness.cli", "report.html")}
+    found = []
+    for mod, path in modules().items():
+        if mod == "harness.rundir":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names \
+                    and (mod, node.value) not in allowed:
+                found.append(f"{mod}: {node.value!r} (line {node.lineno})")
+    assert not found, "run-directory file names outside harness.rundir:\n" + "\n".join(found)
