@@ -576,7 +576,7 @@ def rung_space(space: Space, name: str) -> Space | None:
 
 def ladder(space: Space, d: DecideConfig) -> list[Rung]:
     """Every (rung, shrinkage) the decision may take, simplest first; one rung when `decide.complexity` pins it."""
-    rungs = [Rung("argmax"), Rung("prior")]
+    rungs = [Rung("argmax")] + ([Rung("prior")] if space.delta_classes else [])
     for name in RUNGS[2:]:
         if rung_space(space, name) is not None:
             rungs += [Rung(name, lam) for lam in sorted(set(d.shrinkage))]
@@ -596,6 +596,10 @@ def fit_rung(probs: np.ndarray, labels: np.ndarray, space: Space, rung: Rung, d:
     if rung.name == "prior":
         prior = (np.bincount(labels, minlength=k) + 1.0) / (len(labels) + k)
         deltas = -PRIOR_GRID[:, None] * np.log(prior)[None]
+        deltas = deltas - deltas.mean(1, keepdims=True)  # a shift of every class by one amount decides nothing
+        mask = np.zeros(k, dtype=bool)
+        mask[space.delta_classes] = True
+        deltas = np.clip(np.where(mask, deltas, 0.0), *space.delta_range)  # within the user's box and classes
         flat = Space(k, space.n_seeds, list(range(k)), (-1e9, 1e9), None, space.tau_range, False, space.fixed_weights)
         ev = Evaluator(probs, labels, flat, d.metric, score_labels)
         v = ev.score(deltas, None, np.tile(space.fixed_weights, (len(deltas), 1)))
