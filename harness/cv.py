@@ -34,7 +34,6 @@ RESUME_SAFE = {"cv.folds", "track", "decide", "tune", "train.dataloader_workers"
                "run_dir", "output_dir"}
 
 
-FoldResult = FoldRecord  # the fold loop's result is the run directory's record of a fold
 
 
 def _check_same_experiment(run: RunDir, cfg: ExperimentConfig) -> None:
@@ -231,14 +230,14 @@ def oof_metrics(cfg: ExperimentConfig, run: RunDir, y: np.ndarray, oof: np.ndarr
             "label_names": label_names, "majority_class": majority}
 
 
-def fold_progress(results: dict[tuple[int, int], FoldResult]) -> dict[str, float]:
+def fold_progress(results: dict[tuple[int, int], FoldRecord]) -> dict[str, float]:
     """Running CV keys after each fold (mean over finished folds): what sweeps' early termination and pruners read."""
     return {keys.cv(m): float(np.mean([r.metrics[m] for r in results.values()]))
             for m in keys.FOLD_PROGRESS_SCORES} | {keys.CV_FOLDS_DONE: len(results)}
 
 
 def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True,
-           tracker: Any = None, on_fold: Callable[[FoldResult], None] | None = None) -> dict[str, Any] | None:
+           tracker: Any = None, on_fold: Callable[[FoldRecord], None] | None = None) -> dict[str, Any] | None:
     """Run (or resume) every fold of every seed; assemble OOF/test/metrics once all are done.
 
     `on_fold` sees every finished fold in order (a tuning trial reports it and may raise optuna.TrialPruned).
@@ -257,7 +256,7 @@ def _make_tracker(cfg: ExperimentConfig) -> Any:
 
 
 def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
-            on_fold: Callable[[FoldResult], None] | None) -> dict[str, Any] | None:
+            on_fold: Callable[[FoldRecord], None] | None) -> dict[str, Any] | None:
     from harness.metrics import format_per_class
     from harness.methods.base import make_method
     from harness.progress import progress_bar
@@ -306,7 +305,7 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
         if note:
             say(note)
     tracker.start_experiment(cfg)
-    results: dict[tuple[int, int], FoldResult] = {}
+    results: dict[tuple[int, int], FoldRecord] = {}
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
         r = run_fold(cfg, method, seed, k, fold_set, train, test, run, tracker)
         if r is None:
