@@ -238,9 +238,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from harness.ensemble import build_ensemble
 
-    build_ensemble(args.run_dirs, args.out, list(args.overrides or []))
+    build_ensemble(args.run_dirs, args.out, list(args.overrides or []), stack=args.stack, stack_c=args.stack_c)
     print(f"\nnext: harness predict {shlex.quote(str(args.out))} --out submission.json   "
-          "(blended test probabilities of every member)")
+          "(the members' test probabilities, " + ("stacked)" if args.stack else "blended)"))
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from harness.audit import audit_runs
+
+    audit_runs(args.run_dirs, args.out, top=args.top)
     return 0
 
 
@@ -410,8 +417,20 @@ def build_parser() -> argparse.ArgumentParser:
              "seeds searched with δ and τ on the OOF rows, with a cross-fitted gain; `predict` then uses it")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories (same folds)")
     p.add_argument("--out", required=True, help="the ensemble directory to create (or resume)")
+    p.add_argument("--stack", action="store_true",
+                   help="stack instead of blending: a class-weighted logistic regression on the members' OOF "
+                        "log-probabilities, cross-fitted by fold, then the decision ladder on its output")
+    p.add_argument("--stack-c", type=_bounded(float, 1e-6, 1e6), default=1.0,
+                   help="the stacker's inverse regularisation strength (default 1.0)")
     p.add_argument("overrides", nargs="*", default=[], metavar="decide.key=value",
                    help="decision-layer settings, e.g. decide.n_trials=500")
+
+    p = _add(sub, "audit", cmd_audit, "which labels look wrong (cleanlab on the OOF probabilities, blended over the "
+             "runs given) and every misclassified row: label_issues.json and errors.html")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories on identical folds")
+    p.add_argument("--top", type=_bounded(int, 1, 1_000_000), default=50,
+                   help="how many suspicious labels to list, most suspicious first (default 50)")
+    p.add_argument("--out", default="audit", help="folder for label_issues.json and errors.html (default ./audit)")
 
     p = _add(sub, "dashboard", cmd_dashboard, "build a W&B report comparing an experiment's (or sweep's) runs")
     p.add_argument("--run", help="a run directory: takes the project, group and class names from it")

@@ -124,7 +124,8 @@ def compare_runs(runs: Sequence[RunOOF], reference: str = "previous", n_boot: in
                  for r in runs]
     rows = []
     for i, r in enumerate(runs):
-        method = "ensemble" if RunDir(r.run.path).is_ensemble() else r.cfg.method
+        combine = RunDir(r.run.path).read_combine()
+        method = r.cfg.method if combine is None else "stack" if combine == "stack" else "ensemble"
         row: dict[str, Any] = {"run": r.run.name, "path": str(r.run.path), "method": method, "model": r.run.model,
                                "scored_as": r.scored_as, "per_class_f1": per_class[i]}
         for m in COMPARED:

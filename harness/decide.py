@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness import keys
+from harness.calibrate import calibration_report
 from harness.config import DecideConfig, ExperimentConfig
 from harness.fastdecode import HAVE_NUMBA
 
@@ -738,8 +739,11 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
                       "gain": after_rep[d.metric] - before_rep[d.metric]},
         "before": before_rep, "after": after_rep,
     }
+    out["temperature"] = calibration_report(oof.probs.mean(0), oof.labels, oof.fold)
     members = run.read_members()
-    if members is not None:  # an ensemble: the blend's axis is its members (run/seed), not seeds of one run
+    if members is not None and run.read_combine() == "stack":  # one OOF set: the stacker's, over these members
+        out["stacked"] = [m.label() for m in members]
+    elif members is not None:  # an ensemble: the blend's axis is its members (run/seed), not seeds of one run
         out["members"] = [m.label() for m in members]
     if d.random_baseline:
         rb, _ = random_search(ev, d.random_baseline, d.seed)
@@ -754,7 +758,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     run.replace_summary_keys(keys.decide(""), decide_summary(out))
     if verbose:
         print(format_decision(out, names))
-    if d.crossfit and out["crossfit"]["pooled_gain"] <= 0:
+    if d.crossfit and out["crossfit"]["pooled_gain"] <= 0 and rung.name != "argmax":  # argmax locked: nothing to warn
         msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
                f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
                "does not carry over to rows it was not fitted to. Consider decide.complexity=argmax.")
@@ -770,6 +774,10 @@ def decide_summary(out: dict[str, Any]) -> dict[str, float]:
     m = out["metric"]
     found = {keys.decide(k): out["after"][k] for k in keys.DECIDE_SCORES}
     found.update({keys.decide(m): out["in_sample"]["after"], keys.GAIN_IN_SAMPLE: out["in_sample"]["gain"]})
+    if "temperature" in out:
+        t = out["temperature"]
+        found.update({keys.TEMPERATURE: t["temperature"], keys.ECE_BEFORE: t["ece_before"],
+                      keys.ECE_AFTER: t["ece_after_crossfit"]})
     if "crossfit" in out:
         cf = out["crossfit"]
         found.update({keys.crossfit(m): cf["pooled_after"], keys.GAIN_CROSSFIT: cf["pooled_gain"],
@@ -793,6 +801,8 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
     if out["gate_on"]:
         gate = names[out["gate_class"]] if out["gate_class"] < len(names) else out["gate_class"]
         lines.append(f"  gate: predict {gate} whenever its probability is at least {out['tau']:.3f}")
+    if "stacked" in out:
+        lines.append("  on a stacker of: " + ", ".join(out["stacked"]))
     if "members" in out:
         lines.append("  member weights: " + ", ".join(f"{x} {w:.2f}" for x, w in zip(out["members"], out["weights"])))
     elif len(out["weights"]) > 1:
@@ -803,6 +813,11 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
         cf = out["crossfit"]
         lines.append(f"  out of sample (cross-fitted): {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f}, "
                      f"gain {cf['pooled_gain']:+.4f} (95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f})")
+    if "temperature" in out:
+        t = out["temperature"]
+        lines.append(f"  calibration: temperature {t['temperature']:.2f}; expected calibration error "
+                     f"{t['ece_before']:.3f} -> {t['ece_after_crossfit']:.3f} out of sample (cross-fitted), "
+                     f"log loss {t['nll_before']:.3f} -> {t['nll_after_crossfit']:.3f}")
     if out.get("study"):
         lines.append(f"  search: {out['trials_added']} candidates now ({out['sampler']}), {out['trials_total']} in all "
                      f"in its study ({out['storage'].rsplit('/', 1)[-1]})")

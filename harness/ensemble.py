@@ -7,18 +7,26 @@ together with δ and τ, with the same cross-fitted estimate of the gain as for 
 then writes the submission from the blended test probabilities of every member (a new `--test` file is
 scored by each member run's own fold models). Runs whose folds differ are refused: their OOF rows were
 predicted by models trained on different rows, so no blend fitted on them is honest.
+
+Blended members are temperature-scaled first (harness.calibrate), so that an over-confident member does not
+weigh more for it. `--stack` replaces the blend by a stacker: a class-weighted logistic regression on the
+members' log-probabilities, cross-fitted by fold, whose OOF output is the ensemble's one "seed"; the decision
+ladder then runs on it as on any run. combiner.npz holds what `predict` needs to do the same to test rows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from harness.calibrate import crossfit_temperature, scale
 from harness.compare import load_comparable
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
 from harness.cv import oof_metrics
+from harness.methods.linear import LinearHead
 from harness.rundir import EnsembleMember, OofArrays, RunDir, TestArrays
 
 
@@ -52,9 +60,79 @@ def _test_probs(run_dirs: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.concatenate(probs, 0)
 
 
+STACK_FLOOR = float(np.log(1e-6))  # member log-probabilities below this are one feature value: no -27 outliers
+
+
+def stack_features(probs: np.ndarray) -> np.ndarray:
+    """(M, N, K) member probabilities -> (N, M*K) floored log-probabilities, the stacker's inputs."""
+    m, n, k = probs.shape
+    logp = np.maximum(np.log(np.clip(probs, 1e-12, None)), STACK_FLOOR)
+    return logp.transpose(1, 0, 2).reshape(n, m * k)
+
+
+@dataclass
+class Stacker:
+    """A class-weighted multinomial logistic regression on the members' standardised log-probabilities. Its
+    coefficients give each member its own scale (a learnt temperature), so members enter it uncalibrated."""
+    head: LinearHead
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, probs: np.ndarray, labels: np.ndarray, cfg: ExperimentConfig, C: float) -> "Stacker":
+        from harness.weights import class_weights
+
+        x = stack_features(probs)
+        mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
+        k = probs.shape[-1]
+        head = LinearHead.fit_logreg((x - mean) / scale, labels, class_weights(labels, k, cfg.loss), k, C,
+                                     5000, cfg.decide.seed)
+        return cls(head, mean, scale)
+
+    def predict_proba(self, probs: np.ndarray) -> np.ndarray:
+        return self.head.predict_proba((stack_features(probs) - self.mean) / self.scale)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"stack_mean": self.mean, "stack_scale": self.scale, **self.head.arrays("stack_")}
+
+    @classmethod
+    def from_arrays(cls, z: dict[str, np.ndarray]) -> "Stacker":
+        return cls(LinearHead.from_arrays(z, "stack_"), z["stack_mean"], z["stack_scale"])
+
+
+def crossfit_stack(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, cfg: ExperimentConfig,
+                   C: float) -> np.ndarray:
+    """(N, K) stacked OOF probabilities: each fold's rows from a stacker fitted on the other folds only."""
+    out = np.zeros(probs.shape[1:], dtype=np.float32)
+    for f in np.unique(fold).tolist():
+        held = fold == f
+        out[held] = Stacker.fit(probs[:, ~held], labels[~held], cfg, C).predict_proba(probs[:, held])
+    return out
+
+
+def combine_test(run: RunDir, member_probs: np.ndarray) -> np.ndarray:
+    """Members' test probabilities (M, F, R, K) -> what the ensemble's decision applies to: each member scaled by
+    its temperature (a weight blend, (M, F, R, K)), or the stacker's output per fold ((1, F, R, K))."""
+    z = run.read_combiner()
+    if z is None:  # an ensemble written before combiner.npz: members as they are
+        return member_probs
+    temps = z["temperatures"]
+    if len(temps) != member_probs.shape[0]:
+        raise ConfigError([f"{run.path}: {len(temps)} members in its combiner but {member_probs.shape[0]} scored"])
+    if run.read_combine() == "stack":
+        stacker = Stacker.from_arrays(z)
+        return np.stack([stacker.predict_proba(member_probs[:, f]) for f in range(member_probs.shape[1])])[None]
+    return np.stack([scale(p, t) for p, t in zip(member_probs, temps)]).astype(np.float32)
+
+
 def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: Sequence[str] = (),
-                   verbose: bool = True) -> dict[str, Any]:
-    """Write the ensemble directory and run the decision layer on it; returns the decision."""
+                   verbose: bool = True, stack: bool = False, stack_c: float = 1.0) -> dict[str, Any]:
+    """Write the ensemble directory and run the decision layer on it; returns the decision.
+
+    Weight blend (default): each member's OOF probabilities are temperature-scaled out of sample (every fold by
+    the T fitted on the other folds) so that no member weighs by its confidence, then the decision layer searches
+    member weights with δ and τ. `stack`: a class-weighted logistic regression on the members' log-probabilities,
+    cross-fitted by fold (its OOF rows never come from a stacker that saw their fold), then the same ladder."""
     from harness.config import parse_overrides
     from harness.decide import decide_run
 
@@ -66,15 +144,19 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
             raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
                                "distinct runs"])
         seen[Path(d).resolve()] = str(d)
+    if not stack_c > 0 or not np.isfinite(stack_c):
+        raise ConfigError([f"--stack-c: {stack_c} must be a positive number"])
     runs = load_comparable(run_dirs)
     members: list[EnsembleMember] = []
     for r in runs:
         for seed in r.oof.seeds:
             members.append(EnsembleMember(member=len(members), run_dir=str(r.run.path.resolve()), name=r.run.name,
                                           method=r.cfg.method, seed=int(seed)))
+    combine = "stack" if stack else "weights"
     old = target.read_members()
-    if old is not None and old != members:
-        raise ConfigError([f"{out}: is an ensemble of other runs; choose a new --out"])
+    if old is not None and (old != members or target.read_combine() != combine):
+        raise ConfigError([f"{out}: is an ensemble of other runs (or combined by {target.read_combine()}); "
+                           "choose a new --out"])
     if old is None and out.exists() and any(out.iterdir()):
         raise ConfigError([f"{out}: exists and is not an ensemble directory; choose a new --out"])
     first = runs[0]
@@ -83,24 +165,37 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     if unknown:
         raise ConfigError([f"{k}: only decide.* settings apply to an ensemble" for k in unknown])
     # the members are the blend's "seeds"; their weights are searched unless the command line says otherwise
-    # (a member run's own decide.blend was about its seeds, not about these members). Validated before any write.
+    # (a member run's own decide.blend was about its seeds, not about these members). A stacker is one "seed".
+    # Validated before any write.
+    n_sets = 1 if stack else len(members)
     cfg = apply_overrides(first.cfg, {"name": f"ensemble-{out.name}", "run_dir": str(out),
-                                      "train.seeds": list(range(len(members))), "decide.enabled": True,
+                                      "train.seeds": list(range(n_sets)), "decide.enabled": True,
                                       "decide.blend": "search", "decide.weights": None, **over})
-    probs = np.concatenate([r.oof.probs for r in runs], 0)
+    raw = np.concatenate([r.oof.probs for r in runs], 0)
     o = first.oof
-    test_ids, test_probs = _test_probs([r.run.path for r in runs])  # checked before anything is written
+    test_ids, test_raw = _test_probs([r.run.path for r in runs])  # checked before anything is written
+    if stack:
+        probs = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)[None]
+        final = Stacker.fit(raw, o.labels, cfg, stack_c)
+        combiner = {"temperatures": np.ones(len(members)), **final.arrays()}
+    else:
+        fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
+        probs = np.stack([c.oof for c in fitted]).astype(np.float32)
+        combiner = {"temperatures": np.array([c.temperature for c in fitted])}
     out.mkdir(parents=True, exist_ok=True)
-    target.write_oof(OofArrays(ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(len(members)), probs=probs))
-    target.write_test(TestArrays(ids=test_ids, seeds=np.arange(len(members)), probs=test_probs))
+    target.write_combiner(combiner)
+    target.write_members(members, combine)
+    target.write_oof(OofArrays(ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(n_sets), probs=probs))
+    target.write_test(TestArrays(ids=test_ids, seeds=np.arange(n_sets), probs=combine_test(target, test_raw)))
     target.copy_identity_from(RunDir(first.run.path))
-    target.write_members(members)
     target.write_config(cfg)
     per_fold = _per_fold(cfg, o.labels, o.fold, probs)
     target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
     if verbose:
         listed = ", ".join(m.label() for m in members)
-        print(f"ensemble of {len(members)} members ({listed}) in {out}")
+        how = (f"stacked by a logistic regression (C={stack_c:g}, cross-fitted by fold)" if stack else
+               "temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), weights searched")
+        print(f"ensemble of {len(members)} members ({listed}) in {out}: {how}")
     return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json
 
 

@@ -37,3 +37,29 @@ def confusion_figure(cm: list[list[int]], names: list[str], title: str) -> Any:
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def reliability_figure(temperature: dict, title: str) -> Any:
+    """Reliability diagram: top-label confidence against accuracy per bin, before and after temperature
+    scaling (the `temperature` block of calibration.json); the diagonal is perfect calibration."""
+    plt = plt_module()
+    fig, ax = plt.subplots(figsize=(3.6, 3.4), dpi=90)
+    ax.plot([0, 1], [0, 1], color="gray", lw=1, ls="--")
+    for key, label, color in (("reliability_before", f"raw (ECE {temperature['ece_before']:.3f})", "tab:red"),
+                              ("reliability_after", f"T = {temperature['temperature']:.2f}, cross-fitted "
+                                                    f"(ECE {temperature['ece_after_crossfit']:.3f})", "tab:blue")):
+        r = temperature[key]
+        used = [i for i, c in enumerate(r["count"]) if c > 0]
+        sizes = [8 + 60 * r["count"][i] / max(max(r["count"]), 1) for i in used]
+        ax.plot([r["confidence"][i] for i in used], [r["accuracy"][i] for i in used], color=color, lw=1)
+        ax.scatter([r["confidence"][i] for i in used], [r["accuracy"][i] for i in used], s=sizes, color=color,
+                   label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top class)", fontsize=8)
+    ax.set_ylabel("accuracy", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

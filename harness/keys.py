@@ -10,7 +10,7 @@ from __future__ import annotations
 SCORES = ("macro_f1", "macro_f1_official", "accuracy", "balanced_accuracy", "weighted_f1")
 FOLD_PROGRESS_SCORES = ("macro_f1", "macro_f1_official", "balanced_accuracy")  # running means after each fold
 DECIDE_SCORES = ("macro_f1", "macro_f1_official", "balanced_accuracy")
-PREFIXES = ("cv", "decide", "baseline")
+PREFIXES = ("cv", "decide", "baseline", "calibration")
 
 
 def cv(score: str) -> str:
@@ -46,6 +46,9 @@ GAIN_CROSSFIT = "decide/gain_crossfit"
 DECIDE_TAU = "decide/tau"
 DECIDE_GATE_CLASS = "decide/gate_class"
 DECIDE_TRIALS = "decide/trials"
+TEMPERATURE = "calibration/temperature"
+ECE_BEFORE = "calibration/ece_before"
+ECE_AFTER = "calibration/ece_after_crossfit"
 
 
 # media logged by the tracker that the dashboard shows

@@ -95,8 +95,12 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     if test_file is not None:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
-        probs = member_test_probs(run_dir, examples, verbose) if run.is_ensemble() \
-            else score_file(run_dir, cfg, examples, verbose)
+        if run.is_ensemble():
+            from harness.ensemble import combine_test
+
+            probs = combine_test(run, member_test_probs(run_dir, examples, verbose))
+        else:
+            probs = score_file(run_dir, cfg, examples, verbose)
     else:
         z = run.read_test()
         ids, probs = [str(i) for i in z.ids], z.probs

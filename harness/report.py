@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness import keys
-from harness.figures import confusion_figure, plt_module
+from harness.figures import confusion_figure, plt_module, reliability_figure
 from harness.store import StoreError, atomic_write_text, read_json
 
 
@@ -249,8 +249,11 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
                    f"τ = {format(d['tau'], '.3f') if d['tau'] is not None else 'off'}, weights = {d['weights']}; "
                    f"{d['trials_total']} trials ({d['sampler']})</p>")
         parts += [f"<section class=run><h2>{e(r.name)}</h2><p class=path>{e(str(r.path))}</p>{dec}",
-                  f"<img alt='confusion matrices of {e(r.name)}' src='data:image/png;base64,{_png(confusion_pair(r))}'>",
-                  "<table class=perclass><tr><th>label</th><th>name</th><th>precision</th><th>recall</th><th>F1</th>"
+                  f"<img alt='confusion matrices of {e(r.name)}' src='data:image/png;base64,{_png(confusion_pair(r))}'>"]
+        if r.decision and "temperature" in r.decision:
+            parts.append(f"<img alt='reliability diagram of {e(r.name)}' src='data:image/png;base64,"
+                         f"{_png(reliability_figure(r.decision['temperature'], 'reliability (OOF, seed mean)'))}'>")
+        parts += ["<table class=perclass><tr><th>label</th><th>name</th><th>precision</th><th>recall</th><th>F1</th>"
                   f"<th>support</th></tr>{pc}</table></section>"]
     style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
              "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"

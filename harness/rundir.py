@@ -15,7 +15,8 @@
     calibration.json     the locked decision (delta, tau, blend weights) and its in-sample / cross-fitted gains
     crossfit.npz         each OOF row decided by a rule searched on the other folds (belongs to calibration.json)
     decide.db            the decision searches' Optuna study (SQLite)
-    ensemble.json        an ensemble directory's members (run, seed), in blend order
+    ensemble.json        an ensemble directory's members (run, seed), in blend order, and how they combine
+    combiner.npz         an ensemble's per-member temperatures and, stacked, its logistic-regression stacker
     track.json           the W&B run ids this directory was mirrored to
     report.html          the local report
     scored-<key>.npz     a new file's test probabilities (`predict --test`), keyed by its content and the config
@@ -48,6 +49,7 @@ CALIBRATION = "calibration.json"
 CROSSFIT = "crossfit.npz"
 DECIDE_DB = "decide.db"
 ENSEMBLE = "ensemble.json"
+COMBINER = "combiner.npz"
 TRACK = "track.json"
 REPORT = "report.html"
 CACHE = "cache"
@@ -345,8 +347,20 @@ class RunDir:
             return None
         return [EnsembleMember(**m) for m in read_json(path)["members"]]
 
-    def write_members(self, members: list[EnsembleMember]) -> None:
-        atomic_write_json(self.path / ENSEMBLE, {"members": [asdict(m) for m in members]})
+    def write_members(self, members: list[EnsembleMember], combine: str = "weights") -> None:
+        atomic_write_json(self.path / ENSEMBLE, {"members": [asdict(m) for m in members], "combine": combine})
+
+    def read_combine(self) -> str | None:
+        """How an ensemble's members combine: `weights` (a searched blend) or `stack` (a stacker); None: not one."""
+        path = self.path / ENSEMBLE
+        return read_json(path).get("combine", "weights") if path.exists() else None
+
+    def write_combiner(self, arrays: dict[str, np.ndarray]) -> None:
+        atomic_write_npz(self.path / COMBINER, **arrays)
+
+    def read_combiner(self) -> dict[str, np.ndarray] | None:
+        path = self.path / COMBINER
+        return load_npz(path, "temperatures") if path.exists() else None
 
     def is_ensemble(self) -> bool:
         return self.has(ENSEMBLE)

@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared")) / "data"
 PSY_TEST = SHARED / "psydefconv" / "test_unlabeled.json"
 DREADDIT = SHARED / "dreaddit" / "dreaddit-train.csv"
+# what the `gpu` tests load in place of Qwen/Qwen3-8B: its real shape with random weights (no hub, no download);
+# HARNESS_GPU_MODEL=Qwen/Qwen3-8B runs them on the real weights where the HF cache has them
+GPU_MODEL = os.environ.get("HARNESS_GPU_MODEL", "qwen3-8b-shape")
 
 # W&B stays off unless a test is about W&B; no bars in logs
 os.environ.setdefault("WANDB_MODE", "disabled")

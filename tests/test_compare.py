@@ -115,8 +115,13 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     from harness.decide import apply_to_test, load_decision
     from harness.store import load_npz
 
+    from harness.calibrate import scale
+
     stacked = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
-    assert [i["label"] for i in items] == apply_to_test(stacked, load_decision(ens)).tolist()
+    temps = load_npz(ens / "combiner.npz", "temperatures")["temperatures"]  # members blend calibrated
+    assert len(temps) == 3 and (temps > 0).all() and not np.allclose(temps, 1)
+    scaled = np.stack([scale(p, t) for p, t in zip(stacked, temps)])
+    assert [i["label"] for i in items] == apply_to_test(scaled, load_decision(ens)).tolist()
     # a new file: every member run's fold models score it
     new = _test_csv(tmp_path / "new.csv", seed=11, n=15)
     assert cli.main(["predict", str(ens), "--test", str(new), "--out", str(tmp_path / "s2.json")]) == 0
@@ -138,3 +143,93 @@ def test_ensemble_settings_are_checked_before_anything_is_written(runs, tmp_path
         build_ensemble([logreg, svm], tmp_path / "e2", ["decide.blend=fixed", "decide.weights=[0.2,0.3,0.5]"],
                        verbose=False)
     assert not (tmp_path / "e1").exists() and not (tmp_path / "e2").exists()
+
+
+def _planted_members(seed: int = 0, n: int = 600, k: int = 4):
+    """Two members that each know half the classes (A tells 0 from 1, B tells 2 from 3) and are unsure elsewhere:
+    no weighting of the two beats knowing whom to trust for which class, which a stacker learns."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    fold = rng.integers(0, 5, n)
+    a, b = np.full((n, k), 1.0), np.full((n, k), 1.0)
+    low, high = y < 2, y >= 2
+    a[low, y[low]] += rng.gamma(4.0, 1.0, low.sum())
+    a[low, 1 - y[low]] += rng.gamma(1.0, 1.0, low.sum())
+    a[:, 2:] += rng.gamma(2.0, 1.0, (n, 2))  # A: sure of the upper pair as a whole, no better than chance inside it
+    b[high, y[high]] += rng.gamma(4.0, 1.0, high.sum())
+    b[high, 5 - y[high]] += rng.gamma(1.0, 1.0, high.sum())
+    b[:, :2] += rng.gamma(2.0, 1.0, (n, 2))
+    probs = np.stack([a / a.sum(1, keepdims=True), b / b.sum(1, keepdims=True)])
+    return probs, y, fold
+
+
+def test_stacking_oof_never_uses_a_rows_own_fold():
+    from harness.ensemble import crossfit_stack
+
+    cfg = load_config(None, BASE)
+    probs, y, fold = _planted_members()
+    stacked = crossfit_stack(probs, y, fold, cfg, 1.0)
+    assert stacked.shape == probs.shape[1:] and np.allclose(stacked.sum(1), 1, atol=1e-5)
+    changed = y.copy()
+    held = fold == 2
+    changed[held] = (changed[held] + 1) % 4  # other gold labels on fold 2 only
+    again = crossfit_stack(probs, changed, fold, cfg, 1.0)
+    np.testing.assert_array_equal(again[held], stacked[held])  # fold 2's rows never saw fold 2's labels
+    assert not np.allclose(again[~held], stacked[~held])  # ... while every other fold's stacker did
+
+
+def test_stacking_learns_which_member_to_trust_where():
+    from harness.decide import blend
+    from harness.ensemble import crossfit_stack
+    from harness.metrics import score
+
+    cfg = load_config(None, BASE)
+    probs, y, fold = _planted_members(seed=1)
+    stacked = crossfit_stack(probs, y, fold, cfg, 1.0)
+    members = [score(y, p.argmax(1), 4, "macro_f1") for p in probs]
+    best_blend = max(score(y, blend(probs, np.array([w, 1 - w])).argmax(1), 4, "macro_f1")
+                     for w in np.linspace(0, 1, 21))  # every weight, chosen in-sample: generous to the blend
+    stack = score(y, stacked.argmax(1), 4, "macro_f1")
+    assert stack > best_blend + 0.05 and stack > max(members) + 0.1, (stack, best_blend, members)
+
+
+def test_stacked_ensemble_round_trips_through_predict(runs, tmp_path):
+    from harness.decide import apply_to_test, load_decision
+    from harness.ensemble import Stacker
+    from harness.rundir import RunDir
+    from harness.store import load_npz
+
+    root, logreg, svm, words, _, test = runs
+    ens = tmp_path / "stack"
+    assert cli.main(["ensemble", str(logreg), str(svm), str(words), "--out", str(ens), "--stack",
+                     "decide.n_trials=80"]) == 0
+    run = RunDir(ens)
+    assert run.read_combine() == "stack" and len(run.read_members()) == 3
+    cal = json.loads((ens / "calibration.json").read_text())
+    assert len(cal["weights"]) == 1 and len(cal["stacked"]) == 3  # one OOF set: the stacker's
+    assert "complexity" in cal and "crossfit" in cal
+    # the saved stacker is the one fitted on every OOF row; applied per fold to the members' test probabilities
+    member_test = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
+    member_oof = np.concatenate([run_oof(d) for d in (logreg, svm, words)], 0)
+    saved = Stacker.from_arrays(run.read_combiner())
+    refit = Stacker.fit(member_oof, run.read_oof().labels, run.read_config(), 1.0)
+    np.testing.assert_allclose(saved.predict_proba(member_oof), refit.predict_proba(member_oof), atol=1e-6)
+    expect = np.stack([saved.predict_proba(member_test[:, f]) for f in range(member_test.shape[1])])[None]
+    np.testing.assert_allclose(run.read_test().probs, expect, atol=1e-6)
+    assert cli.main(["predict", str(ens), "--out", str(tmp_path / "s.json")]) == 0
+    labels = [i["label"] for i in json.loads((tmp_path / "s.json").read_text())]
+    assert labels == apply_to_test(expect, load_decision(ens)).tolist()
+    # the members' own test file given as a new file goes through the members' fold models and the same stacker
+    assert cli.main(["predict", str(ens), "--test", str(test), "--out", str(tmp_path / "s2.json")]) == 0
+    assert [i["label"] for i in json.loads((tmp_path / "s2.json").read_text())] == labels
+    # a stacked directory is not silently reused as a blend, nor the other way round
+    with pytest.raises(ConfigError, match="choose a new --out"):
+        from harness.ensemble import build_ensemble
+
+        build_ensemble([logreg, svm, words], ens, verbose=False)
+
+
+def run_oof(run_dir: Path) -> np.ndarray:
+    from harness.compare import load_comparable
+
+    return load_comparable([run_dir])[0].oof.probs

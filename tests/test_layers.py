@@ -24,13 +24,15 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("method specs", {"harness.methods.registry", METHOD_SPEC}),
     ("config", {"harness.config"}),
     ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
-                        "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode"}),
+                        "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode",
+                        "harness.calibrate"}),
     ("run directory", {"harness.rundir"}),
     ("decision layer", {"harness.decide"}),
     ("methods", {"harness.methods"}),
     ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),
     ("fold loop", {"harness.cv"}),
-    ("entry points", {"harness.predict", "harness.tune", "harness.sweep", "harness.compare", "harness.ensemble"}),
+    ("entry points", {"harness.predict", "harness.tune", "harness.sweep", "harness.compare", "harness.ensemble",
+                      "harness.audit"}),
     ("commands", {"harness.cli"}),
     ("test fixtures", {"harness.testing"}),  # the top: nothing in the package imports a fixture
 ]
@@ -41,7 +43,8 @@ FORBIDDEN = {
     # the registry imports every method's spec and settings: never a model library
     **{f"harness.methods.{m}": {"torch", "transformers", "peft", "trl", "sklearn", "numpy", "wandb"}
        for m in ("registry", "spec", "seqcls", "tfidf", "tfidf.config", "embed", "embed.config", "prompt", "sft",
-                 "sft.config", "preference", "preference.config")},
+                 "sft.config", "preference", "preference.config", "setfit", "setfit.config")},
+    "harness.calibrate": {"torch", "transformers", "wandb", "optuna"},  # arrays in, numbers out
     "harness.cv": {"torch", "transformers", "peft", "trl", "sklearn", "wandb"},  # method-agnostic fold loop
     "harness.decide": {"torch", "transformers", "peft", "wandb"},  # trains nothing
     "harness.data": {"torch", "transformers"},

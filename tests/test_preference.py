@@ -173,14 +173,17 @@ def test_dpo_on_a_4bit_sft_run_reloads_to_the_same_scores(tmp_path):
 
 @pytest.mark.gpu
 def test_psydefdetect_ladder_dpo_recipe_on_qwen3_8b(tmp_path):
-    """The GPU ladder's sft and dpo recipes as users run them (Qwen3-8B QLoRA from the HF cache), cut to a few
-    steps on synthetic PsyDefConv: every dpo fold starts from the sft adapter of its own fold."""
+    """The GPU ladder's sft and dpo recipes as users run them (Qwen3-8B QLoRA; its real shape unless
+    HARNESS_GPU_MODEL names the hub weights), cut to a few steps on synthetic PsyDefConv: every dpo fold starts
+    from the sft adapter of its own fold."""
     from pathlib import Path
+
+    from conftest import GPU_MODEL
 
     root = Path(__file__).resolve().parents[1] / "experiments"
     cut = ["data.synthetic=psydefconv", "data.synthetic_groups=20", "data.test_path=null", "cv.n_folds=2",
            "train.max_steps=4", "train.inner_val_fraction=0", "train.early_stopping_patience=0",
-           "decide.enabled=false", "track.backend=none"]
+           "decide.enabled=false", "track.backend=none", f"model.name_or_path={GPU_MODEL}"]
     run_cv(load_config(root / "psydefdetect_sft_qwen3_8b.yaml", cut + [f"run_dir={tmp_path / 'sft'}"]))
     run_cv(load_config(root / "psydefdetect_dpo_qwen3_8b.yaml",
                        cut + [f"run_dir={tmp_path / 'dpo'}", f"preference.sft_run={tmp_path / 'sft'}"]))

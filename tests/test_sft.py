@@ -201,8 +201,10 @@ def test_extra_task_config_errors_are_listed_together():
 
 @pytest.mark.gpu
 def test_psydefconv_sft_recipe_on_qwen3_8b_qlora(tmp_path):
-    """The GPU recipe as users run it (Qwen3-8B QLoRA from the HF cache), cut to a few steps on synthetic
-    PsyDefConv: every fold trains, is scored on the 9 level names, and reloads to the same scores."""
+    """The GPU recipe as users run it (Qwen3-8B QLoRA; its real shape unless HARNESS_GPU_MODEL names the hub
+    weights), cut to a few steps on synthetic PsyDefConv: every fold trains, is scored on the 9 level names, and
+    reloads to the same scores."""
+    from conftest import GPU_MODEL
     from pathlib import Path
 
     from harness.methods.sft.method import SftMethod
@@ -211,7 +213,7 @@ def test_psydefconv_sft_recipe_on_qwen3_8b_qlora(tmp_path):
     cfg = load_config(recipe, ["data.synthetic=psydefconv", "data.synthetic_groups=20", "data.test_path=null",
                                "cv.n_folds=2", "train.max_steps=4", "train.inner_val_fraction=0",
                                "train.early_stopping_patience=0", "decide.enabled=false", "track.backend=none",
-                               f"run_dir={tmp_path / 'run'}"])
+                               f"model.name_or_path={GPU_MODEL}", f"run_dir={tmp_path / 'run'}"])
     m = run_cv(cfg, verbose=False)
     assert m["summary"]["cv/macro_f1"] >= 0
     rows = load_train(cfg)

@@ -169,7 +169,7 @@ def test_sweep_local_runs_every_method_of_methods_yaml(tmp_path, monkeypatch):
 
 
 def test_ladder_runs_every_rung_and_compares_each_with_the_previous(tmp_path, monkeypatch):
-    """sweeps/ladder.yaml in one command (`harness sweep-local --compare`), unchanged: six rungs from TF-IDF to
+    """sweeps/ladder.yaml in one command (`harness sweep-local --compare`), unchanged: seven rungs from TF-IDF to
     DPO on the same folds (the dpo rung finds the sft rung's run by name among the sweep's runs and starts
     each fold from its adapter), then one comparison: terminal, compare.html/json and a W&B table (offline).
     Synthetic Dreaddit-shaped rows and tiny-qwen3 keep it quick; the real run is in benchmarks/RESULTS.md."""
@@ -179,17 +179,17 @@ def test_ladder_runs_every_rung_and_compares_each_with_the_previous(tmp_path, mo
     monkeypatch.chdir(ROOT)
     cpu = ["data.synthetic=dreaddit", "data.synthetic_groups=16", "cv.n_folds=2", "model.name_or_path=tiny-qwen3",
            "train.max_steps=2", "prompt.max_length=64", "cv.group_by=auto", "track.fold_runs=false",
-           "decide.n_trials=30", "train.precision=fp32"]
+           "decide.n_trials=30", "train.precision=fp32", "setfit.pairs_per_row=2"]
     r = subprocess.run([sys.executable, "-m", "harness.cli", "sweep-local", "sweeps/ladder.yaml", "--compare",
                         "--state-dir", str(tmp_path / "state"), *cpu, f"output_dir={tmp_path / 'runs'}"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     state = json.loads((tmp_path / "state" / "state.json").read_text())
-    assert [x["state"] for x in state["runs"]] == ["finished"] * 6
+    assert [x["state"] for x in state["runs"]] == ["finished"] * 7
     result = json.loads((tmp_path / "state" / "compare.json").read_text())
     names = [x["run"] for x in result["runs"]]
-    assert names == ["dreaddit_tfidf", "dreaddit_embed", "dreaddit_minilm", "dreaddit_zeroshot", "dreaddit_sft",
-                     "dreaddit_dpo"]
+    assert names == ["dreaddit_tfidf", "dreaddit_embed", "dreaddit_setfit", "dreaddit_minilm", "dreaddit_zeroshot",
+                     "dreaddit_sft", "dreaddit_dpo"]
     for prev, row in zip(names, result["runs"][1:]):  # each rung against the previous one, with a paired CI
         assert row["reference"] == prev
         lo, hi = row["delta_macro_f1_ci"]

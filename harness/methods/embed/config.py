@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from harness.config.fields import setting
 
 
 @dataclass
 class EmbedConfig:
+    SECTION: ClassVar[str] = "embed"  # the section these settings sit in (setfit's settings extend them)
     pooling: Literal["auto", "mean", "last", "cls"] = setting(
         "auto: mean over tokens for encoders, the last real token for decoders (causal LMs)", "auto")
     normalize: bool = setting("L2-normalise each embedding before the head", True)
@@ -20,9 +21,9 @@ class EmbedConfig:
     def check(self) -> list[str]:
         p = []
         if self.batch_size < 1:
-            p.append("embed.batch_size: must be >= 1")
+            p.append(f"{self.SECTION}.batch_size: must be >= 1")
         if self.C <= 0:
-            p.append("embed.C: must be > 0")
+            p.append(f"{self.SECTION}.C: must be > 0")
         if self.max_iter < 1:
-            p.append("embed.max_iter: must be >= 1")
+            p.append(f"{self.SECTION}.max_iter: must be >= 1")
         return p

@@ -55,15 +55,16 @@ class Embedder:
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoConfig, AutoModel
+        from transformers import AutoConfig
 
         from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
+        from harness.methods.hf.shape import from_pretrained_or_shape
 
         path = resolve_model_path(self.cfg.model.name_or_path)
         archs = getattr(AutoConfig.from_pretrained(path), "architectures", None) or []
         self.decoder = any(a.endswith("ForCausalLM") for a in archs)
         kwargs = quantization_kwargs(self.cfg) if self.cfg.quant.quantized() else {}
-        self.model = AutoModel.from_pretrained(path, **kwargs)
+        self.model = from_pretrained_or_shape("base", self.cfg.model.name_or_path, path, **kwargs)
         if not self.cfg.quant.quantized() and use_cuda():
             self.model = self.model.to("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
         self.model.eval()
@@ -168,15 +169,18 @@ class EmbedMethod(Method):
             return [p.text for p in prompts], None
         return [p.text for p in prompts], [p.text_pair or "" for p in prompts]
 
-    def features(self, rows: Sequence[Example], progress: bool = False) -> np.ndarray:
+    def features(self, rows: Sequence[Example], progress: bool = False, embedder: Embedder | None = None) -> np.ndarray:
+        """(rows, D) features: the target's (or whole prompt's) embedding, then the context's (pair layout).
+        `embedder`: another body than the method's frozen one (setfit's fold-tuned body)."""
+        embedder = embedder or self.embedder
         texts, contexts = self._texts(rows)
-        x = self.embedder.embed(texts, progress)
+        x = embedder.embed(texts, progress)
         if contexts is None:
             return x
         present = [c for c in contexts if c]
         ctx = np.zeros_like(x)
         if present:
-            vec = self.embedder.embed(present, progress)
+            vec = embedder.embed(present, progress)
             ctx[[i for i, c in enumerate(contexts) if c]] = vec
         return np.concatenate([x, ctx], 1)
 

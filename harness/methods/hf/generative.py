@@ -102,12 +102,13 @@ class TaskPrompts:
 def load_causal_lm(cfg: Any) -> Any:
     """The generative model of `model.name_or_path` for scoring (4-bit with `quant.load_in_4bit`, bf16 on CUDA)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
+    from harness.methods.hf.shape import from_pretrained_or_shape
 
     kwargs = quantization_kwargs(cfg) if cfg.quant.quantized() else {}
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(cfg.model.name_or_path), **kwargs)
+    model = from_pretrained_or_shape("causal", cfg.model.name_or_path, resolve_model_path(cfg.model.name_or_path),
+                                     **kwargs)
     if not cfg.quant.quantized() and use_cuda():
         model = model.to("cuda", dtype=torch.bfloat16)
     return model

