@@ -3,6 +3,7 @@
     python benchmarks/small_data.py                       # Dreaddit subsamples (../shared) + synthetic PsyDefConv
     python benchmarks/small_data.py --results             # ... and append the tables to benchmarks/RESULTS.md
     python benchmarks/small_data.py --methods tfidf embed # a subset (setfit is the slow one)
+    python benchmarks/small_data.py --methods embed setfit --sets 300 synthetic   # SetFit where the issue asks
 
 Data: real Dreaddit subsamples of ~300 and ~600 rows (whole posts drawn at random, 5 draws each) and
 synthetic PsyDefConv with 40 dialogues (3 generator seeds); grouped 5-fold CV; methods `tfidf`, `embed`
@@ -15,7 +16,8 @@ Per OOF set:
 2. Ensembles of tfidf + embed on the same folds: the weight blend (calibrated members) and the stacker
    (`--stack`), each scored by its cross-fitted decided predictions against the best member's, with a paired
    bootstrap CI (`harness compare --use crossfit`).
-3. SetFit against embed: the paired difference of the argmax OOF scores, and seconds per fold.
+3. SetFit against embed: the paired difference of the argmax OOF
+   scores, and seconds per fold.
 
 Scores: official macro-F1 (labels 1..8) for PsyDefConv, macro-F1 for Dreaddit (its official labels are all).
 """
@@ -96,6 +98,8 @@ def _ci_counts(cis: list[tuple[float, float]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--sets", nargs="*", default=["300", "600", "synthetic"], choices=["300", "600", "synthetic"],
+                    help="which data sets: the ~300- and ~600-row Dreaddit draws, synthetic PsyDefConv")
     ap.add_argument("--results", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -117,6 +121,8 @@ def main() -> None:
     seconds: dict[tuple[str, str], list[float]] = {}
     t0 = time.time()
     for i, (name, data) in enumerate(data_sets(tmp)):
+        if not any(k in name for k in args.sets):
+            continue
         runs: dict[str, Path] = {}
         for method in args.methods:
             run = tmp / f"run-{i}-{method}"

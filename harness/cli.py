@@ -330,8 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="harness",
         description="Fine-tune LLMs as imbalance-aware text classifiers with grouped CV, a post-hoc "
                     "decision layer and tracked experiments.",
-        epilog="Start with `harness demo` (CPU, ~5 min). Every command takes config overrides like "
-               "train.learning_rate=1e-4.")
+        epilog="Start with `harness demo` (CPU, a few minutes). demo, cv, decide, predict, config, tune and "
+               "sweep-local take config overrides like train.learning_rate=1e-4 (ensemble: decide.* only); report, "
+               "compare, audit and dashboard only read run directories.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = _add(sub, "demo", cmd_demo, "run the CPU demo: synthetic PsyDefConv-shaped data, grouped CV, per-class table")

@@ -17,6 +17,14 @@ def plt_module() -> Any:
     return plt
 
 
+def wrap_label(name: str, width: int = 14) -> str:
+    """A class name on up to two lines instead of cut ("Needs More Infor")."""
+    import textwrap
+
+    lines = textwrap.wrap(name, width) or [name]
+    return "\n".join(lines[:2]) + ("…" if len(lines) > 2 else "")
+
+
 def confusion_figure(cm: list[list[int]], names: list[str], title: str) -> Any:
     """A row-normalised confusion heatmap with counts; recall on the diagonal."""
     plt = plt_module()
@@ -29,7 +37,7 @@ def confusion_figure(cm: list[list[int]], names: list[str], title: str) -> Any:
         for j in range(k):
             ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=7,
                     color="white" if norm[i, j] > 0.55 else "black")
-    short = [n[:14] for n in names]
+    short = [wrap_label(n) for n in names]
     ax.set_xticks(range(k), short, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(k), short, fontsize=7)
     ax.set_xlabel("predicted")
@@ -59,7 +67,7 @@ def reliability_figure(temperature: dict, title: str) -> Any:
     ax.set_xlabel("confidence (top class)", fontsize=8)
     ax.set_ylabel("accuracy", fontsize=8)
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     plt.close(fig)
     return fig

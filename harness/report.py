@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness import keys
-from harness.figures import confusion_figure, plt_module, reliability_figure
+from harness.figures import confusion_figure, plt_module, reliability_figure, wrap_label
 from harness.store import StoreError, atomic_write_text, read_json
 
 
@@ -112,17 +112,17 @@ def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
         f1 = r.per_class_f1()
         for j, c in enumerate(classes):
             grid[i, j] = f1.get(c, np.nan)
-    fig, ax = plt.subplots(figsize=(2.5 + 0.8 * len(classes), 1.2 + 0.45 * len(runs)), dpi=90)
+    fig, ax = plt.subplots(figsize=(3.0 + 0.85 * len(classes), max(3.0, 1.9 + 0.45 * len(runs))), dpi=90)
     im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     for i in range(len(runs)):
         for j in range(len(classes)):
             if not np.isnan(grid[i, j]):
                 ax.text(j, i, f"{grid[i, j]:.2f}", ha="center", va="center", fontsize=8,
                         color="black" if grid[i, j] > 0.6 else "white")
-    ax.set_xticks(range(len(classes)), [c[:16] for c in classes], rotation=45, ha="right", fontsize=8)
+    ax.set_xticks(range(len(classes)), [wrap_label(c) for c in classes], rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(runs)), [r.name[:30] for r in runs], fontsize=8)
     ax.set_title("OOF per-class F1 (argmax of the seed mean)", fontsize=10)
-    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02, aspect=12)  # a bar of readable length even for one run
     fig.tight_layout()
     plt.close(fig)  # the caller shows or saves it; pyplot must not show it a second time
     return fig
@@ -245,9 +245,12 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
         dec = ""
         if r.decision:
             d = r.decision
-            dec = (f"<p>decision: δ = [{', '.join(f'{x:+.2f}' for x in d['delta'])}], "
-                   f"τ = {format(d['tau'], '.3f') if d['tau'] is not None else 'off'}, weights = {d['weights']}; "
-                   f"{d['trials_total']} trials ({d['sampler']})</p>")
+            rung = d.get("complexity", {}).get("chosen")
+            searched = f"; {d['trials_total']} candidates searched ({d['sampler']})" if d.get("trials_total") else ""
+            dec = (f"<p>decision{f' ({e(rung)} rung of the ladder)' if rung else ''}: "
+                   f"δ = [{', '.join(f'{x:+.2f}' for x in d['delta'])}], "
+                   f"τ = {format(d['tau'], '.3f') if d['tau'] is not None else 'off'}, "
+                   f"weights = [{', '.join(f'{w:.2f}' for w in d['weights'])}]{searched}</p>")
         parts += [f"<section class=run><h2>{e(r.name)}</h2><p class=path>{e(str(r.path))}</p>{dec}",
                   f"<img alt='confusion matrices of {e(r.name)}' src='data:image/png;base64,{_png(confusion_pair(r))}'>"]
         if r.decision and "temperature" in r.decision:

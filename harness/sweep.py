@@ -46,8 +46,12 @@ def load_sweep(path: str | Path) -> dict[str, Any]:
 def sweeps_engine() -> Any:
     """W&B's open-source `sweeps` package, or None. Without it, `import sweeps` run from the repository root
     finds the project's own sweeps/ folder (a namespace package with no code): that counts as missing."""
+    import warnings
+
     try:
-        import sweeps
+        with warnings.catch_warnings():  # its pydantic-1 style models warn under pydantic 2: nothing a user can act on
+            warnings.filterwarnings("ignore", message="Valid config keys have changed in V2", category=UserWarning)
+            import sweeps
     except ImportError:
         return None
     return sweeps if hasattr(sweeps, "schema_violations_from_proposed_config") else None

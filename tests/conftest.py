@@ -27,7 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: fail fast instead o
 
 
 def needs(path: Path):
-    return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (../shared is beside CI only)")
+    return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (real data: see README, 'Data sets'; point a "
+                              "recipe at your copy with data.train_path=...)")
 
 
 @pytest.fixture(scope="session", autouse=True)

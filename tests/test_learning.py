@@ -41,7 +41,8 @@ def _cv_with_test(tmp_path: Path, test_file: Path) -> Path:
     run = tmp_path / "run"
     run_cli("cv", "demo_cpu", *TINY, "data.synthetic_groups=20", "cv.n_folds=2", "train.max_steps=3",
             "train.batch_size=4", "lora.enabled=true", "model.freeze_embeddings=false", "prompt.layout=decoder",
-            "decide.enabled=false", f"data.test_path={test_file}", "train.eval_batch_size=64", f"run_dir={run}")
+            "decide.enabled=false", f"data.test_path={test_file}", "train.eval_batch_size=64", "train.save_adapters=true",
+            f"run_dir={run}")
     return run
 
 

@@ -156,7 +156,7 @@ def test_setfit_pulls_classes_apart_and_its_head_learns(tmp_path):
     from harness.weights import class_weights
 
     cfg = config("setfit", tmp_path / "run", "model.name_or_path=minilm", "prompt.context_turns=0",
-                 "prompt.max_length=48", "setfit.pairs_per_row=3", "setfit.learning_rate=5e-5")
+                 "prompt.max_length=48", "setfit.pairs_per_row=2", "setfit.learning_rate=1e-4")
     rows = load_train(cfg)
     groups = sorted({e.group for e in rows})
     held_groups = set(groups[::3])
@@ -176,12 +176,13 @@ def test_setfit_pulls_classes_apart_and_its_head_learns(tmp_path):
 
     frozen = separation(method.features(held))
     tuned = separation(method.features(held, embedder=fitted.embedder))
+    print(f"separation frozen {frozen:.3f} tuned {tuned:.3f}")
     assert tuned > frozen + 0.05, (frozen, tuned)
     pred = fitted.predict_proba(held).argmax(1)
     majority = np.full_like(y, np.bincount(y_train).argmax())
     official = cfg.data.score_labels
     assert score(y, pred, k, "macro_f1_official", official) > score(y, majority, k, "macro_f1_official", official) + 0.3
-    assert fitted.info()["pairs"] == 3 * len(train) and 0 < fitted.info()["same_class_pairs"] < fitted.info()["pairs"]
+    assert fitted.info()["pairs"] == 2 * len(train) and 0 < fitted.info()["same_class_pairs"] < fitted.info()["pairs"]
 
 
 def test_setfit_pairs_follow_the_class_weights():

