@@ -298,6 +298,10 @@ def _bounded(kind: type, low: float, high: float | None = None) -> Callable[[str
     return parse
 
 
+def _stack_c(text: str) -> float | None:
+    return None if text == "auto" else _bounded(float, 1e-6, 1e6)(text)
+
+
 def _component(text: str) -> str:
     """An argparse type for names that become one folder or file (a study name)."""
     if text in ("", ".", "..") or "/" in text or "\\" in text or "\x00" in text:
@@ -421,8 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack", action="store_true",
                    help="stack instead of blending: a class-weighted logistic regression on the members' OOF "
                         "log-probabilities, cross-fitted by fold, then the decision ladder on its output")
-    p.add_argument("--stack-c", type=_bounded(float, 1e-6, 1e6), default=1.0,
-                   help="the stacker's inverse regularisation strength (default 1.0)")
+    p.add_argument("--stack-c", type=_stack_c, default=None, metavar="auto|C",
+                   help="the stacker's inverse regularisation strength; auto (default): chosen from "
+                        "0.01..3 by cross-fitted log loss, nested inside the stacker's own cross-fitting")
     p.add_argument("overrides", nargs="*", default=[], metavar="decide.key=value",
                    help="decision-layer settings, e.g. decide.n_trials=500")
 

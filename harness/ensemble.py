@@ -100,14 +100,43 @@ class Stacker:
         return cls(LinearHead.from_arrays(z, "stack_"), z["stack_mean"], z["stack_scale"])
 
 
-def crossfit_stack(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, cfg: ExperimentConfig,
-                   C: float) -> np.ndarray:
-    """(N, K) stacked OOF probabilities: each fold's rows from a stacker fitted on the other folds only."""
+STACK_C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
+
+def choose_stack_c(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, cfg: ExperimentConfig) -> float:
+    """The stacker's C with the lowest cross-fitted log loss over these rows' folds (a few hundred rows and nine
+    classes want far more regularisation than a few thousand rows and two: no one C fits both)."""
+    folds = np.unique(fold).tolist()
+    if len(folds) < 2:
+        return 1.0
+    losses = []
+    for c in STACK_C_GRID:
+        p = _crossfit(probs, labels, fold, cfg, c)
+        losses.append(float(-np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, None)).mean()))
+    return STACK_C_GRID[int(np.argmin(losses))]
+
+
+def _crossfit(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, cfg: ExperimentConfig, C: float) -> np.ndarray:
     out = np.zeros(probs.shape[1:], dtype=np.float32)
     for f in np.unique(fold).tolist():
         held = fold == f
         out[held] = Stacker.fit(probs[:, ~held], labels[~held], cfg, C).predict_proba(probs[:, held])
     return out
+
+
+def crossfit_stack(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, cfg: ExperimentConfig,
+                   C: float | None = None) -> tuple[np.ndarray, list[float]]:
+    """(N, K) stacked OOF probabilities, each fold's rows from a stacker fitted on the other folds only, and the C
+    each fold's stacker used. C None: chosen per fold by inner cross-fitting on the other folds (nested, so the
+    choice never sees the held-out fold either)."""
+    out = np.zeros(probs.shape[1:], dtype=np.float32)
+    chosen = []
+    for f in np.unique(fold).tolist():
+        fit, held = fold != f, fold == f
+        c = C if C is not None else choose_stack_c(probs[:, fit], labels[fit], fold[fit], cfg)
+        chosen.append(c)
+        out[held] = Stacker.fit(probs[:, fit], labels[fit], cfg, c).predict_proba(probs[:, held])
+    return out, chosen
 
 
 def combine_test(run: RunDir, member_probs: np.ndarray) -> np.ndarray:
@@ -126,7 +155,7 @@ def combine_test(run: RunDir, member_probs: np.ndarray) -> np.ndarray:
 
 
 def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: Sequence[str] = (),
-                   verbose: bool = True, stack: bool = False, stack_c: float = 1.0) -> dict[str, Any]:
+                   verbose: bool = True, stack: bool = False, stack_c: float | None = None) -> dict[str, Any]:
     """Write the ensemble directory and run the decision layer on it; returns the decision.
 
     Weight blend (default): each member's OOF probabilities are temperature-scaled out of sample (every fold by
@@ -144,8 +173,8 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
             raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
                                "distinct runs"])
         seen[Path(d).resolve()] = str(d)
-    if not stack_c > 0 or not np.isfinite(stack_c):
-        raise ConfigError([f"--stack-c: {stack_c} must be a positive number"])
+    if stack_c is not None and (not stack_c > 0 or not np.isfinite(stack_c)):
+        raise ConfigError([f"--stack-c: {stack_c} must be a positive number (or auto)"])
     runs = load_comparable(run_dirs)
     members: list[EnsembleMember] = []
     for r in runs:
@@ -175,9 +204,12 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     o = first.oof
     test_ids, test_raw = _test_probs([r.run.path for r in runs])  # checked before anything is written
     if stack:
-        probs = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)[None]
-        final = Stacker.fit(raw, o.labels, cfg, stack_c)
-        combiner = {"temperatures": np.ones(len(members)), **final.arrays()}
+        stacked, fold_c = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)
+        probs = stacked[None]
+        final_c = stack_c if stack_c is not None else choose_stack_c(raw, o.labels, o.fold, cfg)
+        final = Stacker.fit(raw, o.labels, cfg, final_c)
+        combiner = {"temperatures": np.ones(len(members)), "stack_c": np.array(final_c),
+                    "stack_fold_c": np.array(fold_c), **final.arrays()}
     else:
         fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
         probs = np.stack([c.oof for c in fitted]).astype(np.float32)
@@ -193,7 +225,9 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
     if verbose:
         listed = ", ".join(m.label() for m in members)
-        how = (f"stacked by a logistic regression (C={stack_c:g}, cross-fitted by fold)" if stack else
+        how = (f"stacked by a logistic regression (C {float(combiner['stack_c']):g}"
+               f"{'' if stack_c is not None else ' chosen by inner cross-fitting'}; per fold "
+               f"{', '.join(f'{c:g}' for c in fold_c)}; cross-fitted by fold)" if stack else
                "temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), weights searched")
         print(f"ensemble of {len(members)} members ({listed}) in {out}: {how}")
     return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json

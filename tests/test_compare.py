@@ -168,12 +168,12 @@ def test_stacking_oof_never_uses_a_rows_own_fold():
 
     cfg = load_config(None, BASE)
     probs, y, fold = _planted_members()
-    stacked = crossfit_stack(probs, y, fold, cfg, 1.0)
-    assert stacked.shape == probs.shape[1:] and np.allclose(stacked.sum(1), 1, atol=1e-5)
+    stacked, chosen = crossfit_stack(probs, y, fold, cfg)  # C chosen per fold, nested: inside the other folds too
+    assert stacked.shape == probs.shape[1:] and np.allclose(stacked.sum(1), 1, atol=1e-5) and len(chosen) == 5
     changed = y.copy()
     held = fold == 2
     changed[held] = (changed[held] + 1) % 4  # other gold labels on fold 2 only
-    again = crossfit_stack(probs, changed, fold, cfg, 1.0)
+    again, _ = crossfit_stack(probs, changed, fold, cfg)
     np.testing.assert_array_equal(again[held], stacked[held])  # fold 2's rows never saw fold 2's labels
     assert not np.allclose(again[~held], stacked[~held])  # ... while every other fold's stacker did
 
@@ -185,7 +185,7 @@ def test_stacking_learns_which_member_to_trust_where():
 
     cfg = load_config(None, BASE)
     probs, y, fold = _planted_members(seed=1)
-    stacked = crossfit_stack(probs, y, fold, cfg, 1.0)
+    stacked, _ = crossfit_stack(probs, y, fold, cfg)
     members = [score(y, p.argmax(1), 4, "macro_f1") for p in probs]
     best_blend = max(score(y, blend(probs, np.array([w, 1 - w])).argmax(1), 4, "macro_f1")
                      for w in np.linspace(0, 1, 21))  # every weight, chosen in-sample: generous to the blend
@@ -212,7 +212,7 @@ def test_stacked_ensemble_round_trips_through_predict(runs, tmp_path):
     member_test = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
     member_oof = np.concatenate([run_oof(d) for d in (logreg, svm, words)], 0)
     saved = Stacker.from_arrays(run.read_combiner())
-    refit = Stacker.fit(member_oof, run.read_oof().labels, run.read_config(), 1.0)
+    refit = Stacker.fit(member_oof, run.read_oof().labels, run.read_config(), float(run.read_combiner()["stack_c"]))
     np.testing.assert_allclose(saved.predict_proba(member_oof), refit.predict_proba(member_oof), atol=1e-6)
     expect = np.stack([saved.predict_proba(member_test[:, f]) for f in range(member_test.shape[1])])[None]
     np.testing.assert_allclose(run.read_test().probs, expect, atol=1e-6)

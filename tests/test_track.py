@@ -193,7 +193,8 @@ def test_report_renders_in_chromium(tracked, tmp_path):
     assert img.shape[0] >= 2000 and img.std() > 0.05, "screenshot is blank"
     assert (img.mean(-1) < 0.5).mean() > 0.005, "no dark text or figure pixels"
     dom = chromium("--dump-dom", out.as_uri(), tmp=tmp_path).stdout
-    assert dom.count("<img") == 3 + 2 and "harness report" in dom  # heatmap, folds, gains + one confusion pair per run
+    # heatmap, folds, gains + per run: its confusion pair and its reliability diagram
+    assert dom.count("<img") == 3 + 2 * 2 and "harness report" in dom and dom.count("alt=\"reliability diagram") == 2
     images = [line for line in dom.split("<img")[1:]]
     assert all("data:image/png;base64," in x for x in images)
 
