@@ -66,20 +66,20 @@ def dreaddit_subsample(rows: list[dict[str, str]], n: int, seed: int, out: Path)
     return out
 
 
-def data_sets(tmp: Path) -> list[tuple[str, list[str]]]:
+def data_sets(tmp: Path, draws: int = 5) -> list[tuple[str, list[str]]]:
     sets = []
     if DREADDIT.exists():
         with open(DREADDIT, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
         for n in (300, 600):
-            for draw in range(5):
+            for draw in range(draws):
                 path = dreaddit_subsample(rows, n, draw, tmp / f"dreaddit-{n}-{draw}.csv")
                 sets.append((f"Dreaddit ~{n} rows", ["data.format=table", "data.preset=dreaddit",
                                                      "data.synthetic=none", f"data.train_path={path}",
                                                      "data.group_column=post_id", "data.score_labels=null"]))
     else:
         print(f"note: {DREADDIT} absent: Dreaddit subsamples skipped")
-    for seed in range(3):
+    for seed in range(min(draws, 3)):
         sets.append(("synthetic PsyDefConv, 40 dialogues", ["data.synthetic=psydefconv", "data.synthetic_groups=40",
                                                             f"data.synthetic_seed={seed}",
                                                             "data.score_labels=[1,2,3,4,5,6,7,8]"]))
@@ -102,6 +102,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--sets", nargs="*", default=["300", "600", "synthetic"], choices=["300", "600", "synthetic"],
                     help="which data sets: the ~300- and ~600-row Dreaddit draws, synthetic PsyDefConv")
+    ap.add_argument("--draws", type=int, default=5, help="Dreaddit draws per size (default 5; synthetic: up to 3)")
+    ap.add_argument("--work", type=Path, help="keep the runs here (default: a temporary folder); an interrupted "
+                    "benchmark given the same folder resumes, keeping every finished fold")
     ap.add_argument("--results", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -115,14 +118,15 @@ def main() -> None:
     from harness.rundir import RunDir
 
     os.environ.setdefault("WANDB_MODE", "disabled")
-    tmp = Path(tempfile.mkdtemp())
+    tmp = args.work or Path(tempfile.mkdtemp())
+    tmp.mkdir(parents=True, exist_ok=True)
     gains: dict[tuple[str, str, str], list[float]] = {}
     locked: dict[tuple[str, str], list[str]] = {}
     ens: dict[tuple[str, str], list[tuple[float, tuple[float, float]]]] = {}
     setfit: dict[str, list[tuple[float, tuple[float, float]]]] = {}
     seconds: dict[tuple[str, str], list[float]] = {}
     t0 = time.time()
-    for i, (name, data) in enumerate(data_sets(tmp)):
+    for i, (name, data) in enumerate(data_sets(tmp, args.draws)):
         if not any(k in name for k in args.sets):
             continue
         runs: dict[str, Path] = {}

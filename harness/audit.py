@@ -143,7 +143,7 @@ def errors_html(runs: Sequence[RunOOF], probs: np.ndarray, per_run: np.ndarray, 
     style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
              "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;vertical-align:top}th{background:#f3f3f3}"
              "td.off{cursor:pointer;background:#fde8e8}td.on{background:#f5a3a3;font-weight:bold}"
-             "details{color:#666;font-size:12px;margin-bottom:4px}")
+             "details{color:#666;font-size:12px;margin-bottom:4px}table.rows td:nth-child(2){max-width:70ch}")
     runs_line = ", ".join(e(f"{r.run.name} ({r.run.path})") for r in runs)
     return (f"<!doctype html><html><head><meta charset=utf-8><title>harness audit: misclassified rows</title>"
             f"<style>{style}</style></head><body><h1>Misclassified rows</h1><p>{len(wrong)} of {len(y)} OOF rows "

@@ -418,8 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "predictions (the decision layer's honest effect; runs without a decision: argmax)")
     p.add_argument("--no-track", action="store_true", help="do not log the W&B tables (the first run's track.* decides)")
 
-    p = _add(sub, "ensemble", cmd_ensemble, "blend several runs on identical folds: blend weights over runs and "
-             "seeds searched with δ and τ on the OOF rows, with a cross-fitted gain; `predict` then uses it")
+    p = _add(sub, "ensemble", cmd_ensemble, "combine several runs on identical folds: temperature-scaled members "
+             "blended with weights searched with δ and τ on the OOF rows, or stacked (--stack); cross-fitted gain; "
+             "`predict` then uses it")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories (same folds)")
     p.add_argument("--out", required=True, help="the ensemble directory to create (or resume)")
     p.add_argument("--stack", action="store_true",

