@@ -290,7 +290,8 @@ def test_method_through_cv_decide_predict_report_and_tune(name, tmp_path):
 
     test_file = tmp_path / "test.json"
     write_psydefconv(test_file, make_psydefconv(n_groups=8, seed=9), with_labels=False)
-    over = SMALL + FAST[name] + [f"method={name}", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}"]
+    over = SMALL + FAST[name] + [f"method={name}", f"run_dir={tmp_path / 'run'}", f"data.test_path={test_file}",
+                                 "train.save_adapters=true"]  # the demo recipe keeps no fold models; predict needs them
 
     def harness(*args: str) -> None:  # the CLI in-process: what a user types, without a new interpreter
         assert cli.main(list(args)) == 0

@@ -142,7 +142,8 @@ def test_predict_never_serves_stale_scores_for_a_file_whose_context_changed(tmp_
             r["dialogue"][-1:]
     (tmp_path / "b.json").write_text(json.dumps(recs))
     run = tmp_path / "run"
-    run_cv(load_config("demo_cpu", [*TFIDF, "tfidf.context_turns=2", f"run_dir={run}"]), verbose=False)
+    run_cv(load_config("demo_cpu", [*TFIDF, "tfidf.context_turns=2", "train.save_adapters=true", f"run_dir={run}"]),
+           verbose=False)
     cli("predict", str(run), "--test", str(tmp_path / "a.json"), "--out", str(tmp_path / "a.out"))
     cli("predict", str(run), "--test", str(tmp_path / "b.json"), "--out", str(tmp_path / "b.out"))
     from harness.predict import score_file
