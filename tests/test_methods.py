@@ -176,7 +176,6 @@ def test_setfit_pulls_classes_apart_and_its_head_learns(tmp_path):
 
     frozen = separation(method.features(held))
     tuned = separation(method.features(held, embedder=fitted.embedder))
-    print(f"separation frozen {frozen:.3f} tuned {tuned:.3f}")
     assert tuned > frozen + 0.05, (frozen, tuned)
     pred = fitted.predict_proba(held).argmax(1)
     majority = np.full_like(y, np.bincount(y_train).argmax())
