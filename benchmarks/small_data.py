@@ -86,6 +86,10 @@ def data_sets(tmp: Path, draws: int = 5) -> list[tuple[str, list[str]]]:
     return sets
 
 
+def auto_label(margin: float) -> str:
+    return "auto" if margin == 2.0 else f"auto (margin {margin:g})"
+
+
 def _fmt(values: list[float]) -> str:
     a = np.array(values)
     return f"{a.mean():+.4f} ({a.min():+.4f}..{a.max():+.4f})"
@@ -105,6 +109,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5, help="Dreaddit draws per size (default 5; synthetic: up to 3)")
     ap.add_argument("--work", type=Path, help="keep the runs here (default: a temporary folder); an interrupted "
                     "benchmark given the same folder resumes, keeping every finished fold")
+    ap.add_argument("--margins", nargs="*", type=float, default=[2.0],
+                    help="decide.rung_margin values for the ladder (`auto`), one column each (default: 2, the default)")
     ap.add_argument("--results", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(HERE))
@@ -121,7 +127,8 @@ def main() -> None:
     tmp = args.work or Path(tempfile.mkdtemp())
     tmp.mkdir(parents=True, exist_ok=True)
     gains: dict[tuple[str, str, str], list[float]] = {}
-    locked: dict[tuple[str, str], list[str]] = {}
+    locked: dict[tuple[str, str, str], list[str]] = {}
+    margins = sorted(set(args.margins))
     ens: dict[tuple[str, str], list[tuple[float, tuple[float, float]]]] = {}
     setfit: dict[str, list[tuple[float, tuple[float, float]]]] = {}
     seconds: dict[tuple[str, str], list[float]] = {}
@@ -138,14 +145,16 @@ def main() -> None:
             runs[method] = run
             seconds.setdefault((name, method), []).extend(
                 f["seconds"] for f in RunDir(run).read_metrics()["per_fold"])
-            for label, extra in (("full", ["decide.complexity=full", "decide.shrinkage=[0]"]), ("auto", [])):
+            # the default margin last: the member runs' calibration.json (used by the ensembles) is the default's
+            autos = [(auto_label(m), [f"decide.rung_margin={m}"]) for m in sorted(args.margins, key=lambda m: m == 2.0)]
+            for label, extra in (("full", ["decide.complexity=full", "decide.shrinkage=[0]"]), *autos):
                 cfg = load_config(run / "config.yaml", extra)
                 out = decide_run(run, cfg, verbose=False)
                 gains.setdefault((name, method, label), []).append(out["crossfit"]["pooled_gain"])
-                if label == "auto":
-                    locked.setdefault((name, method), []).append(out["complexity"]["chosen"])
-            print(f"{name} / {method}: full {gains[(name, method, 'full')][-1]:+.4f}, "
-                  f"auto {gains[(name, method, 'auto')][-1]:+.4f} ({locked[(name, method)][-1]})", flush=True)
+                if label != "full":
+                    locked.setdefault((name, method, label), []).append(out["complexity"]["chosen"])
+            print(f"{name} / {method}: " + ", ".join(f"{label} {gains[(name, method, label)][-1]:+.4f}" for label in
+                                                     ["full", *(a for a, _ in autos)]), flush=True)
         if {"tfidf", "embed"} <= set(runs):  # decided (auto) above: crossfit.npz holds each member's honest output
             members = [runs["tfidf"], runs["embed"]]
             scores = [run_compare([m], use="crossfit", track=False, n_boot=100)["runs"][0][METRIC] for m in members]
@@ -168,12 +177,23 @@ def main() -> None:
              "- grouped 5-fold CV; official macro-F1 for PsyDefConv (labels 1..8), macro-F1 for Dreaddit; "
              "mean over draws (min..max)", "",
              "Decisions: cross-fitted gain over argmax of the locked decision (`full` = the old complexity, `auto` = "
-             "the ladder)", "",
-             "| data | method | draws | full | auto | auto locked argmax |", "|---|---|---|---|---|---|"]
-    for (name, method), rungs in locked.items():
+             "the ladder, with its decide.rung_margin if not the default 2)", "",
+             "| data | method | draws | full | " + " | ".join(f"{a} | {a} locked argmax" for a in map(auto_label, margins))
+             + " |", "|---|---|---|---|" + "---|---|" * len(margins)]
+    for name, method in dict.fromkeys((n, m) for n, m, _ in gains):
+        cells = []
+        for a in map(auto_label, margins):
+            rungs = locked[(name, method, a)]
+            cells += [_fmt(gains[(name, method, a)]), f"{sum(r == 'argmax' for r in rungs)}/{len(rungs)} "
+                      f"({', '.join(sorted(set(rungs)))})"]
         lines.append(f"| {name} | {method} | {len(rungs)} | {_fmt(gains[(name, method, 'full')])} | "
-                     f"{_fmt(gains[(name, method, 'auto')])} | {sum(r == 'argmax' for r in rungs)}/{len(rungs)} "
-                     f"({', '.join(sorted(set(rungs)))}) |")
+                     + " | ".join(cells) + " |")
+    if gains:
+        every = {label: [g for (_, _, lab), v in gains.items() if lab == label for g in v]
+                 for label in ["full", *map(auto_label, margins)]}
+        lines += ["", "- every OOF set above, mean cross-fitted gain (worst configuration mean): " + "; ".join(
+            f"{label} {np.mean(v):+.4f} ({min(np.mean(g) for (_, _, lab), g in gains.items() if lab == label):+.4f})"
+            for label, v in every.items())]
     if ens:
         lines += ["", "Ensembles of tfidf + embed: cross-fitted decided score minus the best member's (paired "
                   "bootstrap 95% CI per draw)", "", "| data | ensemble | draws | difference | per-draw CIs |",

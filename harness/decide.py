@@ -549,8 +549,7 @@ def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
 # ----------------------------------------------------------------------------
 
 RUNGS = ("argmax", "prior", "delta", "delta_gate", "full")  # simplest first: ties go to the simpler rung
-PRIOR_GRID = np.linspace(0.0, 1.5, 31)
-SE_RULE = 2.0  # a richer rung must beat a simpler one by this many paired standard errors of the fold gains  # prior: delta = -alpha * log(class prior of the fitting rows)
+PRIOR_GRID = np.linspace(0.0, 1.5, 31)  # prior: delta = -alpha * log(class prior of the fitting rows)
 
 
 @dataclass(frozen=True)
@@ -618,8 +617,8 @@ def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: 
                 score_labels: Sequence[int] | None) -> tuple[Rung, dict[str, float]]:
     """The rung the OOF rows can pay for, and every rung's cross-fitted score. Each rung's score pools its
     predictions of every fold, each decided by the rung fitted on the other folds. The winner is the simplest
-    rung within two paired standard errors of the best: a richer rung must beat a simpler one by more than the
-    fold-to-fold noise of its gain, or picking the maximum of noisy scores would itself overfit."""
+    rung within `decide.rung_margin` paired standard errors of the best: a richer rung must beat a simpler one by
+    more than the fold-to-fold noise of its gain, or picking the maximum of noisy scores would itself overfit."""
     k = space.n_labels
     budget = max(128, d.n_trials // 8)  # inner searches only rank rungs: a smaller budget each
     rungs = ladder(space, d)
@@ -642,7 +641,7 @@ def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: 
     for rung in rungs:  # simplest first
         diff = per_fold[best.label()] - per_fold[rung.label()]
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-        if pooled[rung.label()] >= pooled[best.label()] - SE_RULE * se:
+        if pooled[rung.label()] >= pooled[best.label()] - d.rung_margin * se:
             return rung, pooled
     return best, pooled
 
@@ -730,7 +729,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
         "complexity": {"setting": d.complexity, "chosen": rung.name, "shrinkage": rung.shrink,
                        "cross_fitted_scores": inner,
                        "why": f"{rung.label()}: the simplest rung whose cross-fitted {d.metric} over the OOF folds "
-                              f"({inner[rung.label()]:.4f}) is within two paired standard errors of the best "
+                              f"({inner[rung.label()]:.4f}) is within {d.rung_margin:g} paired standard errors of the best "
                               f"({max(inner.values()):.4f})" if inner else
                               f"pinned by decide.complexity={d.complexity}"},
         "trials_total": complete, "trials_added": added,  # finished trials only (a killed search's never ran)

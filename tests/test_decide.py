@@ -286,3 +286,19 @@ def test_a_pinned_rung_is_the_one_locked(tmp_path):
     out = decide_run(run, cfg, verbose=False)
     assert out["complexity"]["chosen"] == "delta" and not out["gate_on"]
     assert out["weights"] == [0.5, 0.5] and set(out["crossfit"]["rung_per_fold"]) <= {"delta", "delta (shrinkage 0.02)"}
+
+
+def test_the_rung_margin_trades_parsimony_for_fit():
+    """decide.rung_margin 0 locks the rung with the best cross-fitted score; a margin no gain can clear locks argmax."""
+    from harness.config import DecideConfig
+    from harness.decide import choose_rung
+
+    shifted = _ladder_oof(0, planted=True)
+    picked = {}
+    for margin in (0.0, 1e6):
+        d = DecideConfig(metric="macro_f1", rung_margin=margin)
+        picked[margin] = choose_rung(shifted.probs, shifted.labels, shifted.fold, make_space(d, shifted), d, None)
+    rung, scores = picked[0.0]
+    assert scores[rung.label()] == max(scores.values()) and rung.name != "argmax", scores
+    assert picked[1e6][0].name == "argmax"
+    assert DecideConfig(rung_margin=-1).check() == ["decide.rung_margin: must be >= 0"]

@@ -313,6 +313,9 @@ class DecideConfig:
     shrinkage: list[float] = _help(
         "penalties on mean |delta| tried for each searched rung (chosen with the rung, by cross-fitting)",
         factory=lambda: [0.0, 0.02])
+    rung_margin: float = _help(
+        "complexity auto: a richer rung must beat the simplest one by this many paired standard errors of the "
+        "fold-by-fold score differences (larger: argmax more often)", 2.0)
     metric: str = _help("objective on OOF rows", "macro_f1_official")
     crossfit: bool = _help("also report the cross-fitted (out-of-sample) gain", True)
     random_baseline: int = _help("candidates of the published uniform random search (0 = skip)", 0)
@@ -333,6 +336,8 @@ class DecideConfig:
             p.append(f"decide.metric: {self.metric!r} is not one of {list(keys.SCORES)}")
         if not self.shrinkage or any(x < 0 for x in self.shrinkage):
             p.append("decide.shrinkage: one or more penalties >= 0")
+        if self.rung_margin < 0:
+            p.append("decide.rung_margin: must be >= 0")
         return p
 
 
