@@ -616,9 +616,10 @@ def fit_rung(probs: np.ndarray, labels: np.ndarray, space: Space, rung: Rung, d:
 def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: Space, d: DecideConfig,
                 score_labels: Sequence[int] | None) -> tuple[Rung, dict[str, float]]:
     """The rung the OOF rows can pay for, and every rung's cross-fitted score. Each rung's score pools its
-    predictions of every fold, each decided by the rung fitted on the other folds. The winner is the simplest
-    rung within `decide.rung_margin` paired standard errors of the best: a richer rung must beat a simpler one by
-    more than the fold-to-fold noise of its gain, or picking the maximum of noisy scores would itself overfit."""
+    predictions of every fold, each decided by the rung fitted on the other folds. The winner (`pick_rung`) is the
+    simplest rung within `decide.rung_margin` paired standard errors of the best: a richer rung must beat a simpler
+    one by more than the fold-to-fold noise of its gain, or picking the maximum of noisy scores would itself
+    overfit."""
     k = space.n_labels
     budget = max(128, d.n_trials // 8)  # inner searches only rank rungs: a smaller budget each
     rungs = ladder(space, d)
@@ -637,13 +638,24 @@ def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: 
         per_fold[rung.label()] = batch_scores(labels[None].repeat(1, 0), pred[None], k, d.metric, score_labels) \
             if len(groups) < 2 else np.array([batch_scores(labels[fold == g], pred[fold == g][None], k, d.metric,
                                                             score_labels)[0] for g in groups])
+    return pick_rung(rungs, pooled, per_fold, d.rung_margin), pooled
+
+
+def pick_rung(rungs: Sequence[Rung], pooled: dict[str, float], per_fold: dict[str, np.ndarray], margin: float) -> Rung:
+    """The simplest rung within `margin` paired standard errors (of the fold-by-fold differences) of the best
+    pooled score, among the rungs that score above every simpler one: a richer rung that is no better than a
+    simpler one is never the pick, however noisy its folds (noise alone would put it "within the margin")."""
     best = max(rungs, key=lambda r: pooled[r.label()])
+    simpler_best = -np.inf
     for rung in rungs:  # simplest first
+        if pooled[rung.label()] <= simpler_best:
+            continue
+        simpler_best = pooled[rung.label()]
         diff = per_fold[best.label()] - per_fold[rung.label()]
         se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-        if pooled[rung.label()] >= pooled[best.label()] - d.rung_margin * se:
-            return rung, pooled
-    return best, pooled
+        if pooled[rung.label()] >= pooled[best.label()] - margin * se:
+            return rung
+    return best
 
 
 # ----------------------------------------------------------------------------

@@ -302,3 +302,20 @@ def test_the_rung_margin_trades_parsimony_for_fit():
     assert scores[rung.label()] == max(scores.values()) and rung.name != "argmax", scores
     assert picked[1e6][0].name == "argmax"
     assert DecideConfig(rung_margin=-1).check() == ["decide.rung_margin: must be >= 0"]
+
+
+def test_a_noisy_rung_worse_than_a_simpler_one_is_never_picked():
+    """Seen on a stacked ensemble: argmax trails the best rung on every fold (a small SE), a richer rung trails it
+    by more but so noisily that it was 'within two SEs'. The simpler, better argmax must win over it."""
+    from harness.decide import Rung, pick_rung
+
+    rungs = [Rung("argmax"), Rung("delta"), Rung("delta_gate")]
+    per_fold = {"argmax": np.array([0.70, 0.69, 0.70, 0.69, 0.71]),
+                "delta": np.array([0.60, 0.78, 0.62, 0.75, 0.66]),
+                "delta_gate": np.array([0.71, 0.70, 0.71, 0.70, 0.73])}
+    pooled = {k: float(v.mean()) for k, v in per_fold.items()}
+    assert pooled["delta"] < pooled["argmax"] < pooled["delta_gate"]
+    assert pick_rung(rungs, pooled, per_fold, 2.0).name == "delta_gate"  # argmax is significantly worse
+    assert pick_rung(rungs, pooled, per_fold, 100.0).name == "argmax"
+    noisy_best = dict(per_fold, delta_gate=np.array([0.60, 0.80, 0.62, 0.80, 0.74]))
+    assert pick_rung(rungs, {k: float(v.mean()) for k, v in noisy_best.items()}, noisy_best, 2.0).name == "argmax"
