@@ -15,7 +15,7 @@ import contextlib
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -548,7 +548,7 @@ def random_search(ev: Evaluator, n: int, seed: int) -> tuple[float, np.ndarray]:
 # the complexity ladder: how much decision the OOF rows can pay for, chosen by cross-fitting
 # ----------------------------------------------------------------------------
 
-RUNGS = ("argmax", "prior", "delta", "delta_gate", "full")  # simplest first: ties go to the simpler rung
+RUNGS = ("argmax", "prior", "blend", "delta", "delta_gate", "full")  # simplest first: ties go to the simpler rung
 PRIOR_GRID = np.linspace(0.0, 1.5, 31)  # prior: delta = -alpha * log(class prior of the fitting rows)
 
 
@@ -563,8 +563,8 @@ class Rung:
 
 def rung_space(space: Space, name: str) -> Space | None:
     """The search space of a searched rung, or None when the rung adds nothing here (no gate, one seed)."""
-    from dataclasses import replace
-
+    if name == "blend":  # the members' (or seeds') weights alone, on a coarse grid: an ensemble's first question
+        return replace(space, delta_classes=[], gate_class=None) if space.search_weights else None
     if name == "delta":
         return replace(space, gate_class=None, search_weights=False) if space.delta_classes else None
     if name == "delta_gate":
@@ -574,12 +574,26 @@ def rung_space(space: Space, name: str) -> Space | None:
     return None
 
 
+BLEND_STEPS = 4  # the blend rung's weights move in quarters: a few hundred rows cannot pay for finer weights
+GRID_RUNGS = ("argmax", "prior", "blend")  # decided by enumeration: nothing for a study to search
+
+
+def simplex_grid(n: int, steps: int) -> np.ndarray:
+    """Every weight vector of n parts in multiples of 1/steps, equal weights first (the tie-break)."""
+    from itertools import combinations
+
+    points = [np.diff([-1, *bars, steps + n - 1]) - 1 for bars in combinations(range(steps + n - 1), n - 1)]
+    grid = np.unique(np.array(points, dtype=float) / steps, axis=0)
+    equal = np.full((1, n), 1.0 / n)
+    return np.concatenate([equal, grid[~np.isclose(grid, equal).all(1)]])
+
+
 def ladder(space: Space, d: DecideConfig) -> list[Rung]:
     """Every (rung, shrinkage) the decision may take, simplest first; one rung when `decide.complexity` pins it."""
     rungs = [Rung("argmax")] + ([Rung("prior")] if space.delta_classes else [])
     for name in RUNGS[2:]:
-        if rung_space(space, name) is not None:
-            rungs += [Rung(name, lam) for lam in sorted(set(d.shrinkage))]
+        if rung_space(space, name) is not None:  # shrinkage pulls delta toward 0: blend has no delta
+            rungs += [Rung(name, lam) for lam in ([0.0] if name == "blend" else sorted(set(d.shrinkage)))]
     if d.complexity != "auto":  # pinned: that rung, or the richest below it that applies (full with one seed)
         names = [r.name for r in rungs]
         name = next(n for n in reversed(RUNGS[:RUNGS.index(d.complexity) + 1]) if n in names)
@@ -604,6 +618,11 @@ def fit_rung(probs: np.ndarray, labels: np.ndarray, space: Space, rung: Rung, d:
         ev = Evaluator(probs, labels, flat, d.metric, score_labels)
         v = ev.score(deltas, None, np.tile(space.fixed_weights, (len(deltas), 1)))
         return Decision(deltas[int(v.argmax())], None, None, space.fixed_weights)
+    if rung.name == "blend":
+        grid = simplex_grid(space.n_seeds, BLEND_STEPS)
+        flat = replace(space, delta_classes=[], gate_class=None)
+        v = Evaluator(probs, labels, flat, d.metric, score_labels).score(np.zeros((len(grid), k)), None, grid)
+        return Decision(np.zeros(k), None, None, grid[int(v.argmax())])  # ties: the first, equal weights
     sub = rung_space(space, rung.name)
     ev = Evaluator(probs, labels, sub, d.metric, score_labels)
     ev.shrink = rung.shrink
@@ -712,7 +731,7 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
     study_name = f"decide-{d.metric}-{d.sampler}-{d.seed}-{rung.name}-{space_key}"
     try:
         study, added, complete = None, 0, 0
-        if sub is None:  # argmax or prior: nothing for a study to search
+        if rung.name in GRID_RUNGS:  # argmax, prior or blend: nothing for a study to search
             decision = fit_rung(oof.probs, oof.labels, space, rung, d, d.n_trials, cfg.data.score_labels, d.seed)
         else:  # the chosen rung, searched on every row with the full budget; the study records it (resumable)
             study = optuna.create_study(direction="maximize", sampler=decide_sampler(d),

@@ -319,3 +319,26 @@ def test_a_noisy_rung_worse_than_a_simpler_one_is_never_picked():
     assert pick_rung(rungs, pooled, per_fold, 100.0).name == "argmax"
     noisy_best = dict(per_fold, delta_gate=np.array([0.60, 0.80, 0.62, 0.80, 0.74]))
     assert pick_rung(rungs, {k: float(v.mean()) for k, v in noisy_best.items()}, noisy_best, 2.0).name == "argmax"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_blend_rung_leans_on_the_member_that_knows(seed):
+    """An ensemble of an informative member and a pure-noise one: equal weights (argmax) halve the signal, so the
+    ladder locks the blend rung, its weights on the simplex grid, most of them on the informative member."""
+    from harness.config import DecideConfig
+    from harness.decide import OOF, choose_rung, fit_rung, simplex_grid
+
+    rng = np.random.default_rng(seed)
+    n, k = 400, 3
+    y = rng.integers(0, k, size=n)
+    logit = rng.normal(size=(n, k))
+    logit[np.arange(n), y] += 1.5
+    good = np.exp(logit) / np.exp(logit).sum(1, keepdims=True)
+    noise = rng.dirichlet(np.ones(k) * 0.3, size=n)  # confident and wrong as often as right
+    oof = OOF(np.arange(n).astype(str), y, np.arange(n) % 5, [0, 1], np.stack([good, noise]).astype(np.float32))
+    d = DecideConfig(metric="macro_f1", delta_range=[0.0, 0.0], gate="off")  # weights are all there is to decide
+    space = make_space(d, oof)
+    rung, scores = choose_rung(oof.probs, oof.labels, oof.fold, space, d, None)
+    assert rung.name == "blend" and scores["blend"] > scores["argmax"], scores
+    weights = fit_rung(oof.probs, oof.labels, space, rung, d, 0, None, 0).weights
+    assert weights[0] >= 0.75 and any(np.allclose(weights, g) for g in simplex_grid(2, 4)), weights

@@ -306,10 +306,11 @@ class DecideConfig:
     tau_range: list[float] = _help("range of the gate threshold tau", factory=lambda: [0.5, 1.0])
     blend: Literal["search", "equal", "fixed"] = _help("seed-blend weights: searched, equal, or `weights`", "search")
     weights: list[float] | None = _help("fixed seed-blend weights (blend=fixed)", None)
-    complexity: Literal["auto", "argmax", "prior", "delta", "delta_gate", "full"] = _help(
+    complexity: Literal["auto", "argmax", "prior", "blend", "delta", "delta_gate", "full"] = _help(
         "how much decision the OOF rows may pay for: auto = the rung of argmax -> prior (one class-prior shift) -> "
-        "delta (per-class bias) -> delta_gate (+ majority gate) -> full (+ seed blend weights) whose cross-fitted "
-        "score over the OOF folds is best (argmax when nothing earns its place); or pin one rung", "auto")
+        "blend (seed or member weights only) -> delta (per-class bias) -> delta_gate (+ majority gate) -> full "
+        "(delta + gate + weights) whose cross-fitted score over the OOF folds is best (argmax when nothing earns "
+        "its place); or pin one rung", "auto")
     shrinkage: list[float] = _help(
         "penalties on mean |delta| tried for each searched rung (chosen with the rung, by cross-fitting)",
         factory=lambda: [0.0, 0.02])
