@@ -3,7 +3,7 @@
     python benchmarks/stacking.py RUN_DIR RUN_DIR [...] [--results]
 
 e.g. the first rungs of the CPU ladder on real Dreaddit (`harness cv experiments/dreaddit_{tfidf,embed,minilm}.yaml`).
-Each member run is decided (`harness decide`, the ladder) if it was not; then `harness ensemble` (calibrated
+Each member run is decided (`harness decide`, the ladder, this checkout's code); then `harness ensemble` (calibrated
 members, weights searched) and `harness ensemble --stack` build two ensembles, and `harness compare --use crossfit`
 scores every run by its cross-fitted decided predictions: each ensemble against the best member, paired bootstrap
 95% CI.
@@ -35,10 +35,8 @@ def main() -> int:
     from harness.rundir import RunDir
 
     t0 = time.time()
-    for d in args.run_dirs:
-        run = RunDir(d)
-        if run.read_crossfit() is None:
-            decide_run(d, run.read_config(), verbose=False)
+    for d in args.run_dirs:  # decided again by this checkout's ladder (seconds; its study resumes)
+        decide_run(d, RunDir(d).read_config(), verbose=False)
     members = run_compare(args.run_dirs, reference="first", use="crossfit", track=False, n_boot=200)["runs"]
     metric = "macro_f1_official"
     best = max(members, key=lambda r: r[metric])
