@@ -760,8 +760,9 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
         "complexity": {"setting": d.complexity, "chosen": rung.name, "shrinkage": rung.shrink,
                        "cross_fitted_scores": inner,
                        "why": f"{rung.label()}: the simplest rung whose cross-fitted {d.metric} over the OOF folds "
-                              f"({inner[rung.label()]:.4f}) is within {d.rung_margin:g} paired standard errors of the best "
-                              f"({max(inner.values()):.4f})" if inner else
+                              f"({inner[rung.label()]:.4f}) is within {d.rung_margin:g} paired standard errors of the "
+                              f"best ({max(inner.values()):.4f}), richer rungs that score no better than a simpler "
+                              "one passed over" if inner else
                               f"pinned by decide.complexity={d.complexity}"},
         "trials_total": complete, "trials_added": added,  # finished trials only (a killed search's never ran)
         "search_seconds": round(seconds, 2), "seeds": oof.seeds,
