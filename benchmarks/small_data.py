@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.config import DecideConfig
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = Path(os.environ.get("HARNESS_SHARED", ROOT.parent / "shared")) / "data"
@@ -45,6 +47,7 @@ METHODS = {"tfidf": ["method=tfidf"], "embed": ["method=embed", *MINILM],
            # 2 pairs a row (SetFit's num_iterations=1): what 2 CPU cores can afford on 8 sets x 5 folds
            "setfit": ["method=setfit", *MINILM, "setfit.pairs_per_row=2"]}
 METRIC = "macro_f1_official"
+DEFAULT_MARGIN = DecideConfig().rung_margin  # the ladder's default margin: its column is plain `auto`
 
 
 def dreaddit_subsample(rows: list[dict[str, str]], n: int, seed: int, out: Path) -> Path:
@@ -87,7 +90,7 @@ def data_sets(tmp: Path, draws: int = 5) -> list[tuple[str, list[str]]]:
 
 
 def auto_label(margin: float) -> str:
-    return "auto" if margin == 2.0 else f"auto (margin {margin:g})"
+    return "auto" if margin == DEFAULT_MARGIN else f"auto (margin {margin:g})"
 
 
 def _fmt(values: list[float]) -> str:
@@ -109,7 +112,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=5, help="Dreaddit draws per size (default 5; synthetic: up to 3)")
     ap.add_argument("--work", type=Path, help="keep the runs here (default: a temporary folder); an interrupted "
                     "benchmark given the same folder resumes, keeping every finished fold")
-    ap.add_argument("--margins", nargs="*", type=float, default=[2.0],
+    ap.add_argument("--margins", nargs="*", type=float, default=[DEFAULT_MARGIN],
                     help="decide.rung_margin values for the ladder (`auto`), one column each (default: 2, the default)")
     ap.add_argument("--results", action="store_true")
     args = ap.parse_args()
@@ -146,7 +149,8 @@ def main() -> None:
             seconds.setdefault((name, method), []).extend(
                 f["seconds"] for f in RunDir(run).read_metrics()["per_fold"])
             # the default margin last: the member runs' calibration.json (used by the ensembles) is the default's
-            autos = [(auto_label(m), [f"decide.rung_margin={m}"]) for m in sorted(args.margins, key=lambda m: m == 2.0)]
+            autos = [(auto_label(m), [f"decide.rung_margin={m}"])
+                     for m in sorted(args.margins, key=lambda m: m == DEFAULT_MARGIN)]
             for label, extra in (("full", ["decide.complexity=full", "decide.shrinkage=[0]"]), *autos):
                 cfg = load_config(run / "config.yaml", extra)
                 out = decide_run(run, cfg, verbose=False)

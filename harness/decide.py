@@ -620,8 +620,8 @@ def fit_rung(probs: np.ndarray, labels: np.ndarray, space: Space, rung: Rung, d:
         return Decision(deltas[int(v.argmax())], None, None, space.fixed_weights)
     if rung.name == "blend":
         grid = simplex_grid(space.n_seeds, BLEND_STEPS)
-        flat = replace(space, delta_classes=[], gate_class=None)
-        v = Evaluator(probs, labels, flat, d.metric, score_labels).score(np.zeros((len(grid), k)), None, grid)
+        ev = Evaluator(probs, labels, rung_space(space, "blend"), d.metric, score_labels)
+        v = ev.score(np.zeros((len(grid), k)), None, grid)
         return Decision(np.zeros(k), None, None, grid[int(v.argmax())])  # ties: the first, equal weights
     sub = rung_space(space, rung.name)
     ev = Evaluator(probs, labels, sub, d.metric, score_labels)

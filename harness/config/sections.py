@@ -315,8 +315,8 @@ class DecideConfig:
         "penalties on mean |delta| tried for each searched rung (chosen with the rung, by cross-fitting)",
         factory=lambda: [0.0, 0.02])
     rung_margin: float = _help(
-        "complexity auto: a richer rung must beat the simplest one by this many paired standard errors of the "
-        "fold-by-fold score differences (larger: argmax more often)", 2.0)
+        "complexity auto: a richer rung is locked only if it beats every simpler one by more than this many paired "
+        "standard errors of the fold-by-fold score differences (larger: argmax more often)", 2.0)
     metric: str = _help("objective on OOF rows", "macro_f1_official")
     crossfit: bool = _help("also report the cross-fitted (out-of-sample) gain", True)
     random_baseline: int = _help("candidates of the published uniform random search (0 = skip)", 0)
