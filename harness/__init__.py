@@ -12,4 +12,13 @@ class _DropOptionalKernelNotice(logging.Filter):
         return "from kernels-community" not in str(record.msg)
 
 
+class _DropOfflineTrustNotice(logging.Filter):
+    """`kernels` (pulled in by transformers 5.25) warns, when bitsandbytes looks for its optional hub kernel
+    with the hub offline, that it skips a publisher check for a download that never happens."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Skipping publisher trust check" not in str(record.msg)
+
+
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalKernelNotice())
+logging.getLogger("kernels._internals.hf_hub").addFilter(_DropOfflineTrustNotice())

@@ -26,7 +26,7 @@ from harness.config import ConfigError
 from harness.data import load_train
 from harness.rundir import RunDir
 from harness.schema import Example, rows_digest
-from harness.store import atomic_write_text, check_output_file
+from harness.store import check_output_file
 
 ISSUES = "label_issues.json"
 ERRORS = "errors.html"
@@ -37,8 +37,8 @@ def _rows(runs: Sequence[RunOOF]) -> dict[str, Example]:
     rows the runs were trained on (data.json's content digest)."""
     first = runs[0]
     rows = load_train(first.cfg)
-    recorded = (RunDir(first.run.path).read_fingerprint() or {}).get("train", {}).get("sha256")
-    if recorded is not None and rows_digest(rows) != recorded:
+    recorded = (RunDir(first.run.path).require_fingerprint("the audit").get("train") or {}).get("sha256")
+    if rows_digest(rows) != recorded:
         raise ConfigError([f"{first.cfg.data.train_path}: its rows changed since {first.run.path} was trained "
                            "(content digest differs from data.json); the audit would show other texts"])
     by_id = {e.id: e for e in rows}
@@ -46,6 +46,18 @@ def _rows(runs: Sequence[RunOOF]) -> dict[str, Example]:
     if missing:
         raise ConfigError([f"{first.cfg.data.train_path}: {len(missing)} OOF ids are not in the data, e.g. {missing[:3]}"])
     return by_id
+
+
+def _check_counted_once(run_dirs: Sequence[str | Path]) -> None:
+    """An ensemble's OOF rows already hold its members': auditing both would count a run twice."""
+    given = {str(Path(d).resolve()): str(d) for d in run_dirs}
+    problems = []
+    for d in run_dirs:
+        for m in RunDir(d).read_members() or []:
+            if m.run_dir in given:
+                problems.append(f"{given[m.run_dir]}: is a member of the ensemble {d} also given; give one of them")
+    if problems:
+        raise ConfigError(sorted(set(problems)))
 
 
 def find_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,9 +85,13 @@ def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, v
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError([f"--out: {out} is a file, not a directory"])
+    _check_counted_once(run_dirs)
     runs = load_comparable(run_dirs)
     for name in (ISSUES, ERRORS):
         check_output_file(out / name, "--out")
+    target = RunDir(out)
+    if target.committed_config() is not None or target.is_legacy():
+        raise ConfigError([f"--out {out}: is a run directory; give the audit a folder of its own"])
     names = runs[0].run.label_names
     ids = runs[0].oof.ids.astype(str)
     y = runs[0].oof.labels
@@ -87,11 +103,11 @@ def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, v
                "suggested_name": names[int(probs[i].argmax())], "score": float(scores[i]),
                "p_given": float(probs[i, y[i]]), "p_suggested": float(probs[i].max()), **_row_json(by_id[ids[i]])}
               for i in flagged[:top]]
-    out.mkdir(parents=True, exist_ok=True)
     result = {"runs": [str(r.run.path) for r in runs], "rows": len(y), "flagged": len(flagged),
               "method": "cleanlab find_label_issues, ranked by self-confidence", "issues": issues}
-    atomic_write_text(out / ISSUES, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
-    atomic_write_text(out / ERRORS, errors_html(runs, probs, per_run, by_id, scores))
+    with target.writing("audit") as tx:  # both files, or neither; a second audit into --out is refused meanwhile
+        tx.write_text(ISSUES, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+        tx.write_text(ERRORS, errors_html(runs, probs, per_run, by_id, scores))
     if verbose:
         print(f"{len(flagged)} of {len(y)} labels look wrong to the OOF probabilities of {len(runs)} run(s); "
               f"the {len(issues)} most suspicious are in {out / ISSUES}")

@@ -33,10 +33,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 class FoldClaim:
-    def __init__(self, path: Path, stale_after: float = STALE_AFTER_SECONDS, heartbeat: float = HEARTBEAT_SECONDS):
-        self.path = Path(path)  # the claim file (RunDir.claim_path)
+    def __init__(self, path: Path, stale_after: float = STALE_AFTER_SECONDS, heartbeat: float = HEARTBEAT_SECONDS,
+                 **about: Any):
+        self.path = Path(path)  # the claim file (RunDir.claim_path, or a run directory's writer lock)
         self.stale_after, self.heartbeat = stale_after, heartbeat
-        self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex}
+        self.owner = {"host": socket.gethostname(), "pid": os.getpid(), "token": uuid.uuid4().hex, **about}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

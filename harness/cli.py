@@ -66,6 +66,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(printable(f"INVALID {args.file}\n{e}"), file=sys.stderr)
         return 1
+    from harness.folds import class_problems
+
+    labelled = [e for e in examples if e.label is not None]
+    problems = class_problems(labelled, cfg.data.label_names(), cfg.cv.n_folds, args.file, cfg.group_key())[0] \
+        if labelled else []
+    if problems:  # a file that loads but cannot make an honest CV run
+        if args.json:
+            print(json.dumps({"valid": False, "file": args.file, "problems": problems}, indent=1))
+        else:
+            print(printable(f"INVALID {args.file}\n" + "\n".join(f"  - {x}" for x in problems)), file=sys.stderr)
+        return 1
     summary: dict[str, Any] = {"valid": True, "file": args.file, **summarize(examples, cfg.data.label_names())}
     summary["tokens"] = _token_summary(cfg, examples)
     if args.json:
@@ -238,6 +249,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from harness.ensemble import build_ensemble
 
+    if args.stack_c is not None and not args.stack:
+        raise ConfigError(["--stack-c: applies to --stack only (a weight blend has no stacker); add --stack"])
+
     build_ensemble(args.run_dirs, args.out, list(args.overrides or []), stack=args.stack, stack_c=args.stack_c)
     print(f"\nnext: harness predict {shlex.quote(str(args.out))} --out submission.json   "
           "(the members' test probabilities, " + ("stacked)" if args.stack else "blended)"))
@@ -248,6 +262,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from harness.audit import audit_runs
 
     audit_runs(args.run_dirs, args.out, top=args.top)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from harness.rundir import RunDir
+
+    run = RunDir(args.run_dir)
+    if not run.path.is_dir():
+        raise ConfigError([f"{run.path}: not a directory"])
+    if args.upgrade:
+        if run.store.exists():
+            print(f"{run.path}: already has a manifest; nothing to upgrade")
+        else:
+            names = run.upgrade()
+            print(f"{run.path}: recorded {len(names)} files as they are now in its manifest")
+    problems = run.check_all()
+    for p in problems:
+        print(f"  {printable(p)}")
+    if problems:
+        print(f"{run.path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    files = run.manifest().files
+    print(f"{run.path}: {len(files)} files verified against its manifest")
     return 0
 
 
@@ -326,7 +363,7 @@ def _add(sub: Any, name: str, fn: Callable[[argparse.Namespace], int], help: str
 
 def _overrides(p: argparse.ArgumentParser) -> None:
     """Trailing section.key=value overrides; added last so other positionals come first."""
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help=OVERRIDE_HELP)
+    p.add_argument("overrides", nargs="*", default=[], metavar="section.key=value", help=OVERRIDE_HELP)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -439,6 +476,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how many suspicious labels to list, most suspicious first (default 50)")
     p.add_argument("--out", default="audit", help="folder for label_issues.json and errors.html (default ./audit)")
 
+    p = _add(sub, "verify", cmd_verify, "check every file of a run directory against its manifest (digests, files "
+             "missing or never committed); exit 1 on a problem")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run, ensemble or audit directory")
+    p.add_argument("--upgrade", action="store_true",
+                   help="a run written before manifests: record its files as they are now (check them first)")
+
     p = _add(sub, "dashboard", cmd_dashboard, "build a W&B report comparing an experiment's (or sweep's) runs")
     p.add_argument("--run", help="a run directory: takes the project, group and class names from it")
     p.add_argument("--project", help="W&B project (default: the run's track.project)")
@@ -491,7 +534,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {printable(mask_secrets(where + (e.strerror or str(e))))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished folds are kept; run the same command again to resume", file=sys.stderr)
+        kept = ("finished folds are kept; run the same command again to resume" if args.command in
+                ("cv", "demo", "tune", "sweep-local") else "nothing it was writing was committed; the previous "
+                "state stays in force")
+        print(f"interrupted: {kept}", file=sys.stderr)
         return 130
     finally:
         sys.stdout = stdout

@@ -25,7 +25,8 @@ from harness.config import ConfigError, ExperimentConfig
 from harness.decide import OOF, load_oof
 from harness.metrics import bootstrap_ci, paired_bootstrap, report, score
 from harness.report import RunSummary, load_runs
-from harness.rundir import RunDir
+from harness.rundir import CROSSFIT, RunDir
+from harness.rundir import OOF as OOF_FILE
 
 COMPARED = ("macro_f1", "macro_f1_official", "balanced_accuracy")
 
@@ -46,7 +47,17 @@ class RunOOF:
         if z is None:
             return None
         by_id = dict(zip(z["ids"].astype(str).tolist(), z["pred"].tolist()))
-        return np.array([by_id[i] for i in self.oof.ids.astype(str).tolist()], dtype=np.int64)
+        ids = self.oof.ids.astype(str).tolist()
+        missing = [i for i in ids if i not in by_id]
+        k = len(self.run.label_names)
+        bad = sorted({int(v) for v in by_id.values() if not 0 <= int(v) < k})
+        if missing or bad or len(by_id) != len(ids):
+            from harness.store import StoreError
+
+            raise StoreError(f"{RunDir(self.run.path).file(CROSSFIT)}: does not match {OOF_FILE} ("
+                             f"{len(missing)} OOF ids missing, e.g. {missing[:3]}; {len(by_id)} rows for {len(ids)}; "
+                             f"labels outside 0..{k - 1}: {bad[:5]}); run `harness decide` again")
+        return np.array([by_id[i] for i in ids], dtype=np.int64)
 
     @property
     def scored_as(self) -> str:
@@ -85,6 +96,9 @@ def check_same_folds(runs: Sequence[RunOOF]) -> list[str]:
         a, b = ref.run.path, r.run.path
         if r.run.label_names != ref.run.label_names:
             problems.append(f"{b}: labels {r.run.label_names} but {a} has {ref.run.label_names}")
+        if r.cfg.data.score_labels != ref.cfg.data.score_labels:  # the "official" score would depend on order
+            problems.append(f"{b}: data.score_labels {r.cfg.data.score_labels} but {a} has "
+                            f"{ref.cfg.data.score_labels}: their official scores are not the same metric")
         if len(r.oof.ids) != len(ref.oof.ids) or (r.oof.ids != ref.oof.ids).any():
             only_b = sorted(set(r.oof.ids.tolist()) - set(ref.oof.ids.tolist()))
             only_a = sorted(set(ref.oof.ids.tolist()) - set(r.oof.ids.tolist()))

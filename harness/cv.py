@@ -37,15 +37,20 @@ RESUME_SAFE = {"cv.folds", "track", "decide", "tune", "train.dataloader_workers"
 
 
 def _check_same_experiment(run: RunDir, cfg: ExperimentConfig) -> None:
-    """Refuse to mix two experiments' folds in one run directory."""
-    path = run.config_path
-    if not path.exists():
+    """Refuse to mix two experiments' folds in one run directory (or to train folds inside an ensemble)."""
+    if run.is_ensemble():
+        raise ConfigError([f"{run.path}: is an ensemble directory (harness ensemble wrote it); cv trains no folds "
+                           "there: give the experiment its own run_dir"])
+    committed = run.committed_config()
+    if committed is None:
         return
-    old = run.read_config().to_flat_dict()
+    from harness.config import load_config
+
+    old = load_config(run.config_path).to_flat_dict()
     new = cfg.to_flat_dict()
     diff = [k for k in new if new[k] != old.get(k) and k not in RESUME_SAFE and k.split(".")[0] not in RESUME_SAFE]
     if diff:
-        raise ConfigError([f"{k}: {old.get(k)!r} in {path} but {new[k]!r} now" for k in diff] +
+        raise ConfigError([f"{k}: {old.get(k)!r} in {run.config_path} but {new[k]!r} now" for k in diff] +
                           ["a run directory holds one experiment: set run_dir (or name) to start a new one"])
 
 
@@ -69,6 +74,10 @@ def _check_same_data(run: RunDir, new: dict[str, Any]) -> None:
     its finished folds were trained and scored on the old rows."""
     old = run.read_fingerprint()
     if old is None:
+        if run.has_fold_results():
+            raise ConfigError([f"{run.path}: has finished folds but no data fingerprint (data.json), so nothing "
+                               "says which data they were trained on; they are not resumed: start afresh in a new "
+                               "run directory (run_dir=...)"])
         return
     run_dir = run.path
     problems = [f"{new[part]['source']}: the {part} data changed since {run_dir} was started "
@@ -116,12 +125,13 @@ def check_no_leak(fold: int, train_rows: Sequence[Example], val_rows: Sequence[E
 
 
 def load_fold(run: RunDir, seed: int, k: int) -> FoldRecord | None:
-    """A finished fold from disk, or None (not done, or its files are unreadable: then it is retrained)."""
+    """A finished fold from disk, or None (not done, or its files fail their check: then it is retrained)."""
     try:
         return run.read_fold(seed, k)
     except StoreError as e:
-        warnings.warn(f"{run.fold_dir(seed, k)}: unreadable fold files ({e}); this fold is trained again",
+        warnings.warn(f"{run.fold_dir(seed, k)}: fold files fail their check ({e}); this fold is trained again",
                       stacklevel=2)
+        run.forget_fold(seed, k)
         return None
 
 
@@ -170,12 +180,10 @@ def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds:
                        augmented_rows=len(train_aug) - len(train_part), inner_rows=len(inner),
                        val_rows=len(val_part), class_weights=weights.tolist(), seconds=round(time.time() - t0, 1),
                        **fitted.info())
-        if cfg.train.save_adapters:
-            fitted.save(run.model_dir(seed, k))
+        record = FoldRecord(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
+        run.write_fold(record, fitted.save if cfg.train.save_adapters else None)  # model, metrics, probs: one commit
     finally:
         fitted.close()
-    record = FoldRecord(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
-    run.write_fold(record)
     return record
 
 
@@ -193,14 +201,15 @@ def assemble(cfg: ExperimentConfig, run: RunDir, train: list[Example], test: lis
         test_probs[s, f] = r.test_probs
     y = np.array([e.label for e in train])
     fold_idx = np.array([folds.fold_of[e.id] for e in train])
-    run.write_oof(OofArrays(ids=np.array([e.id for e in train]), labels=y, fold=fold_idx, seeds=np.array(seeds),
-                            probs=oof))
-    run.write_test(TestArrays(ids=np.array([e.id for e in test]), seeds=np.array(seeds), probs=test_probs))
     per_fold = [{key: r.metrics[key] for key in ("seed", "fold", "macro_f1", "macro_f1_official", "accuracy",
                                                  "balanced_accuracy", "weighted_f1", "val_rows", "seconds")}
                 for _, r in sorted(results.items())]
-    metrics = oof_metrics(cfg, run, y, oof, seeds, per_fold)
-    run.write_metrics(metrics)
+    with run.writing("cv", exclusive=False):  # oof, test and metrics become visible together
+        run.write_oof(OofArrays(ids=np.array([e.id for e in train]), labels=y, fold=fold_idx, seeds=np.array(seeds),
+                                probs=oof))
+        run.write_test(TestArrays(ids=np.array([e.id for e in test]), seeds=np.array(seeds), probs=test_probs))
+        metrics = oof_metrics(cfg, run, y, oof, seeds, per_fold)
+        run.write_metrics(metrics)
     return metrics
 
 
@@ -285,14 +294,15 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     fingerprint = _fingerprint(cfg, method, train, test)
     _check_same_data(run, fingerprint)
     method.check_run(run)  # e.g. the sft run a preference run continues: refused before any fold trains
-    # only now, with the data in order, does the directory become this experiment's: claimed atomically, so two
-    # processes started together with different settings cannot both pass the check above and split its folds
-    if not run.claim(cfg):
-        _check_same_experiment(run, cfg)  # the winner (or an earlier run) wrote it: it must be this experiment
+    # only now, with the data in order, does the directory become this experiment's: under the directory's lock,
+    # so of two processes started together with different settings one commits and the other is refused
+    with run.writing("cv", wait=120.0):
+        _check_same_experiment(run, cfg)  # the winner (or an earlier run) committed it: it must be this experiment
+        _check_same_data(run, fingerprint)
         run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
-    if run.read_fingerprint() is None:
-        run.write_fingerprint(fingerprint)
-    fold_set = _load_or_make_folds(run, cfg, train)
+        if run.read_fingerprint() is None:
+            run.write_fingerprint(fingerprint)
+        fold_set = _load_or_make_folds(run, cfg, train)
     check = audit(fold_set, train, cfg.data.label_names())
     if not check["ok"]:
         raise RuntimeError(f"fold audit failed: {check}")
@@ -333,7 +343,7 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
     if cfg.decide.enabled:
         from harness.decide import decide_run
 
-        metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose)
+        metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose, wait=600.0)
         metrics["summary"] = run.read_metrics()["summary"]  # decide/* keys added there
     tracker.end_experiment(run_dir, metrics)
     write_report([run_dir], run.report_path)

@@ -24,6 +24,7 @@ import numpy as np
 from harness import keys
 from harness.calibrate import calibration_report
 from harness.config import DecideConfig, ExperimentConfig
+from harness.config.sections import DELTA_LIMIT
 from harness.fastdecode import HAVE_NUMBA
 
 if HAVE_NUMBA:
@@ -31,7 +32,7 @@ if HAVE_NUMBA:
 from harness.samplers import make_sampler
 from harness.schema import content_digest
 from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
-from harness.rundir import RunDir
+from harness.rundir import CALIBRATION, RunDir
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
@@ -63,6 +64,10 @@ def check_probs(probs: np.ndarray, name: str, logits: bool = False, tol: float =
         p.append(f"{name}: {int(bad.sum())} NaN/inf values (rows {rows}...)")
         return arr, p
     if logits:
+        if arr.size and (arr >= 0).all() and (arr <= 1).all() and (np.abs(arr.sum(-1) - 1) <= tol).all():
+            p.append(f"{name}: every row is already a probability distribution (values in [0, 1] summing to 1), "
+                     "not logits: run without --logits")
+            return arr, p
         arr = arr - arr.max(-1, keepdims=True)
         arr = np.exp(arr)
         return arr / arr.sum(-1, keepdims=True), p
@@ -93,7 +98,7 @@ class OOF:
 def load_oof(run_dir: Path, cfg: ExperimentConfig, logits: bool = False) -> OOF:
     run = RunDir(run_dir)
     path = run.oof_path
-    if not path.exists():
+    if not run.has(path.name):
         raise DecisionInputError([f"{path}: missing; run `harness cv` to the end first (all folds, all seeds)"])
     a = run.read_oof()
     z = {"probs": a.probs, "labels": a.labels, "fold": a.fold, "seeds": a.seeds, "ids": a.ids}
@@ -111,6 +116,20 @@ def load_oof(run_dir: Path, cfg: ExperimentConfig, logits: bool = False) -> OOF:
     missing_folds = sorted(set(range(cfg.cv.n_folds)) - set(np.unique(fold).tolist()))
     if missing_folds:
         problems.append(f"{path}: no rows for folds {missing_folds}")
+    labels_ok = np.issubdtype(labels.dtype, np.integer) or (
+        np.issubdtype(labels.dtype, np.floating) and np.isfinite(labels).all() and (labels == np.round(labels)).all())
+    if not labels_ok:
+        problems.append(f"{path}: labels must be integer class ids, got {labels.dtype} values {labels[:3].tolist()}")
+    elif len(labels) and (labels.min() < 0 or labels.max() >= k):
+        bad = np.flatnonzero((labels < 0) | (labels >= k))
+        problems.append(f"{path}: {len(bad)} labels outside 0..{k - 1}, e.g. ids {z['ids'][bad[:3]].tolist()} "
+                        f"(labels {labels[bad[:3]].tolist()})")
+    if not np.issubdtype(fold.dtype, np.integer) or (len(fold) and (fold.min() < 0 or fold.max() >= cfg.cv.n_folds)):
+        bad = sorted(set(np.asarray(fold).tolist()) - set(range(cfg.cv.n_folds)))[:5]
+        problems.append(f"{path}: fold ids {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})")
+    uniq, counts = np.unique(z["ids"].astype(str), return_counts=True)
+    if (counts > 1).any():
+        problems.append(f"{path}: {int((counts > 1).sum())} ids appear more than once, e.g. {uniq[counts > 1][:3].tolist()}")
     seeds = [int(s) for s in z["seeds"]]
     if probs.ndim == 3 and len(seeds) != probs.shape[0]:
         problems.append(f"{path}: {len(seeds)} seeds listed but {probs.shape[0]} OOF sets")
@@ -138,8 +157,72 @@ class Decision:
                 "weights": [float(x) for x in self.weights]}
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "Decision":
-        return cls(np.array(d["delta"], dtype=float), d["tau"], d["gate_class"], np.array(d["weights"], dtype=float))
+    def from_json(cls, d: dict[str, Any], where: str = CALIBRATION, n_labels: int | None = None,
+                  n_sets: int | None = None) -> "Decision":
+        """A decision read from disk, every number checked in its domain (a hand-edited or damaged file, a
+        setting gone wrong): finite biases within ±DELTA_LIMIT, a gate threshold in [0, 1] on a class that
+        exists, weights on the simplex. All problems at once, naming the file and key."""
+        problems = check_decision_json(d, n_labels, n_sets)
+        if problems:
+            raise DecisionInputError([f"{where}: {p}" for p in problems] +
+                                     ["re-run `harness decide` on the run directory to write a valid decision"])
+        return cls(np.array(d["delta"], dtype=float), None if d["tau"] is None else float(d["tau"]),
+                   None if d["gate_class"] is None else int(d["gate_class"]), np.array(d["weights"], dtype=float))
+
+
+
+
+def _numbers(value: Any) -> np.ndarray | None:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.ndim == 1 else None
+
+
+def check_weights(weights: Any, key: str, n: int | None = None) -> list[str]:
+    """Blend weights: finite, non-negative, not all zero (normalised they lie on the simplex)."""
+    w = _numbers(weights)
+    if w is None or not len(w):
+        return [f"{key}: {weights!r} is not a list of numbers"]
+    p = []
+    if n is not None and len(w) != n:
+        p.append(f"{key}: {len(w)} weights for {n} blended sets")
+    if not np.isfinite(w).all() or (w < 0).any():
+        p.append(f"{key}: {list(weights)} must be finite and >= 0")
+    elif not w.sum() > 0 or not np.isfinite((w / w.max()).sum()):
+        p.append(f"{key}: {list(weights)} are all zero: nothing to blend")
+    return p
+
+
+def check_decision_json(d: Any, n_labels: int | None, n_sets: int | None) -> list[str]:
+    if not isinstance(d, dict):
+        return ["not a JSON object"]
+    missing = [k for k in ("delta", "tau", "gate_class", "weights") if k not in d]
+    if missing:
+        return [f"missing key(s) {', '.join(missing)}"]
+    p = []
+    delta = _numbers(d["delta"])
+    if delta is None:
+        p.append(f"delta: {d['delta']!r} is not a list of numbers")
+    else:
+        if n_labels is not None and len(delta) != n_labels:
+            p.append(f"delta: {len(delta)} biases for {n_labels} classes")
+        if not np.isfinite(delta).all() or (np.abs(delta) > DELTA_LIMIT).any():
+            p.append(f"delta: {d['delta']} must be finite and within ±{DELTA_LIMIT:g}")
+    tau, gate = d["tau"], d["gate_class"]
+    if tau is not None and (isinstance(tau, bool) or not isinstance(tau, (int, float)) or not 0 <= tau <= 1):
+        p.append(f"tau: {tau!r} must be a number in [0, 1] (or null: no gate)")
+    if (tau is None) != (gate is None):
+        p.append(f"gate_class: {gate!r} with tau {tau!r}: a gate needs both (or neither)")
+    elif gate is not None and (isinstance(gate, bool) or not isinstance(gate, int) or not 0 <= gate < (n_labels or gate + 1)):
+        p.append(f"gate_class: {gate!r} is not a class index 0..{(n_labels or 0) - 1}")
+    w = _numbers(d["weights"])
+    if w is not None and len(w) and np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0 and \
+            abs(w.sum() - 1) > 1e-6:
+        p.append(f"weights: {d['weights']} do not sum to 1")
+    p += check_weights(d["weights"], "weights", n_sets)
+    return p
 
 
 def blend(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -220,11 +303,15 @@ def make_space(cfg: DecideConfig, oof: OOF, n_seeds: int | None = None) -> Space
         w = np.asarray(cfg.weights, dtype=float)
         if len(w) != s:
             problems.append(f"decide.weights: {len(w)} weights for {s} seeds")
+        w = w / w.max() if len(w) and np.isfinite(w).all() and w.max() > 0 else w  # 1e308s do not overflow
         w = w / w.sum() if len(w) == s and w.sum() > 0 else np.ones(s) / s
     else:
         w = np.ones(s) / s
     search_w = cfg.blend == "search" and s > 1
     space = Space(k, s, classes, (lo, hi), gate, tuple(cfg.tau_range), search_w, w)  # type: ignore[arg-type]
+    if not classes and cfg.complexity in ("delta", "delta_gate", "full"):
+        problems.append(f"decide.complexity={cfg.complexity} searches class biases, but none can move "
+                        f"(decide.delta_range {list(cfg.delta_range)}, decide.delta_classes {cfg.delta_classes})")
     if not problems and space.dims == 0:
         problems.append("empty search space: no delta classes (or delta_range low == high), gate off, "
                         "and nothing to blend; widen decide.delta_range or turn the gate on")
@@ -484,6 +571,7 @@ def batched_search(ev: Evaluator, cfg: DecideConfig, n_candidates: int, seed: in
     from harness.progress import progress_bar
 
     space = ev.space
+    deadline = time.time() + cfg.timeout if cfg.timeout else math.inf  # decide.timeout: checked every generation
     box = _box(space)
     lo, hi = box[:, 0], box[:, 1]
     base = _vector(space, {})  # delta 0, gate off, equal weights: argmax of the seed mean
@@ -508,6 +596,8 @@ def batched_search(ev: Evaluator, cfg: DecideConfig, n_candidates: int, seed: in
         cma = CMA(mean=allx[alls.argmax()], sigma=0.3 * float(np.median(hi - lo)), seed=seed, population_size=pop)
         gens = range(0, left, pop)
         for _ in progress_bar(gens, desc="decide", enable=progress, total=len(gens)):
+            if time.time() > deadline:
+                break
             raw = np.array([cma.ask() for _ in range(pop)])
             x = np.clip(raw, lo, hi)
             v = ev.score(*_arrays(space, x))
@@ -694,7 +784,7 @@ def crossfit(oof: OOF, cfg: ExperimentConfig, space: Space) -> dict[str, Any]:
         fit, held = oof.fold != f, oof.fold == f
         # nested: the rung is chosen by cross-fitting on the other folds only, then fitted on all of them
         rung, _ = choose_rung(oof.probs[:, fit], oof.labels[fit], oof.fold[fit], space, d, cfg.data.score_labels)
-        decision = fit_rung(oof.probs[:, fit], oof.labels[fit], space, rung, d, d.n_trials // 2, cfg.data.score_labels,
+        decision = fit_rung(oof.probs[:, fit], oof.labels[fit], space, rung, d, d.n_trials, cfg.data.score_labels,
                             d.seed)
         chosen.append(rung.label())
         pooled_after[held] = decode(oof.probs[:, held], decision)
@@ -710,11 +800,35 @@ def crossfit(oof: OOF, cfg: ExperimentConfig, space: Space) -> dict[str, Any]:
             "p_not_better": boot["p_b_not_better"], "rung_per_fold": chosen, "predictions": pooled_after}
 
 
-def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logits: bool = False) -> dict[str, Any]:
-    """Search δ, τ and weights on a run's OOF rows (resuming its study), cross-fit the gain, write calibration.json."""
+def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logits: bool = False,
+               wait: float = 0.0) -> dict[str, Any]:
+    """Search δ, τ and weights on a run's OOF rows (resuming its study), cross-fit the gain, write calibration.json.
+
+    Holds the run directory's writer lock throughout and commits calibration.json, crossfit.npz and the decide/*
+    keys of metrics.json in one step: an error anywhere leaves the decision in force as it was. Another writer
+    holding the lock: refused, or waited for up to `wait` s (`harness cv` processes that finish together)."""
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        raise DecisionInputError([f"{run.path}: not found (was the run directory moved or deleted?)"])
+    with run.writing("decide", wait=wait):
+        out = _decide(run, cfg, verbose, logits)
+    rung = out["complexity"]["chosen"]
+    if verbose:
+        print(format_decision(out, cfg.data.label_names()))
+    if "crossfit" in out and out["crossfit"]["pooled_gain"] <= 0 < out["in_sample"]["gain"] and rung != "argmax":
+        msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
+               f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
+               "does not carry over to rows it was not fitted to. Consider decide.complexity=argmax.")
+        if verbose:  # said once: on screen for a person, as a warning for code calling quietly
+            print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
+        else:
+            warnings.warn(msg, stacklevel=2)
+    return out
+
+
+def _decide(run: RunDir, cfg: ExperimentConfig, verbose: bool, logits: bool) -> dict[str, Any]:
     import optuna
 
-    run = RunDir(run_dir)
     d = cfg.decide
     oof = load_oof(run.path, cfg, logits)
     space = make_space(d, oof)
@@ -763,7 +877,10 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
                               f"({inner[rung.label()]:.4f}) is within {d.rung_margin:g} paired standard errors of the "
                               f"best ({max(inner.values()):.4f}), richer rungs that score no better than a simpler "
                               "one passed over" if inner else
-                              f"pinned by decide.complexity={d.complexity}"},
+                              (f"pinned by decide.complexity={d.complexity}" if rung.name == d.complexity else
+                               f"decide.complexity={d.complexity} pinned, but that rung has nothing to search here "
+                               f"(one blended set, no gate, or no class that can move): {rung.name}, the richest "
+                               "rung below it, is locked")},
         "trials_total": complete, "trials_added": added,  # finished trials only (a killed search's never ran)
         "search_seconds": round(seconds, 2), "seeds": oof.seeds,
         "in_sample": {"before": before_rep[d.metric], "after": after_rep[d.metric],
@@ -787,16 +904,6 @@ def decide_run(run_dir: Path, cfg: ExperimentConfig, verbose: bool = True, logit
         out["crossfit"]["after_report"] = report(oof.labels, cf_pred, names, cfg.data.score_labels)
     run.write_calibration(out, oof.ids, cf_pred)  # without cross-fitting, an older crossfit.npz is removed
     run.replace_summary_keys(keys.decide(""), decide_summary(out))
-    if verbose:
-        print(format_decision(out, names))
-    if d.crossfit and out["crossfit"]["pooled_gain"] <= 0 and rung.name != "argmax":  # argmax locked: nothing to warn
-        msg = (f"WARNING: the cross-fitted gain of the decision layer is not positive "
-               f"({out['crossfit']['pooled_gain']:+.4f}); its in-sample gain ({out['in_sample']['gain']:+.4f}) "
-               "does not carry over to rows it was not fitted to. Consider decide.complexity=argmax.")
-        if verbose:  # said once: on screen for a person, as a warning for code calling quietly
-            print("\n" + "!" * 78 + "\n" + msg + "\n" + "!" * 78)
-        else:
-            warnings.warn(msg, stacklevel=2)
     return out
 
 
@@ -825,7 +932,7 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
     lines = [f"decision layer: {c.get('chosen', 'delta_gate')}"
              + (f" (shrinkage {c['shrinkage']:g})" if c.get("shrinkage") else "")
              + (f", chosen by cross-fitted {m} on the OOF folds: {ladder_scores}" if len(c.get(
-                 "cross_fitted_scores", {})) > 1 else " (pinned by decide.complexity)")]
+                 "cross_fitted_scores", {})) > 1 else f" ({c.get('why', 'pinned by decide.complexity')})")]
     shifted = [f"{names[i] if i < len(names) else i} {v:+.2f}" for i, v in enumerate(out["delta"]) if abs(v) > 1e-9]
     if shifted:
         lines.append("  class biases: " + ", ".join(shifted))
@@ -862,9 +969,10 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
 # applying a locked decision
 # ----------------------------------------------------------------------------
 
-def load_decision(run_dir: Path) -> Decision | None:
-    found = RunDir(run_dir).read_calibration()
-    return Decision.from_json(found) if found is not None else None
+def load_decision(run_dir: Path, n_labels: int | None = None, n_sets: int | None = None) -> Decision | None:
+    run = RunDir(run_dir)
+    found = run.read_calibration()
+    return Decision.from_json(found, str(run.calibration_path), n_labels, n_sets) if found is not None else None
 
 
 def apply_to_test(test_probs: np.ndarray, decision: Decision | None) -> np.ndarray:

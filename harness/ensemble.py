@@ -27,7 +27,7 @@ from harness.compare import load_comparable
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
 from harness.cv import oof_metrics
 from harness.methods.linear import LinearHead
-from harness.rundir import EnsembleMember, OofArrays, RunDir, TestArrays
+from harness.rundir import COMBINER, EnsembleMember, OofArrays, RunDir, TestArrays
 
 
 def members_of(run_dir: Path) -> list[EnsembleMember] | None:
@@ -96,7 +96,16 @@ class Stacker:
         return {"stack_mean": self.mean, "stack_scale": self.scale, **self.head.arrays("stack_")}
 
     @classmethod
-    def from_arrays(cls, z: dict[str, np.ndarray]) -> "Stacker":
+    def from_arrays(cls, z: dict[str, np.ndarray], where: str = COMBINER) -> "Stacker":
+        """The stacker from disk, after checking its arrays are there and finite (scales > 0)."""
+        missing = [k for k in ("stack_mean", "stack_scale", "stack_coef", "stack_intercept", "stack_classes",
+                                "stack_n_labels") if k not in z]
+        if missing:
+            raise ConfigError([f"{where}: a stacked ensemble's combiner without {', '.join(missing)}"])
+        bad = [k for k, v in z.items() if k.startswith("stack_") and np.issubdtype(np.asarray(v).dtype, np.number)
+               and not np.isfinite(v).all()]
+        if bad or (np.asarray(z["stack_scale"]) <= 0).any():
+            raise ConfigError([f"{where}: stacker arrays {bad or ['stack_scale']} must be finite (scales > 0)"])
         return cls(LinearHead.from_arrays(z, "stack_"), z["stack_mean"], z["stack_scale"])
 
 
@@ -143,13 +152,16 @@ def combine_test(run: RunDir, member_probs: np.ndarray) -> np.ndarray:
     """Members' test probabilities (M, F, R, K) -> what the ensemble's decision applies to: each member scaled by
     its temperature (a weight blend, (M, F, R, K)), or the stacker's output per fold ((1, F, R, K))."""
     z = run.read_combiner()
-    if z is None:  # an ensemble written before combiner.npz: members as they are
-        return member_probs
-    temps = z["temperatures"]
+    if z is None:
+        raise ConfigError([f"{run.path}: an ensemble without its combiner (combiner.npz: member temperatures or the "
+                           "stacker); build it again with harness ensemble"])
+    temps = np.asarray(z["temperatures"], dtype=float)
     if len(temps) != member_probs.shape[0]:
         raise ConfigError([f"{run.path}: {len(temps)} members in its combiner but {member_probs.shape[0]} scored"])
+    if temps.ndim != 1 or not np.isfinite(temps).all() or (temps <= 0).any():
+        raise ConfigError([f"{run.file(COMBINER)}: temperatures {temps.tolist()} must be finite and > 0"])
     if run.read_combine() == "stack":
-        stacker = Stacker.from_arrays(z)
+        stacker = Stacker.from_arrays(z, str(run.file(COMBINER)))
         return np.stack([stacker.predict_proba(member_probs[:, f]) for f in range(member_probs.shape[1])])[None]
     return np.stack([scale(p, t) for p, t in zip(member_probs, temps)]).astype(np.float32)
 
@@ -167,27 +179,28 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
 
     out = Path(out)
     target = RunDir(out)
+    target.check_usable("--out")
     seen: dict[Path, str] = {}
     for d in run_dirs:
         if Path(d).resolve() in seen:
             raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
                                "distinct runs"])
         seen[Path(d).resolve()] = str(d)
+    if out.resolve() in seen:
+        raise ConfigError([f"--out {out}: is one of the members; choose a new --out"])
     if stack_c is not None and (not stack_c > 0 or not np.isfinite(stack_c)):
         raise ConfigError([f"--stack-c: {stack_c} must be a positive number (or auto)"])
+    check_members(run_dirs)
     runs = load_comparable(run_dirs)
     members: list[EnsembleMember] = []
     for r in runs:
         for seed in r.oof.seeds:
             members.append(EnsembleMember(member=len(members), run_dir=str(r.run.path.resolve()), name=r.run.name,
                                           method=r.cfg.method, seed=int(seed)))
+    if stack and len(members) < 2:
+        raise ConfigError([f"--stack: one member ({members[0].label()}) has nothing to be stacked with; give two or "
+                           "more runs (or a run with several seeds)"])
     combine = "stack" if stack else "weights"
-    old = target.read_members()
-    if old is not None and (old != members or target.read_combine() != combine):
-        raise ConfigError([f"{out}: is an ensemble of other runs (or combined by {target.read_combine()}); "
-                           "choose a new --out"])
-    if old is None and out.exists() and any(out.iterdir()):
-        raise ConfigError([f"{out}: exists and is not an ensemble directory; choose a new --out"])
     first = runs[0]
     over = parse_overrides(list(overrides))
     unknown = [k for k in over if k != "decide"]
@@ -200,37 +213,103 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     cfg = apply_overrides(first.cfg, {"name": f"ensemble-{out.name}", "run_dir": str(out),
                                       "train.seeds": list(range(n_sets)), "decide.enabled": True,
                                       "decide.blend": "search", "decide.weights": None, **over})
-    raw = np.concatenate([r.oof.probs for r in runs], 0)
-    o = first.oof
+    if cfg.decide.weights is not None and len(cfg.decide.weights) != n_sets:
+        raise ConfigError([f"decide.weights: {len(cfg.decide.weights)} weights for {n_sets} blended members"])
     test_ids, test_raw = _test_probs([r.run.path for r in runs])  # checked before anything is written
-    if stack:
-        stacked, fold_c = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)
-        probs = stacked[None]
-        final_c = stack_c if stack_c is not None else choose_stack_c(raw, o.labels, o.fold, cfg)
-        final = Stacker.fit(raw, o.labels, cfg, final_c)
-        combiner = {"temperatures": np.ones(len(members)), "stack_c": np.array(final_c),
-                    "stack_fold_c": np.array(fold_c), **final.arrays()}
-    else:
-        fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
-        probs = np.stack([c.oof for c in fitted]).astype(np.float32)
-        combiner = {"temperatures": np.array([c.temperature for c in fitted])}
-    out.mkdir(parents=True, exist_ok=True)
-    target.write_combiner(combiner)
-    target.write_members(members, combine)
-    target.write_oof(OofArrays(ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(n_sets), probs=probs))
-    target.write_test(TestArrays(ids=test_ids, seeds=np.arange(n_sets), probs=combine_test(target, test_raw)))
-    target.copy_identity_from(RunDir(first.run.path))
-    target.write_config(cfg)
-    per_fold = _per_fold(cfg, o.labels, o.fold, probs)
-    target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
-    if verbose:
-        listed = ", ".join(m.label() for m in members)
-        how = (f"stacked by a logistic regression (C {float(combiner['stack_c']):g}"
-               f"{'' if stack_c is not None else ' chosen by inner cross-fitting'}; per fold "
-               f"{', '.join(f'{c:g}' for c in fold_c)}; cross-fitted by fold)" if stack else
-               "temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), weights searched")
-        print(f"ensemble of {len(members)} members ({listed}) in {out}: {how}")
-    return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json
+    with target.writing("ensemble"):  # the lock: a second ensemble into this --out is refused; one commit
+        _check_out(target, members, combine)
+        raw = np.concatenate([r.oof.probs for r in runs], 0)
+        o = first.oof
+        if stack:
+            stacked, fold_c = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)
+            probs = stacked[None]
+            final_c = stack_c if stack_c is not None else choose_stack_c(raw, o.labels, o.fold, cfg)
+            final = Stacker.fit(raw, o.labels, cfg, final_c)
+            combiner = {"temperatures": np.ones(len(members)), "stack_c": np.array(final_c),
+                        "stack_fold_c": np.array(fold_c), **final.arrays()}
+        else:
+            fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
+            probs = np.stack([c.oof for c in fitted]).astype(np.float32)
+            combiner = {"temperatures": np.array([c.temperature for c in fitted])}
+        target.write_combiner(combiner)
+        target.write_members(members, combine, {str(r.run.path.resolve()): RunDir(r.run.path).results_digest()
+                                                for r in runs})
+        target.write_oof(OofArrays(ids=o.ids, labels=o.labels, fold=o.fold, seeds=np.arange(n_sets), probs=probs))
+        target.write_test(TestArrays(ids=test_ids, seeds=np.arange(n_sets), probs=combine_test(target, test_raw)))
+        target.copy_identity_from(RunDir(first.run.path))
+        target.write_config(cfg)
+        per_fold = _per_fold(cfg, o.labels, o.fold, probs)
+        target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
+        if verbose:
+            listed = ", ".join(m.label() for m in members)
+            how = (f"stacked by a logistic regression (C {float(combiner['stack_c']):g}"
+                   f"{'' if stack_c is not None else ' chosen by inner cross-fitting'}; per fold "
+                   f"{', '.join(f'{c:g}' for c in fold_c)}; cross-fitted by fold)" if stack else
+                   "temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), " +
+                   ("weights fixed by decide.weights" if cfg.decide.weights is not None else "weights searched"))
+            print(f"ensemble of {len(members)} members ({listed}) in {out}: {how}")
+        return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json; same commit
+
+
+def check_members(run_dirs: Sequence[str | Path]) -> None:
+    """Every member a verified, finished run of its own (all problems at once): a manifest, a data fingerprint,
+    folds, OOF and test files; an ensemble is no member (its runs would count twice)."""
+    from harness.store import StoreError
+
+    problems = []
+    for d in run_dirs:
+        run = RunDir(d)
+        if not run.is_run():
+            problems.append(f"{d}: not a run directory (no config.yaml)")
+        elif run.is_ensemble():
+            problems.append(f"{d}: is an ensemble; give its member runs instead (a run must not count twice)")
+        elif run.is_legacy():
+            problems.append(f"{d}: written without a manifest; harness verify {d} --upgrade records it first")
+        else:
+            for name, what in ((run.folds_path(), "folds"), (run.oof_path, "OOF"), (run.test_path, "test")):
+                if not run.has(name.name):
+                    problems.append(f"{name}: missing ({what}); finish `harness cv` on {d} first")
+                    continue
+                try:
+                    run.verified(name.name)
+                except StoreError as e:
+                    problems.append(str(e))
+            try:
+                run.require_fingerprint("an ensemble")
+            except StoreError as e:
+                problems.append(str(e))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_out(target: RunDir, members: list[EnsembleMember], combine: str) -> None:
+    """--out is new, or this same ensemble (re-run); never another ensemble, nor a run's directory."""
+    old = target.read_members()
+    if old is not None and (old != members or target.read_combine() != combine):
+        raise ConfigError([f"{target.path}: is an ensemble of other runs (or combined by {target.read_combine()}); "
+                           "choose a new --out"])
+    if old is None and (target.committed_config() is not None or target.is_legacy()):
+        raise ConfigError([f"{target.path}: holds a run and is not an ensemble directory; choose a new --out"])
+
+
+def check_members_unchanged(run: RunDir) -> None:
+    """Refuse an ensemble whose member runs changed since it was fitted (re-run with other settings or labels):
+    its weights or stacker were fitted on the members' old results."""
+    recorded = run.member_provenance()
+    if recorded is None:
+        raise ConfigError([f"{run.path}: records no digests of its members' results (an older ensemble); build it "
+                           "again with harness ensemble"])
+    problems = []
+    for path, digest in recorded.items():
+        member = RunDir(path)
+        now = member.results_digest() if member.is_run() else None
+        if now != digest:
+            problems.append(f"{path}: changed since the ensemble {run.path} was fitted on it (results digest "
+                            f"{str(digest)[:12]} then, {str(now)[:12]} now)" if now else
+                            f"{path}: the member run is gone or unreadable")
+    if problems:
+        raise ConfigError(problems + [f"its weights or stacker describe the old members: build the ensemble again "
+                                      f"(harness ensemble ... --out NEW_DIR)"])
 
 
 def _per_fold(cfg: ExperimentConfig, y: np.ndarray, fold: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:

@@ -69,6 +69,11 @@ def class_problems(examples: Sequence[Example], label_names: Sequence[str], n_fo
         return [f"cv.n_folds: {n_folds} folds but the data has only {n_groups} group(s) by {group_key!r}; every "
                 "fold needs at least one group"], []
     present = [i for i, c in enumerate(counts) if c]
+    empty = [f"{i} {label_names[i]}" for i, c in enumerate(counts) if not c]
+    if len(present) >= 2 and empty:
+        return [f"{source}: no labelled row of class(es) {', '.join(empty)} (of the {len(label_names)} in "
+                "data.labels or the data preset); macro-F1 would average them in as 0 and dilute every score: "
+                "give data.labels the classes this data has (or the preset that fits it)"], []
     if len(present) < 2:
         only = ", ".join(f"{i} {label_names[i]}" for i in present) or "none"
         return [f"{source}: every labelled row has the same class ({only}); a classifier needs two"], []

@@ -7,6 +7,8 @@ probabilities (seeds, folds, rows, classes) then go through the same blend and d
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +19,14 @@ from harness.data import Example, load_file
 from harness.decide import DecisionInputError, apply_to_test, check_probs, load_decision
 from harness.rundir import RunDir
 from harness.schema import content_digest, rows_digest
-from harness.store import StoreError, atomic_write_npz, atomic_write_text, load_npz
+from harness.store import StoreError, atomic_write_text
 
 
 def _run_test_probs(run: RunDir, digest: str) -> np.ndarray | None:
     """test.npz when these rows are exactly the test data `harness cv` scored (data.json's content digest;
     a resume over changed test data is refused, so test.npz always matches that digest)."""
-    fingerprint = run.read_fingerprint()
-    if fingerprint is None or not run.test_path.exists() or fingerprint["test"].get("sha256") != digest:
+    fingerprint = run.require_fingerprint("predict --test")
+    if not run.has(run.test_path.name) or (fingerprint.get("test") or {}).get("sha256") != digest:
         return None
     return run.read_test().probs
 
@@ -44,20 +46,20 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
     if same is not None:  # the run's own test file, byte for byte in content: its test.npz already holds it
         return same
     key = content_digest([digest, cfg.to_flat_dict()])[:20]
-    cache = run.scored_cache(key)
-    if cache.exists():
-        try:
-            return load_npz(cache, "probs")["probs"]
-        except StoreError:
-            cache.unlink(missing_ok=True)  # a torn cache file: score again
+    try:
+        cached = run.read_scored(key)
+    except StoreError as e:  # a damaged or unrecorded cache file: score again (it is rewritten below)
+        warnings.warn(f"{e}; scoring again", stacklevel=2)
+        cached = None
+    if cached is not None:
+        return cached["probs"]
     names = cfg.data.label_names()
+    saved_dirs = fold_models(run, cfg)  # every fold model checked before the first is loaded
     method = make_method(cfg, run.cache)
     out = np.zeros((len(cfg.train.seeds), cfg.cv.n_folds, len(examples), len(names)), dtype=np.float32)
     for s, seed in enumerate(cfg.train.seeds):
         for k in range(cfg.cv.n_folds):
-            saved = run.model_dir(seed, k)
-            if not saved.exists():
-                raise ConfigError([f"{saved}: missing; train.save_adapters must be on to score new files"])
+            saved = saved_dirs[(seed, k)]
             if verbose:
                 print(f"scoring {len(examples)} rows with seed {seed} fold {k}", flush=True)
             fitted = method.load(saved)
@@ -66,20 +68,49 @@ def score_file(run_dir: Path, cfg: ExperimentConfig, examples: list[Example], ve
                                               f"{saved}")
             finally:
                 fitted.close()
-    atomic_write_npz(cache, probs=out, ids=np.array([e.id for e in examples]))
+    run.write_scored(key, probs=out, ids=np.array([e.id for e in examples]))
     return out
+
+
+def fold_models(run: RunDir, cfg: ExperimentConfig) -> dict[tuple[int, int], Path]:
+    """Every fold's saved model, verified against the run's manifest; all missing ones named at once."""
+    run.require_fingerprint("predict --test")
+    found, missing = {}, []
+    for seed in cfg.train.seeds:
+        for k in range(cfg.cv.n_folds):
+            saved = run.verified_model_dir(seed, k)
+            if saved is None:
+                missing.append(str(run.model_dir(seed, k)))
+            else:
+                found[(seed, k)] = saved
+    if missing:
+        raise ConfigError([f"{run.path}: {len(missing)} fold model(s) missing (e.g. {missing[0]}); train.save_adapters "
+                           "must be on to score new files: run `harness cv` again with train.save_adapters=true in a "
+                           "new run directory"])
+    return found
 
 
 def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> np.ndarray:
     """A new file scored for an ensemble directory: every member run's fold models score it (each run once),
     stacked like the ensemble's test.npz (members, folds, rows, classes)."""
+    from harness.ensemble import check_members_unchanged
+
+    run = RunDir(run_dir)
+    check_members_unchanged(run)
+    members = run.read_members() or []
+    for path in dict.fromkeys(m.run_dir for m in members):  # every member's models checked before any is scored
+        member = RunDir(path)
+        fold_models(member, member.read_config())
     out, scored = [], {}
-    for m in RunDir(run_dir).read_members() or []:
+    for m in members:
         member = RunDir(m.run_dir)
         if member not in scored:
             member_cfg = member.read_config()
             scored[member] = (member_cfg, score_file(member.path, member_cfg, examples, verbose))
         member_cfg, probs = scored[member]
+        if m.seed not in member_cfg.train.seeds:
+            raise ConfigError([f"{member.path}: has no seed {m.seed} (seeds {member_cfg.train.seeds}), which the "
+                               f"ensemble {run_dir} was fitted on; build the ensemble again"])
         out.append(probs[member_cfg.train.seeds.index(m.seed)])
     return np.stack(out, 0)
 
@@ -90,8 +121,13 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     from harness.store import check_output_file
 
     check_output_file(Path(out), "--out")  # before anything is scored
+    parent = Path(out).resolve().parent
+    if parent.is_dir() and not os.access(parent, os.W_OK):
+        raise StoreError(f"--out {out}: {parent} is not writable")
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
+    n_labels = len(cfg.data.label_names())
+    load_decision(run_dir, n_labels)  # a damaged decision is refused before any row is scored
     if test_file is not None:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
@@ -110,7 +146,7 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     checked, problems = check_probs(probs, "test probabilities")
     if problems:
         raise DecisionInputError(problems)
-    decision = load_decision(run_dir)
+    decision = load_decision(run_dir, n_labels, probs.shape[0])
     if decision is None and verbose:
         print(f"note: no {run.calibration_path}: plain argmax of the seed/fold mean")
     labels = apply_to_test(checked, decision)

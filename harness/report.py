@@ -51,11 +51,11 @@ def load_run(run_dir: str | Path) -> RunSummary:
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     path = run.metrics_path
-    if not path.exists():
+    if not run_dir.is_dir() or not run.has(path.name):
         raise ConfigError([f"{path}: not found; is {run_dir} a finished `harness cv` run directory?"])
-    m = read_json(path)
+    m = run.read_metrics()
     cfg = run.read_config() if run.is_run() else None
-    missing = [k for k in ("label_names", "summary", "blend", "per_fold") if k not in m]
+    missing = [k for k in ("label_names", "summary", "blend", "per_fold") if not isinstance(m, dict) or k not in m]
     if missing:
         raise StoreError(f"{path}: not a finished run's metrics (missing {missing}); run `harness cv` again")
     return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir,

@@ -13,8 +13,13 @@ import numpy as np
 
 
 def cache_dir() -> Path:
-    """Where built models and content-keyed caches live (HARNESS_CACHE, default ~/.cache/harness)."""
-    return Path(os.environ.get("HARNESS_CACHE", Path.home() / ".cache" / "harness"))
+    """Where built models and content-keyed caches live (HARNESS_CACHE, default ~/.cache/harness; set but empty:
+    the default too, never the current directory). A HARNESS_CACHE that is a file is refused, naming it."""
+    chosen = os.environ.get("HARNESS_CACHE", "").strip()
+    path = Path(chosen).expanduser() if chosen else Path.home() / ".cache" / "harness"
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"HARNESS_CACHE={path}: is a file, not a directory; point it at a folder (or unset it)")
+    return path
 
 
 def _read_umask() -> int:

@@ -31,6 +31,48 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub here: fail fast instead of retrying
 
 
+# hypothesis keeps no example database (it would be a .hypothesis/ folder in whatever the current directory is)
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("harness", database=None)
+_hypothesis_settings.load_profile("harness")
+
+# what a user's own work may leave in the checkout and the interpreter writes by itself: not a test's doing
+_NOT_OURS = {".git", "__pycache__", ".pytest_cache", ".hypothesis"}
+
+
+def checkout_state(root: Path = ROOT) -> dict[str, tuple[int, int]]:
+    """Every file under the checkout with its size and mtime (ns), bytecode and egg-info aside."""
+    state: dict[str, tuple[int, int]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_OURS and not d.endswith(".egg-info")]
+        for name in files:
+            path = Path(folder) / name
+            try:
+                st = path.lstat()
+            except FileNotFoundError:
+                continue
+            state[str(path.relative_to(root))] = (st.st_size, st.st_mtime_ns)
+    return state
+
+
+def checkout_changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Files created, changed or removed between two `checkout_state` snapshots."""
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+@pytest.fixture(autouse=True)
+def _never_in_the_checkout(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Each test runs in a temporary current directory (a relative `runs/`, `compare.html` or `wandb/` lands
+    there), and fails if the checkout changed under it: the README's two commands, in order, must pass, so a
+    test never reads or writes what a user's runs left here."""
+    before = checkout_state()
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    changed = checkout_changes(before, checkout_state())
+    assert not changed, f"the test wrote into the checkout {ROOT}: {changed[:10]}"
+
+
 def needs(path: Path):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present (real data: see README, 'Data sets'; point a "
                               "recipe at your copy with data.train_path=...)")

@@ -80,8 +80,10 @@ def test_audit_refuses_data_that_changed_since_the_run(planted, tmp_path):
     items = json.loads(data.read_text())
     items[0]["current_text"] = items[0]["dialogue"][-1]["text"] = "an edited utterance"
     changed.write_text(json.dumps(items))
-    cfg_path = RunDir(copy).config_path
-    cfg_path.write_text(cfg_path.read_text().replace(str(data), str(changed)))
+    from harness.config import apply_overrides
+
+    rd = RunDir(copy)  # the run's config committed to point at the edited copy of its data
+    rd.write_config(apply_overrides(rd.read_config(), {"data.train_path": str(changed)}))
     r = run_cli("audit", str(copy), "--out", str(tmp_path / "c"), ok=False)
     assert r.returncode == 2 and "rows changed since" in r.stderr and str(changed) in r.stderr
     assert not (tmp_path / "c").exists()

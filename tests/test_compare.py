@@ -59,8 +59,10 @@ def test_compare_pairs_runs_row_by_row(runs, tmp_path, monkeypatch):
     from harness.rundir import RunDir
 
     logreg = Path(shutil.copytree(logreg, tmp_path / "logreg"))
-    cfg_path = RunDir(logreg).config_path
-    cfg_path.write_text(cfg_path.read_text().replace("backend: none", "backend: wandb"))
+    from harness.config import apply_overrides
+
+    rd = RunDir(logreg)  # a committed change of a resume-safe setting (a hand edit would fail its digest)
+    rd.write_config(apply_overrides(rd.read_config(), {"track.backend": "wandb"}))
     result = run_compare([logreg, svm, words], "previous", tmp_path / "cmp.html", n_boot=500)
     r = {x["run"]: x for x in result["runs"]}
     a, b, c = (r[n] for n in ("experiment (logreg)", "experiment (svm)", "experiment (words)"))

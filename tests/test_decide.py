@@ -11,7 +11,7 @@ from harness.decide import (Decision, DecisionInputError, Evaluator, batch_score
                             load_oof, make_space, random_search, search)
 from harness.predict import write_submission
 from harness.metrics import score
-from harness.store import atomic_write_npz
+from harness.rundir import OofArrays, RunDir, TestArrays
 from harness.testing.oof import make_oof_probs
 
 SCORE = list(range(1, 9))
@@ -23,13 +23,14 @@ def make_run(tmp_path: Path, probs=None, y=None, fold=None, seeds=(42, 7), *extr
     run = tmp_path / "run"
     cfg = load_config(None, ["data.synthetic=psydefconv", f"train.seeds={list(seeds)}", "cv.n_folds=5",
                              "data.score_labels=[1,2,3,4,5,6,7,8]", "decide.n_trials=130", f"run_dir={run}", *extra])
-    run.mkdir(parents=True, exist_ok=True)
-    cfg.save(run / "config.yaml")
-    atomic_write_npz(run / "oof.npz", ids=np.array([f"r{i}" for i in range(len(y))]), labels=y, fold=fold,
-                     seeds=np.array(seeds), probs=probs)
+    rd = RunDir(run)
     tp, _, _ = make_oof_probs(n_rows=n_test, n_seeds=len(seeds) * 5, seed=2)
-    atomic_write_npz(run / "test.npz", ids=np.array([f"t{i}" for i in range(n_test)]), seeds=np.array(seeds),
-                     probs=tp.reshape(len(seeds), 5, n_test, 9))
+    with rd.writing("test"):  # committed like a `harness cv` run (manifest included)
+        rd.write_config(cfg)
+        rd.write_oof(OofArrays(ids=np.array([f"r{i}" for i in range(len(y))]), labels=y, fold=fold,
+                               seeds=np.array(seeds), probs=probs))
+        rd.write_test(TestArrays(ids=np.array([f"t{i}" for i in range(n_test)]), seeds=np.array(seeds),
+                                 probs=tp.reshape(len(seeds), 5, n_test, 9)))
     return run, cfg
 
 
@@ -168,7 +169,7 @@ def test_bad_inputs_get_clear_errors(tmp_path, mutate, needle):
     seeds = (42, 7)
     run, cfg = make_run(tmp_path, p2, y2, f2, seeds)
     if p2.shape[0] == 1:  # the file says two seeds but holds one OOF set
-        np.savez(run / "oof.npz", ids=np.arange(len(y2)), labels=y2, fold=f2, seeds=np.array(seeds), probs=p2)
+        RunDir(run).write_oof(OofArrays(ids=np.arange(len(y2)), labels=y2, fold=f2, seeds=np.array(seeds), probs=p2))
     with pytest.raises(DecisionInputError, match=needle.replace("[", r"\[").replace("]", r"\]")):
         decide_run(run, cfg, verbose=False)
 

@@ -29,7 +29,8 @@ def test_a_rival_experiment_that_claims_the_directory_first_stops_this_one(tmp_p
 
     def load_then_lose_the_race(cfg):
         rows = real(cfg)
-        assert RunDir(run).claim(rival)  # the rival claims the directory while this one loads its data
+        with RunDir(run).writing("cv"):  # the rival commits the directory while this one loads its data
+            RunDir(run).write_config(rival)
         return rows
 
     monkeypatch.setattr(cv, "load_train", load_then_lose_the_race)
@@ -42,7 +43,7 @@ def test_a_rival_experiment_that_claims_the_directory_first_stops_this_one(tmp_p
 def test_two_processes_with_different_settings_never_share_a_run_directory(tmp_path):
     run = tmp_path / "run"
     procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *TFIDF, f"tfidf.C={c}",
-                               f"run_dir={run}"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               f"run_dir={run}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in (1.0, 0.01)]
     outs = [p.communicate(timeout=300) for p in procs]
     codes = sorted(p.returncode for p in procs)

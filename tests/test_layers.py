@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
                         "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode",
                         "harness.calibrate"}),
-    ("run directory", {"harness.rundir"}),
+    ("run directory", {"harness.manifest", "harness.rundir"}),
     ("decision layer", {"harness.decide"}),
     ("methods", {"harness.methods"}),
     ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),

@@ -5,6 +5,7 @@ importlib.metadata), then run through cv, decide, compare and tune with no chang
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -154,12 +155,49 @@ def test_unknown_and_broken_plugins_are_named(tmp_path, monkeypatch):
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[harness.methods]\nbroken = no_such_module:METHOD\n")
     monkeypatch.syspath_prepend(str(site))
-    try:
-        with pytest.raises(registry.RegistryError, match=r"method plugin 'broken' \(no_such_module:METHOD\)"):
-            registry.specs(refresh=True)
+    try:  # a broken plugin costs only itself: named once, every other method (and command) still works
+        with pytest.warns(UserWarning, match=r"method plugin 'broken' \(no_such_module:METHOD\) cannot be loaded"):
+            known = registry.specs(refresh=True)
+        assert "tfidf" in known and "broken" not in known
+        with pytest.raises(ConfigError, match=r"method: method plugin 'broken' \(no_such_module:METHOD\) cannot"):
+            load_config(None, ["method=broken"])
+        assert load_config(None, ["method=tfidf"]).method == "tfidf"
     finally:
         monkeypatch.undo()
         registry.specs(refresh=True)
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("import sys\nsys.exit(3)\n", "SystemExit: 3"),
+    ("from harness.methods.spec import MethodSpec\nMETHOD = MethodSpec('grab', 'x:Y', section='train')\n",
+     "claims the core config key 'train'"),
+])
+def test_a_plugin_that_exits_or_claims_a_core_section_costs_only_itself(tmp_path, monkeypatch, body, needle):
+    site = tmp_path / "site"
+    info = site / "grab-0.1.dist-info"
+    info.mkdir(parents=True)
+    (site / "grab_plugin.py").write_text(body + ("" if "METHOD" in body else "METHOD = None\n"))
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: grab\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[harness.methods]\ngrab = grab_plugin:METHOD\n")
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        with pytest.warns(UserWarning, match=needle):
+            registry.specs(refresh=True)
+        assert cli.main(["config", "--keys"]) == 0  # the CLI still speaks, core sections intact
+        assert load_config(None, ["train.epochs=2"]).train.epochs == 2
+    finally:
+        monkeypatch.undo()
+        sys.modules.pop("grab_plugin", None)
+        registry.specs(refresh=True)
+
+
+def test_core_keys_of_the_registry_are_the_config_s_own():
+    import dataclasses
+
+    from harness.config import ExperimentConfig
+    from harness.methods.spec import CORE_KEYS
+
+    assert CORE_KEYS == {f.name for f in dataclasses.fields(ExperimentConfig)}
 
 
 def test_every_builtin_method_is_one_folder():
@@ -173,3 +211,23 @@ def test_every_builtin_method_is_one_folder():
     text = textwrap.dedent((Path(cli.__file__).parent / "config" / "sections.py").read_text())
     in_core = [s.config.__name__ for s in registry.specs().values() if s.config and f"class {s.config.__name__}" in text]
     assert not in_core  # no method's section in the core config
+
+
+def test_a_finished_plugin_run_is_read_after_its_plugin_is_gone(toy_installed, tmp_path, monkeypatch, capsys):
+    run, base = tmp_path / "toy", tmp_path / "tfidf"
+    assert cli.main(["cv", "demo_cpu", *SMALL, "method=toy", f"run_dir={run}"]) == 0
+    assert cli.main(["cv", "demo_cpu", *SMALL, "method=tfidf", f"run_dir={base}"]) == 0
+    monkeypatch.undo()  # the plugin uninstalled
+    registry.specs(refresh=True)
+    assert "toy" not in registry.specs()
+    assert RunDir(run).read_config().method == "toy"
+    assert cli.main(["report", str(run), str(base), "--out", str(tmp_path / "r.html")]) == 0
+    assert cli.main(["compare", str(base), str(run), "--no-track", "--n-boot", "200",
+                     "--out", str(tmp_path / "c.html")]) == 0
+    capsys.readouterr()
+    test = tmp_path / "new.json"
+    from harness.synthetic import make_psydefconv, write_psydefconv
+
+    write_psydefconv(test, make_psydefconv(n_groups=3, seed=4), with_labels=False)
+    assert cli.main(["predict", str(run), "--test", str(test), "--out", str(tmp_path / "s.json")]) == 2
+    assert "'toy' is not an installed method" in capsys.readouterr().err and not (tmp_path / "s.json").exists()

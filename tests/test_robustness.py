@@ -31,7 +31,7 @@ TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20"
          "track.backend=none", "decide.enabled=false"]
 
 
-def cli(*args: str, cwd: Path = ROOT, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, ok: bool = True) -> subprocess.CompletedProcess:
     """`harness ARGS` in this process; with `env`, a real process (what a terminal shows, every log handler)."""
     if env is None:
         return run_cli(*args, cwd=cwd, ok=ok)
@@ -280,18 +280,18 @@ def test_corrupt_files_are_named_and_a_corrupt_fold_is_retrained(tmp_path):
     run_cv(load_config("demo_cpu", over), verbose=False)
     probs = run / "folds" / "seed42" / "fold1" / "probs.npz"
     probs.write_bytes(probs.read_bytes()[:100])  # torn
-    with pytest.warns(UserWarning, match="fold1: unreadable fold files"):
+    with pytest.warns(UserWarning, match="fold1: fold files fail their check"):
         run_cv(load_config("demo_cpu", over), verbose=False)
     assert np.load(probs)["val_probs"].shape[1] == 9  # trained again, whole
     (run / "oof.npz").write_bytes(b"")
     r = cli("decide", str(run), ok=False)
-    assert r.returncode == 2 and "oof.npz: unreadable" in r.stderr
+    assert r.returncode == 2 and "oof.npz: changed since cv wrote it" in r.stderr  # refused by its digest
     (run / "metrics.json").write_text('{"summary": ')
     r = cli("report", str(run), "--out", str(tmp_path / "r.html"), ok=False)
-    assert r.returncode == 2 and "metrics.json: unreadable" in r.stderr
+    assert r.returncode == 2 and "metrics.json: changed since cv wrote it" in r.stderr
     (run / "folds.json").write_text("[]")
     r = cli("cv", "demo_cpu", *over, ok=False)
-    assert r.returncode == 2 and "folds.json: not a folds file" in r.stderr
+    assert r.returncode == 2 and "folds.json: changed since cv wrote it" in r.stderr
 
 
 def test_results_follow_the_umask(tmp_path):
@@ -309,7 +309,7 @@ def test_two_processes_split_the_folds_of_one_run(tmp_path):
     over = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synthetic_groups=24",
             "cv.n_folds=4", "prompt.max_length=128", "lora.r=4", "train.epochs=2", "train.batch_size=4",
             "track.backend=none", "decide.enabled=false", f"run_dir={tmp_path / 'run'}"]
-    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *over], cwd=ROOT,
+    procs = [subprocess.Popen([sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *over],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=900) for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(o[1][-2000:] for o in outs)
@@ -366,3 +366,35 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert commands[1] == "bash scripts/test.sh"
     ci = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith(("#", "set ", "cd "))]
     assert ci == ["exec bash scripts/test.sh"]
+
+
+def test_the_test_command_installs_the_locked_versions_which_meet_the_floors():
+    """scripts/test.sh installs requirements/lock.txt (a new upstream release cannot turn the suite red); the lock
+    pins every dependency pyproject.toml declares, at a version its floor admits."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    assert "-c requirements/lock.txt" in (ROOT / "scripts" / "test.sh").read_text()
+    pins = dict(ln.split("==", 1) for ln in (ROOT / "requirements" / "lock.txt").read_text().splitlines()
+                if ln and not ln.startswith("#"))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + [d for extra in project["optional-dependencies"].values() for d in extra]
+    for req in map(Requirement, declared):
+        name = req.name.lower()
+        if name == "torch":  # installed by its own step: the CPU build here, a CUDA build on a GPU box
+            continue
+        assert name in pins, f"{name} is not in requirements/lock.txt: run bash scripts/lock.sh"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{name}=={pins[name]} breaks {req}"
+
+
+def test_the_checkout_guard_sees_a_new_and_a_changed_file(tmp_path):
+    """conftest's guard (every test fails if it wrote into the checkout) notices both kinds of write."""
+    from conftest import checkout_changes, checkout_state
+
+    (tmp_path / "kept.txt").write_text("a")
+    before = checkout_state(tmp_path)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "new.json").write_text("{}")
+    (tmp_path / "kept.txt").write_text("bb")
+    assert checkout_changes(before, checkout_state(tmp_path)) == ["kept.txt", "runs/new.json"]

@@ -24,6 +24,13 @@ CPU = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synth
        "augment.enabled=false", "decide.enabled=false", "quant.load_in_4bit=false", "train.precision=fp32"]
 
 
+@pytest.fixture(autouse=True)
+def _at_the_repository_root(monkeypatch):
+    """A sweep runs from the repository root, as `wandb sweep sweeps/X.yaml` does (its paths are relative to it);
+    conftest still fails a test that writes there."""
+    monkeypatch.chdir(ROOT)
+
+
 def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
     monkeypatch.chdir(ROOT)  # scheduler.source paths are relative to the repository root, as for wandb
     monkeypatch.setenv("HARNESS_SWEEP_STORAGE", f"sqlite:///{tmp_path / 'sweeps.db'}")

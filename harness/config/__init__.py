@@ -11,7 +11,7 @@ config selects with `data.preset`. Imports no torch, numpy, wandb or optuna: eve
 from harness.config.experiment import ExperimentConfig, field_help, key_types
 from harness.config.fields import ConfigError, setting
 from harness.config.loader import (RECIPES, apply_overrides, demo_config, flat_to_nested, from_dict, load_config,
-                                   parse_overrides, parse_yaml, read_yaml, recipe_path)
+                                   load_run_config, parse_overrides, parse_yaml, read_yaml, recipe_path)
 from harness.config.secrets import mask_secrets, masked, redact
 from harness.config.sections import (AugmentConfig, CVConfig, DataConfig, DecideConfig, GenerativeConfig,
                                      LoraConfig, LossConfig, ModelConfig, PromptConfig, QuantConfig,
@@ -20,5 +20,5 @@ from harness.config.sections import (AugmentConfig, CVConfig, DataConfig, Decide
 __all__ = ["RECIPES", "AugmentConfig", "CVConfig", "ConfigError", "DataConfig", "DecideConfig", "ExperimentConfig",
            "GenerativeConfig", "LoraConfig", "LossConfig", "ModelConfig", "PromptConfig", "QuantConfig",
            "TrackConfig", "TrainConfig", "TuneConfig", "apply_overrides", "demo_config", "field_help", "flat_to_nested",
-           "from_dict", "key_types", "load_config", "mask_secrets", "masked", "parse_overrides", "parse_yaml",
+           "from_dict", "key_types", "load_config", "load_run_config", "mask_secrets", "masked", "parse_overrides", "parse_yaml",
            "read_yaml", "recipe_path", "redact", "setting"]

@@ -96,11 +96,13 @@ class ExperimentConfig:
         return "group"
 
     def check(self) -> list[str]:
-        from harness.methods.registry import specs
+        from harness.methods.registry import BROKEN, specs
 
         p: list[str] = []
         installed = specs()
-        if self.method not in installed:
+        if self.method in BROKEN:
+            p.append(f"method: {BROKEN[self.method]}")
+        elif self.method not in installed:
             p.append(f"method: {self.method!r} is not an installed method; one of {sorted(installed)}")
         for f in dataclasses.fields(self):
             sub = getattr(self, f.name)
@@ -112,6 +114,8 @@ class ExperimentConfig:
         if own is not None and hasattr(own, "check_with"):
             p.extend(own.check_with(self))
         n = len(self.data.label_names())
+        if not n:  # data.check said why there are no labels; a class index cannot be checked against none
+            return p
         for c in self.augment.classes:
             if not 0 <= c < n:
                 p.append(f"augment.classes: {c} is outside 0..{n - 1}")
@@ -144,7 +148,8 @@ class ExperimentConfig:
             if f.name == "sections":
                 continue
             if f.name == "decide":
-                out.update({k: dataclasses.asdict(v) for k, v in sorted(self.sections.items())})
+                out.update({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else dict(v)  # a plugin's, as read
+                            for k, v in sorted(self.sections.items())})
             value = getattr(self, f.name)
             out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
         return out
@@ -221,6 +226,13 @@ def _space_problems(space: dict[str, Any]) -> list[str]:
     return p
 
 
+def _hidden_chars(text: str) -> list[str]:
+    """Control, format (bidirectional overrides such as U+202E, zero-width) and other unprintable characters."""
+    import unicodedata
+
+    return sorted({c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Co", "Cn")})
+
+
 def _generic_problems(tree: dict[str, Any], prefix: str = "") -> list[str]:
     """Rules for every section alike: no NUL byte in any text (no file name, id or URL holds one), and seeds
     are what numpy accepts (0 <= seed < 2**32), checked here rather than failing inside a fold."""
@@ -231,6 +243,10 @@ def _generic_problems(tree: dict[str, Any], prefix: str = "") -> list[str]:
             p += _generic_problems(value, path + ".")
         elif isinstance(value, str) and "\x00" in value:
             p.append(f"{path}: holds a NUL byte")
+        elif path in ("name", "run_dir", "output_dir") and isinstance(value, str) and _hidden_chars(value):
+            p.append(f"{path}: holds invisible or direction-changing characters "
+                     f"({', '.join(f'U+{ord(c):04X}' for c in _hidden_chars(value))}): a path shown on screen would "
+                     "not be the one written")
         elif key == "seed" or key.endswith("_seed") or key == "seeds":
             for v in value if isinstance(value, list) else [value]:
                 if isinstance(v, int) and not 0 <= v < 2**32:

@@ -186,6 +186,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     return from_dict(data, source=str(path) if path else None)
 
 
+def load_run_config(path: str | Path) -> ExperimentConfig:
+    """A finished run's config, for reading its results. A run of a method not installed here (a plugin since
+    removed) is still read: its method name is kept and its own section is kept as plain data; nothing can
+    train or score with it (make_method names the missing plugin)."""
+    from harness.methods.registry import specs
+
+    data = read_yaml(path)
+    method = data.get("method") if isinstance(data, dict) else None
+    if not isinstance(method, str) or method in specs():
+        return from_dict(data, source=str(path))
+    own = data.pop(method, None)
+    cfg = from_dict({**data, "method": "tfidf"}, source=str(path))  # validated as a run of a known method
+    cfg.method = method
+    if isinstance(own, dict):
+        cfg.sections[method] = own
+    return cfg
+
+
 def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any]) -> ExperimentConfig:
     """A new validated config: `cfg` updated with a flat or nested dict (the Optuna/W&B path)."""
     return from_dict(_deep_merge(cfg.to_dict(), flat_to_nested(overrides)))

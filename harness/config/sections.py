@@ -6,6 +6,8 @@ Imports no torch, numpy, wandb or optuna: every command imports it.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -67,7 +69,7 @@ class DataConfig:
         if self.synthetic_groups < 10:
             p.append("data.synthetic_groups: must be >= 10")
         n = len(self.label_names())
-        for lab in self.score_labels or []:
+        for lab in (self.score_labels or []) if n else []:  # no labels at all is said once, above
             if not 0 <= lab < n:
                 p.append(f"data.score_labels: {lab} is outside 0..{n - 1}")
         if self.max_rows is not None and self.max_rows < 2:
@@ -290,6 +292,9 @@ class GenerativeConfig:
         return p
 
 
+DELTA_LIMIT = 50.0  # the largest class bias a decision may hold (harness.decide checks files against it too)
+
+
 @dataclass
 class DecideConfig:
     enabled: bool = _help("run the decision layer at the end of `harness cv`", False)
@@ -333,6 +338,24 @@ class DecideConfig:
             p.append(f"decide.gate: {self.gate!r} is not 'majority', 'off' or a label id")
         if self.blend == "fixed" and not self.weights:
             p.append("decide.weights: required when decide.blend=fixed")
+        if self.weights is not None:
+            w = [float(x) for x in self.weights]
+            if not all(math.isfinite(x) and x >= 0 for x in w):
+                p.append(f"decide.weights: {self.weights} must be finite and >= 0")
+            elif not any(x > 0 for x in w):
+                p.append(f"decide.weights: {self.weights} are all zero: nothing to blend")
+        bounds = [*self.delta_range, *self.tau_range]
+        if not all(math.isfinite(float(x)) for x in bounds):
+            p.append("decide.delta_range, decide.tau_range: must be finite")
+        elif len(self.delta_range) == 2 and max(abs(float(x)) for x in self.delta_range) > DELTA_LIMIT:
+            p.append(f"decide.delta_range: {self.delta_range} beyond ±{DELTA_LIMIT:g} (a bias that large decides "
+                     "every row by itself)")
+        if len(self.tau_range) == 2 and self.tau_range[0] == self.tau_range[1] and self.gate != "off":
+            p.append(f"decide.tau_range: {self.tau_range} is empty; give low < high, or decide.gate=off")
+        if self.random_baseline < 0:
+            p.append("decide.random_baseline: must be >= 0 (0 = skip)")
+        if self.timeout is not None and not self.timeout > 0:
+            p.append("decide.timeout: must be > 0 seconds (or null: no limit)")
         if self.metric not in keys.SCORES:
             p.append(f"decide.metric: {self.metric!r} is not one of {list(keys.SCORES)}")
         if not self.shrinkage or any(x < 0 for x in self.shrinkage):

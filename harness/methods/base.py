@@ -115,7 +115,13 @@ def method_class(name: str) -> type[Method]:
 
 def make_method(cfg: ExperimentConfig, cache: Path | None = None) -> Method:
     """The method `cfg.method` names, built for this experiment."""
-    return method_class(cfg.method)(cfg, cache)
+    try:
+        cls = method_class(cfg.method)
+    except KeyError as e:  # a run of a plugin that is not installed here: readable, not runnable
+        from harness.config import ConfigError
+
+        raise ConfigError([f"method: {e.args[0]}; install its plugin to train or score with it"]) from None
+    return cls(cfg, cache)
 
 
 def installed() -> list[str]:

@@ -15,12 +15,15 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import pkgutil
+import warnings
 from pathlib import Path
 
-from harness.methods.spec import MethodSpec
+from harness.methods.spec import CORE_KEYS, MethodSpec
 
 ENTRY_POINT_GROUP = "harness.methods"
 _SPECS: dict[str, MethodSpec] | None = None
+# plugins that could not be loaded (name -> why): each costs only itself, named when it is asked for
+BROKEN: dict[str, str] = {}
 
 
 class RegistryError(RuntimeError):
@@ -39,31 +42,54 @@ def _builtin() -> list[MethodSpec]:
 
 
 def _installed() -> list[MethodSpec]:
+    """Every plugin that loads; one that raises (even SystemExit) or is no MethodSpec is set aside in BROKEN."""
     specs = []
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         try:
             spec = ep.load()
-        except Exception as e:  # noqa: BLE001 - a broken plugin is named, not a traceback in every command
-            raise RegistryError(f"method plugin {ep.name!r} ({ep.value}) cannot be loaded: {e}") from e
+        except BaseException as e:  # noqa: BLE001 - a plugin's sys.exit or error must not silence the CLI
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            _broken(ep.name, f"method plugin {ep.name!r} ({ep.value}) cannot be loaded: {type(e).__name__}: {e}")
+            continue
         if not isinstance(spec, MethodSpec):
-            raise RegistryError(f"method plugin {ep.name!r} ({ep.value}) is a {type(spec).__name__}, "
-                                "not a harness.methods.spec.MethodSpec")
+            _broken(ep.name, f"method plugin {ep.name!r} ({ep.value}) is a {type(spec).__name__}, "
+                             "not a harness.methods.spec.MethodSpec")
+            continue
         specs.append(spec)
     return specs
+
+
+def _broken(name: str, why: str) -> None:
+    if name not in BROKEN:
+        BROKEN[name] = why
+        warnings.warn(f"{why}; the other methods work", stacklevel=3)
 
 
 def specs(refresh: bool = False) -> dict[str, MethodSpec]:
     """name -> spec of every installed method (cached; `refresh` re-reads the entry points)."""
     global _SPECS
     if _SPECS is None or refresh:
+        if refresh:
+            BROKEN.clear()
         found: dict[str, MethodSpec] = {}
         sections: dict[str, str] = {}
-        for spec in _builtin() + _installed():
+        builtin = _builtin()
+        for spec in builtin + _installed():
+            plugin = spec not in builtin
+            why = None
             if spec.name in found and found[spec.name] != spec:
-                raise RegistryError(f"two methods are named {spec.name!r}: {found[spec.name].method} and {spec.method}")
-            if spec.section and sections.get(spec.section, spec.name) != spec.name:
-                raise RegistryError(f"methods {sections[spec.section]!r} and {spec.name!r} both claim the config "
-                                    f"section {spec.section!r}")
+                why = f"two methods are named {spec.name!r}: {found[spec.name].method} and {spec.method}"
+            elif spec.section and sections.get(spec.section, spec.name) != spec.name:
+                why = (f"methods {sections[spec.section]!r} and {spec.name!r} both claim the config section "
+                       f"{spec.section!r}")
+            elif spec.section in CORE_KEYS:
+                why = f"method {spec.name!r} ({spec.method}) claims the core config key {spec.section!r}"
+            if why and not plugin:
+                raise RegistryError(why)  # a built-in clash is this package's bug
+            if why:
+                _broken(spec.name, f"method plugin {spec.name!r} set aside: {why}")
+                continue
             found[spec.name] = spec
             if spec.section:
                 sections[spec.section] = spec.name
@@ -74,6 +100,8 @@ def specs(refresh: bool = False) -> dict[str, MethodSpec]:
 def spec(name: str) -> MethodSpec:
     known = specs()
     if name not in known:
+        if name in BROKEN:
+            raise KeyError(BROKEN[name])
         raise KeyError(f"unknown method {name!r}; installed: {sorted(known)}")
     return known[name]
 

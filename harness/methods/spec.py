@@ -11,6 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# the experiment config's own top-level keys: no method may take one as its section (tests/test_plugins.py
+# checks this list against ExperimentConfig's fields)
+CORE_KEYS = frozenset({"name", "output_dir", "run_dir", "method", "data", "prompt", "model", "lora", "quant", "train",
+                       "loss", "cv", "augment", "generative", "decide", "track", "tune", "sections"})
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """One method family, as the registry knows it.

@@ -13,6 +13,11 @@ Qwen3-8B in 4 bits works through the same `quant.*` keys as `seqcls` (GPU).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.rundir import RunDir
+
 import time
 import uuid
 from pathlib import Path
@@ -146,6 +151,12 @@ class EmbedFitted(Fitted):
 
 class EmbedMethod(Method):
     name = "embed"
+
+    def check_run(self, run: "RunDir") -> None:
+        """The model must be one this machine can hold (before the run directory is claimed)."""
+        from harness.methods.hf.model import check_model_here
+
+        check_model_here(self.cfg.model.name_or_path, load_config=True)
 
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)

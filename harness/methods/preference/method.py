@@ -46,7 +46,7 @@ def sft_run_problems(cfg: Any, run: RunDir, sft: RunDir) -> list[str]:
     if any(k.startswith(("cv.", "data.")) for k in differ):
         problems.append(f"{sft}: the folds differ (other data or cv settings), so its fold-k model saw this run's "
                         "fold-k validation rows")
-    if run.folds_path().exists() and sft.folds_path().exists() and \
+    if run.has(run.folds_path().name) and sft.has(sft.folds_path().name) and \
             run.read_folds().fold_of != sft.read_folds().fold_of:
         problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ")
     a, b = run.read_fingerprint(), sft.read_fingerprint()
@@ -61,7 +61,8 @@ def sft_adapter(sft: RunDir, seed: int, fold: int) -> Path:
         raise ConfigError([f"{sft.fold_dir(seed, fold)}: fold {fold} of seed {seed} of the sft run is not finished "
                            f"(its seeds: {sft.seeds_on_disk() or 'none'}); run `harness cv` on it first, with the same "
                            "train.seeds"])
-    path = sft.model_dir(seed, fold) / ADAPTER
+    model = sft.verified_model_dir(seed, fold)  # checked against the sft run's manifest
+    path = (model or sft.model_dir(seed, fold)) / ADAPTER
     if not (path / "adapter_config.json").exists():
         raise ConfigError([f"{path}: no saved LoRA adapter (the sft run needs lora.enabled and train.save_adapters)"])
     return path
@@ -92,6 +93,7 @@ class PreferenceMethod(SftMethod):
         return self._sft
 
     def check_run(self, run: RunDir) -> None:
+        super().check_run(run)
         if self.settings.algorithm in ("dpo", "kto"):
             self.sft_run(run)
 

@@ -11,6 +11,11 @@ plain "Answer:" prompt.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.rundir import RunDir
+
 import json
 import random
 from pathlib import Path
@@ -49,6 +54,12 @@ class PromptFitted(Fitted):
 
 class PromptMethod(Method):
     name = "prompt"
+
+    def check_run(self, run: "RunDir") -> None:
+        """The model must be one this machine can hold (before the run directory is claimed)."""
+        from harness.methods.hf.model import check_model_here
+
+        check_model_here(self.cfg.model.name_or_path, load_config=True)
 
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)

@@ -8,6 +8,11 @@ experiment (augmented variants are encoded when a fold first needs them).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.rundir import RunDir
+
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -48,6 +53,12 @@ class SeqClsFitted(Fitted):
 
 class SeqClsMethod(Method):
     name = "seqcls"
+
+    def check_run(self, run: "RunDir") -> None:
+        """The model must be one this machine can hold (before the run directory is claimed)."""
+        from harness.methods.hf.model import check_model_here
+
+        check_model_here(self.cfg.model.name_or_path, load_config=True)
 
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)

@@ -9,6 +9,10 @@ from harness.config.fields import setting
 from harness.methods.embed.config import EmbedConfig
 
 
+# SetFit's papers draw tens of pairs per row; thousands only multiply the time (and the pair table's memory)
+MAX_PAIRS_PER_ROW = 1000
+
+
 @dataclass
 class SetFitConfig(EmbedConfig):
     SECTION: ClassVar[str] = "setfit"
@@ -25,9 +29,9 @@ class SetFitConfig(EmbedConfig):
 
     def check(self) -> list[str]:
         p = super().check()
-        for key in ("pairs_per_row", "epochs", "train_batch_size"):
-            if getattr(self, key) < 1:
-                p.append(f"setfit.{key}: must be >= 1")
+        for key, most in (("pairs_per_row", MAX_PAIRS_PER_ROW), ("epochs", 1000), ("train_batch_size", 65536)):
+            if not 1 <= getattr(self, key) <= most:
+                p.append(f"setfit.{key}: {getattr(self, key)} is outside 1..{most}")
         if not self.learning_rate > 0:
             p.append("setfit.learning_rate: must be > 0")
         if not 0 <= self.warmup_ratio < 1:

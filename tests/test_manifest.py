@@ -1,0 +1,348 @@
+"""A run directory is one verified, transactional artifact (issue 29): a manifest of every file's digest, a writer
+lock, one-step commits, checked numbers. Each BAD case of the hostile probe is here with its hostile input and the
+one-line refusal or correct result; kill -9 of each writer at each commit step leaves the old state or the new."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.config import ConfigError, load_config
+from harness.cv import run_cv
+from harness.decide import DecisionInputError
+from harness.manifest import KILL_AT_ENV
+from harness.rundir import RunDir
+from harness.store import StoreError
+from helpers import run_cli
+
+TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
+         "track.backend=none", "decide.enabled=false", "decide.n_trials=40"]
+CRASH_STEPS = ("staged", "journal", "moved-one", "moved")
+
+
+def _test_file(path: Path) -> Path:
+    from harness.synthetic import make_psydefconv, write_psydefconv
+
+    write_psydefconv(path, make_psydefconv(n_groups=4, seed=5), with_labels=False)
+    return path
+
+
+def _cv(run: Path, *extra: str):
+    return run_cv(load_config(None, [*TFIDF, f"run_dir={run}", *extra]), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two finished tfidf runs on the same folds and test file, fold models kept (read-only: tests copy them)."""
+    root = tmp_path_factory.mktemp("manifest")
+    test = _test_file(root / "test.json")
+    for name, c in (("a", "1.0"), ("b", "0.3")):
+        assert _cv(root / name, f"tfidf.C={c}", f"data.test_path={test}", "train.save_adapters=true")
+    return root
+
+
+def _copy(runs: Path, tmp_path: Path, *names: str) -> list[Path]:
+    out = []
+    for n in names:
+        shutil.copytree(runs / n, tmp_path / n)
+        out.append(tmp_path / n)
+    return out
+
+
+def _state(run: Path) -> dict[str, str]:
+    """The committed state as a reader sees it: every listed file verified, or the problems."""
+    problems = RunDir(run).check_all()
+    assert not problems, problems
+    return {k: v["sha256"] for k, v in RunDir(run).manifest().files.items()}
+
+
+# ----------------------------------------------------------------------------
+# the mechanism
+# ----------------------------------------------------------------------------
+
+def test_every_reader_refuses_a_file_whose_digest_does_not_match(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    assert run_cli("verify", str(a)).returncode == 0
+    with open(a / "oof.npz", "r+b") as f:  # one byte flipped in place, same size
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    for args in (["decide", str(a)], ["predict", str(a), "--out", str(tmp_path / "s.json")], ["compare", str(a),
+                 "--out", str(tmp_path / "c.html")], ["report", str(a), "--out", str(tmp_path / "r.html")],
+                 ["audit", str(a), "--out", str(tmp_path / "au")], ["ensemble", str(a), "--out", str(tmp_path / "e")]):
+        r = run_cli(*args, ok=False)
+        said = r.stderr + r.stdout
+        if args[0] in ("predict", "report"):  # they do not read oof.npz: they must still work
+            assert r.returncode == 0, said
+            continue
+        assert r.returncode == 2 and f"{a / 'oof.npz'}: changed since cv wrote it" in said, (args, said)
+    v = run_cli("verify", str(a), ok=False)
+    assert v.returncode == 1 and "oof.npz: changed since cv wrote it" in v.stdout
+
+
+def test_a_file_dropped_in_by_hand_is_not_read(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    (a / "calibration.json").write_text(json.dumps({"delta": [5.0] + [0.0] * 8, "tau": None, "gate_class": None,
+                                                    "weights": [1.0]}))
+    r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "calibration.json: not recorded in manifest.json" in r.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_a_run_written_before_manifests_is_read_with_one_warning_or_upgraded(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    (a / "manifest.json").unlink()
+    with pytest.warns(UserWarning, match="written before run directories had a manifest") as caught:
+        run_cli("report", str(a), "--out", str(tmp_path / "r.html"))
+        run_cli("compare", str(a), "--out", str(tmp_path / "c.html"), "--no-track")
+    assert len([w for w in caught if "manifest" in str(w.message)]) == 1  # once per directory and process
+    r = run_cli("decide", str(a), ok=False)  # a writer does not add unverified files to it
+    assert r.returncode == 2 and "--upgrade" in r.stderr
+    up = run_cli("verify", str(a), "--upgrade")
+    assert "recorded" in up.stdout and "verified" in up.stdout
+    run_cli("decide", str(a))
+    assert RunDir(a).read_calibration() is not None
+
+
+@pytest.mark.parametrize("step", CRASH_STEPS)
+def test_kill_9_of_decide_at_each_commit_step_leaves_the_old_decision_or_the_new(runs, tmp_path, step):
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    old = _state(a)
+    env = {**os.environ, KILL_AT_ENV: step}
+    p = subprocess.run([sys.executable, "-m", "harness.cli", "decide", str(a), "decide.complexity=prior"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == -9, p.stderr[-2000:]
+    rung = RunDir(a).read_calibration()["complexity"]["chosen"]  # a reader first: it finishes a journalled commit
+    now = _state(a)
+    if step == "staged":
+        assert now == old and rung == "argmax"
+    else:  # the journal was written: the commit is rolled forward whole
+        assert now != old and rung == "prior"
+        assert now["metrics.json"] != old["metrics.json"]  # its decide/* keys came with it
+    run_cli("decide", str(a), "decide.complexity=argmax")  # the next writer is not blocked, and sweeps up
+    assert RunDir(a).read_calibration()["complexity"]["chosen"] == "argmax"
+    assert not list(a.glob(".stage-*")) and not (a / "writer.lock").exists()
+
+
+@pytest.mark.parametrize("step", ["journal", "moved-one"])
+def test_kill_9_of_cv_mid_commit_keeps_the_fold_or_trains_it_once_more(tmp_path, step):
+    run = tmp_path / "run"
+    env = {**os.environ, KILL_AT_ENV: step}
+    cmd = [sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *TFIDF, f"run_dir={run}"]
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert p.returncode == -9
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _state(run) and RunDir(run).is_finished()
+
+
+@pytest.mark.parametrize("step", ["staged", "moved-one"])
+def test_kill_9_of_ensemble_and_audit_leaves_nothing_half_written(runs, tmp_path, step):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    env = {**os.environ, KILL_AT_ENV: step}
+    for args, out in ((["ensemble", str(a), str(b), "--out", str(tmp_path / "ens"), "decide.n_trials=40"],
+                       tmp_path / "ens"), (["audit", str(a), "--out", str(tmp_path / "au")], tmp_path / "au")):
+        p = subprocess.run([sys.executable, "-m", "harness.cli", *args], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert p.returncode == -9, p.stderr[-2000:]
+        if step == "staged":  # before the journal: nothing of it is visible, and the same command then runs
+            assert not RunDir(out).store.exists() and not (out / "oof.npz").exists() and \
+                not (out / "label_issues.json").exists()
+        run_cli(*args)
+        assert _state(out)
+
+
+# ----------------------------------------------------------------------------
+# the BAD cases of the probe
+# ----------------------------------------------------------------------------
+
+def test_bad1_an_ensemble_whose_member_was_rerun_is_refused_by_predict_test(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "--stack", "decide.n_trials=40")
+    test = runs / "test.json"
+    ok = run_cli("predict", str(ens), "--test", str(test), "--out", str(tmp_path / "s1.json"))
+    assert "wrote" in ok.stdout
+    shutil.rmtree(b)  # the member re-run with other settings in the same place
+    _cv(b, "tfidf.C=0.05", f"data.test_path={test}", "train.save_adapters=true")
+    r = run_cli("predict", str(ens), "--test", str(test), "--out", str(tmp_path / "s2.json"), ok=False)
+    assert r.returncode == 2 and f"{b.resolve()}: changed since the ensemble" in r.stderr
+    assert not (tmp_path / "s2.json").exists()
+
+
+def test_bad2_two_ensembles_into_one_out_one_is_refused(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    lock = RunDir(ens)
+    ens.mkdir()
+    lock.store.lock.acquire(0, "harness ensemble")  # a live ensemble holds the directory
+    try:
+        r = run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40", ok=False)
+    finally:
+        lock.store.lock.release()
+    assert r.returncode == 2 and "another harness command is writing it" in r.stderr
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "--stack", "decide.n_trials=40")
+    r = run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40", ok=False)  # then a blend
+    assert r.returncode == 2 and "is an ensemble of other runs (or combined by stack)" in r.stderr
+    assert RunDir(ens).read_combine() == "stack"
+
+
+def test_bad3_a_failed_ensemble_writes_nothing_and_the_corrected_one_runs(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    (b / "folds.json").unlink()
+    r = run_cli("ensemble", str(a), str(b), "--out", str(ens), ok=False)
+    assert r.returncode == 2 and "folds.json" in r.stderr
+    assert not ens.exists() or not [p for p in ens.iterdir() if not p.name.startswith(".")]
+    shutil.rmtree(b)
+    shutil.copytree(runs / "b", b)
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40")
+    assert _state(ens)
+
+
+def test_bad4_cv_on_an_ensemble_directory_trains_nothing_there(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "--stack", "decide.n_trials=40")
+    before = _state(ens)
+    r = run_cli("cv", str(ens / "config.yaml"), ok=False)
+    assert r.returncode == 2 and "is an ensemble directory" in r.stderr
+    assert _state(ens) == before and not (ens / "folds").exists()
+
+
+def test_bad5_audit_of_a_run_without_its_fingerprint_is_refused(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    (a / "data.json").unlink()
+    r = run_cli("audit", str(a), "--out", str(tmp_path / "au"), ok=False)
+    assert r.returncode == 2 and "data.json: missing" in r.stderr
+    assert not (tmp_path / "au" / "label_issues.json").exists()
+
+
+def test_bad6_cv_does_not_resume_folds_without_a_fingerprint(tmp_path):
+    run = tmp_path / "run"
+    cfg = load_config(None, [*TFIDF, f"run_dir={run}"])
+    run_cv(cfg, folds=[0], verbose=False)
+    (run / "data.json").unlink()
+    with pytest.raises(StoreError, match=r"data\.json: missing"):
+        run_cv(cfg, verbose=False)
+    assert not (run / "data.json").exists() and not RunDir(run).fold_done(42, 1)  # nothing blessed, nothing trained
+    legacy = tmp_path / "legacy"  # the same without a manifest: an older harness's run
+    run_cv(load_config(None, [*TFIDF, f"run_dir={legacy}"]), folds=[0], verbose=False)
+    (legacy / "data.json").unlink()
+    (legacy / "manifest.json").unlink()
+    r = run_cli("verify", str(legacy), "--upgrade", ok=False)
+    assert r.returncode == 2 and "start a new run directory" in r.stderr
+
+
+def test_bad7_a_decide_that_fails_changes_nothing(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    old = (a / "calibration.json").read_bytes(), (a / "crossfit.npz").read_bytes()
+    text = (a / "metrics.json").read_text()
+    (a / "metrics.json").write_text(text[: len(text) // 2])  # truncated
+    r = run_cli("decide", str(a), "decide.complexity=prior", ok=False)
+    assert r.returncode == 2 and "metrics.json: changed since" in r.stderr
+    assert ((a / "calibration.json").read_bytes(), (a / "crossfit.npz").read_bytes()) == old
+    assert not list(a.glob(".stage-*"))
+
+
+@pytest.mark.parametrize("edit, needle", [
+    ({"delta": [float("nan")] + [0.0] * 8}, r"delta: .* must be finite and within"),
+    ({"delta": [1e9] + [0.0] * 8}, r"delta: .* must be finite and within"),
+    ({"delta": [0.0] * 3}, r"delta: 3 biases for 9 classes"),
+    ({"tau": 1.5, "gate_class": 0}, r"tau: 1\.5 must be a number in \[0, 1\]"),
+    ({"tau": 0.9, "gate_class": 12}, r"gate_class: 12 is not a class index 0\.\.8"),
+    ({"weights": [-1.0]}, r"weights: \[-1\.0\] must be finite and >= 0"),
+    ({"weights": [0.5]}, r"weights: \[0\.5\] do not sum to 1"),
+])
+def test_bad8_numbers_read_from_calibration_json_are_checked(runs, tmp_path, edit, needle):
+    """The numbers of a decision on disk are checked where they are read, whether the file was hand-edited (and
+    re-recorded with verify --upgrade, so the digest passes) or came from a setting."""
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    d = json.loads((a / "calibration.json").read_text())
+    d.update(edit)
+    (a / "calibration.json").write_text(json.dumps(d))
+    (a / "manifest.json").unlink()
+    run_cli("verify", str(a), "--upgrade")
+    r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "calibration.json" in r.stderr
+    import re
+
+    assert re.search(needle, r.stderr), r.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_bad8_a_missing_key_of_calibration_json_is_named(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    d = json.loads((a / "calibration.json").read_text())
+    del d["gate_class"]
+    (a / "calibration.json").write_text(json.dumps(d))
+    (a / "manifest.json").unlink()
+    run_cli("verify", str(a), "--upgrade")
+    r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "missing key(s) gate_class" in r.stderr
+
+
+def test_bad9_a_blend_ensemble_without_its_combiner_is_refused(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40")
+    (ens / "combiner.npz").unlink()
+    r = run_cli("predict", str(ens), "--test", str(runs / "test.json"), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "combiner.npz: missing" in r.stderr
+
+
+@pytest.mark.parametrize("weights, needle", [("[-1,2]", "[-1.0, 2.0] must be finite and >= 0"),
+                                             ("[0,0]", "[0.0, 0.0] are all zero"), ("[1e308,1e308]", None)])
+def test_bad10_11_fixed_member_weights_are_checked_and_do_not_overflow(runs, tmp_path, weights, needle):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    args = ["ensemble", str(a), str(b), "--out", str(ens), "decide.blend=fixed", f"decide.weights={weights}",
+            "decide.complexity=argmax", "decide.n_trials=40"]
+    if needle:
+        r = run_cli(*args, ok=False)
+        assert r.returncode == 2 and f"decide.weights: {needle}" in r.stderr
+        assert not (ens / "calibration.json").exists()
+        return
+    r = run_cli(*args)
+    assert "weights fixed by decide.weights" in r.stdout
+    w = RunDir(ens).read_calibration()["weights"]
+    assert w == pytest.approx([0.5, 0.5])
+    out = tmp_path / "s.json"
+    run_cli("predict", str(ens), "--out", str(out))
+    labels = [x["label"] for x in json.loads(out.read_text())]
+    assert len(set(labels)) > 1  # not every row class 0
+
+
+def test_bad12_the_8b_shape_model_is_refused_on_a_cpu_before_anything_is_written(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for method in ("embed", "prompt", "seqcls"):
+        run = tmp_path / method
+        r = run_cli("cv", "demo_cpu", f"method={method}", "model.name_or_path=qwen3-8b-shape",
+                    "data.synthetic_groups=12", "track.backend=none", f"run_dir={run}", ok=False)
+        assert r.returncode == 2 and "this machine has no CUDA device" in r.stderr, r.stderr[-800:]
+        assert not run.exists() or not RunDir(run).store.exists()
+
+
+def test_a_failed_first_attempt_does_not_block_the_corrected_one(tmp_path):
+    run = tmp_path / "run"
+    r = run_cli("cv", "demo_cpu", "method=embed", "model.name_or_path=/no/such/model", "data.synthetic_groups=12",
+                "track.backend=none", "cv.n_folds=3", f"run_dir={run}", ok=False)
+    assert r.returncode == 2 and "'/no/such/model' cannot be loaded here" in r.stderr
+    assert not RunDir(run).store.exists()
+    run_cli("cv", "demo_cpu", *TFIDF, f"run_dir={run}")
+    assert RunDir(run).is_finished()
