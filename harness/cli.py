@@ -183,10 +183,11 @@ def _run_config(run_dir: str, overrides: list[str]) -> ExperimentConfig:
     """A run directory's own config.yaml, with overrides (e.g. decide.n_trials=2000)."""
     from harness.rundir import RunDir
 
-    path = RunDir(run_dir).config_path
+    run = RunDir(run_dir)
+    path = run.config_path
     if not path.exists():
         raise ConfigError([f"{path}: not found; is {run_dir} a run directory written by `harness cv`?"])
-    return load_config(path, overrides)
+    return load_config(run.verified(path.name), overrides)  # checked against the manifest first
 
 
 def cmd_decide(args: argparse.Namespace) -> int:

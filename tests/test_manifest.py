@@ -346,3 +346,211 @@ def test_a_failed_first_attempt_does_not_block_the_corrected_one(tmp_path):
     assert not RunDir(run).store.exists()
     run_cli("cv", "demo_cpu", *TFIDF, f"run_dir={run}")
     assert RunDir(run).is_finished()
+
+
+# ----------------------------------------------------------------------------
+# POOR families: hand-edited files, decision settings, ensembles, classes without rows, environment, CLI
+# ----------------------------------------------------------------------------
+
+def _hand_edit(run: Path, name: str, edit) -> None:
+    """Edit a file and re-record its digest in the manifest: what a user who edits and then blesses a file does
+    (or a bug of a writer). The numbers must still be checked where they are read."""
+    from harness.manifest import file_digest
+
+    edit(run / name)
+    m = json.loads((run / "manifest.json").read_text())
+    sha, size = file_digest(run / name)
+    m["files"][name].update(sha256=sha, size=size)
+    (run / "manifest.json").write_text(json.dumps(m))
+    assert run_cli("verify", str(run)).returncode == 0
+
+
+def _edit_oof(**change):
+    def edit(path: Path) -> None:
+        z = dict(np.load(path))
+        for k, f in change.items():
+            z[k] = f(z[k])
+        np.savez(path, **z)
+    return edit
+
+
+@pytest.mark.parametrize("change, needle", [
+    ({"labels": lambda y: np.where(np.arange(len(y)) == 0, 11, y)}, r"1 labels outside 0\.\.8"),
+    ({"labels": lambda y: np.where(np.arange(len(y)) == 0, -1, y)}, r"1 labels outside 0\.\.8"),
+    ({"labels": lambda y: y + 0.5}, "labels must be integer class ids"),
+    ({"fold": lambda f: np.where(np.arange(len(f)) == 0, 7, f)}, r"fold ids \[7\] outside 0\.\.2"),
+    ({"ids": lambda i: np.where(np.arange(len(i)) == 1, i[0], i)}, "ids appear more than once"),
+])
+def test_a_hand_edited_oof_file_is_checked_where_it_is_read(runs, tmp_path, change, needle):
+    (a,) = _copy(runs, tmp_path, "a")
+    _hand_edit(a, "oof.npz", _edit_oof(**change))
+    r = run_cli("decide", str(a), ok=False)
+    assert r.returncode == 2 and "oof.npz" in r.stderr and "Traceback" not in r.stderr
+    import re
+
+    assert re.search(needle, r.stderr), r.stderr
+
+
+def test_damaged_ensemble_files_are_named(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "--stack", "decide.n_trials=40")
+    test = str(runs / "test.json")
+
+    def drop_seed(path: Path) -> None:
+        d = json.loads(path.read_text())
+        del d["members"][1]["seed"]
+        path.write_text(json.dumps(d))
+
+    def drop_coef(path: Path) -> None:
+        z = dict(np.load(path))
+        del z["stack_coef"]
+        np.savez(path, **z)
+
+    for name, edit, needle in (("ensemble.json", drop_seed, "member 1: missing seed"),
+                               ("combiner.npz", drop_coef, "combiner without stack_coef")):
+        e2 = tmp_path / f"e-{name}"
+        shutil.copytree(ens, e2)
+        _hand_edit(e2, name, edit)
+        r = run_cli("predict", str(e2), "--test", test, "--out", str(tmp_path / "s.json"), ok=False)
+        assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_crossfit_file_missing_an_id_is_named_by_compare(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=prior")
+
+    def drop_row(path: Path) -> None:
+        z = dict(np.load(path))
+        np.savez(path, ids=z["ids"][1:], pred=z["pred"][1:])
+
+    _hand_edit(a, "crossfit.npz", drop_row)
+    r = run_cli("compare", str(a), "--use", "crossfit", "--no-track", "--out", str(tmp_path / "c.html"), ok=False)
+    assert r.returncode == 2 and "crossfit.npz: does not match oof.npz (1 OOF ids missing" in r.stderr
+
+
+def test_a_truncated_config_is_named_not_misread(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    text = (a / "config.yaml").read_text()
+    (a / "config.yaml").write_text(text[: len(text) // 3])
+    r = run_cli("decide", str(a), ok=False)
+    assert r.returncode == 2 and "config.yaml: changed since cv wrote it" in r.stderr and "no rows for folds" not in r.stderr
+
+
+@pytest.mark.parametrize("setting, needle", [
+    ("decide.random_baseline=-1", "decide.random_baseline: must be >= 0"),
+    ("decide.tau_range=[1,1]", "decide.tau_range: [1.0, 1.0] is empty"),
+    ("decide.delta_range=[-1e308,1e308]", "decide.delta_range: [-1e+308, 1e+308] beyond ±50"),
+    ("decide.timeout=0", "decide.timeout: must be > 0"),
+])
+def test_decision_settings_that_cannot_work_are_refused_before_the_work(runs, tmp_path, setting, needle):
+    (a,) = _copy(runs, tmp_path, "a")
+    r = run_cli("decide", str(a), setting, ok=False)
+    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    assert not (a / "calibration.json").exists()
+
+
+def test_a_pinned_rung_that_does_not_apply_says_what_was_locked_instead(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    r = run_cli("decide", str(a), "decide.complexity=blend")  # one seed: nothing to blend
+    assert "decide.complexity=blend pinned, but that rung has nothing to search here" in r.stdout
+    assert RunDir(a).read_calibration()["complexity"]["chosen"] == "prior"
+    r = run_cli("decide", str(a), "decide.complexity=delta", "decide.delta_range=[0,0]", ok=False)
+    assert r.returncode == 2 and "searches class biases, but none can move" in r.stderr
+    assert RunDir(a).read_calibration()["complexity"]["chosen"] == "prior"  # the earlier decision stands
+
+
+def test_a_tiny_budget_is_searched_and_cross_fitted_without_a_crash(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.n_trials=1", "decide.complexity=delta")
+    cf = RunDir(a).read_calibration()["crossfit"]
+    assert np.isfinite(cf["pooled_gain"])
+
+
+def test_logits_on_probabilities_are_refused(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    r = run_cli("decide", str(a), "--logits", ok=False)
+    assert r.returncode == 2 and "already a probability distribution" in r.stderr
+    assert not (a / "calibration.json").exists()
+
+
+def test_ensemble_arguments_that_mislead_are_refused(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    out = tmp_path / "e"
+    r = run_cli("ensemble", str(a), str(b), "--out", str(out), "--stack-c", "0.1", ok=False)
+    assert r.returncode == 2 and "--stack-c: applies to --stack only" in r.stderr
+    r = run_cli("ensemble", str(a), "--out", str(out), "--stack", ok=False)
+    assert r.returncode == 2 and "has nothing to be stacked with" in r.stderr
+    run_cli("ensemble", str(a), str(b), "--out", str(out), "decide.n_trials=40")
+    r = run_cli("ensemble", str(out), str(a), "--out", str(tmp_path / "e2"), ok=False)
+    assert r.returncode == 2 and "is an ensemble; give its member runs instead" in r.stderr
+    r = run_cli("audit", str(out), str(a), "--out", str(tmp_path / "au"), ok=False)
+    assert r.returncode == 2 and "is a member of the ensemble" in r.stderr
+    assert not (tmp_path / "e2").exists() and not (tmp_path / "au" / "label_issues.json").exists()
+
+
+def test_members_with_other_score_labels_are_not_compared(runs, tmp_path):
+    test = runs / "test.json"
+    b = tmp_path / "b9"
+    _cv(b, f"data.test_path={test}", "data.score_labels=[0,1,2]")
+    r = run_cli("compare", str(runs / "a"), str(b), "--no-track", "--out", str(tmp_path / "c.html"), ok=False)
+    assert r.returncode == 2 and "data.score_labels [0, 1, 2] but" in r.stderr
+
+
+def test_an_ensemble_member_without_fold_models_is_found_before_any_scoring(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40")
+    shutil.rmtree(b / "folds" / "seed42" / "fold1" / "model")
+    r = run_cli("predict", str(ens), "--test", str(runs / "test.json"), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "model: missing" in r.stderr
+    assert not list(a.glob("scored-*.npz"))  # the first member scored nothing before the second was found wanting
+
+
+def test_a_label_list_that_does_not_fit_the_data_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"no labelled row of class\(es\) 9 j, 10 k"):
+        _cv(tmp_path / "r", "data.labels=[a,b,c,d,e,f,g,h,i,j,k]")
+    path = tmp_path / "two.csv"  # a two-class table read with the nine-label PsyDefDetect preset
+    path.write_text("id,text,label\n" + "".join(f"r{i},text {i},{i % 2}\n" for i in range(40)))
+    r = run_cli("validate", str(path), "data.format=table", "data.preset=psydefdetect", ok=False)
+    assert r.returncode == 1 and "no labelled row of class(es) 2" in r.stderr and "VALID" not in r.stdout
+    r = run_cli("config", "data.preset=nope", ok=False)
+    assert r.returncode == 2 and "data.preset: 'nope' is not one of" in r.stderr and "outside 0..-1" not in r.stderr
+
+
+def test_environment_values_that_would_write_elsewhere_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_SWEEP_ID", "../../escape")
+    monkeypatch.setenv("WANDB_RUN_ID", "r1")
+    r = run_cli("cv", "demo_cpu", *TFIDF, f"output_dir={tmp_path / 'runs'}", ok=False)
+    assert r.returncode == 2 and "WANDB_SWEEP_ID='../../escape': not a W&B id" in r.stderr
+    assert not (tmp_path / "escape").exists()
+    monkeypatch.delenv("WANDB_SWEEP_ID")
+    from harness.store import cache_dir
+
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "file"))
+    with pytest.raises(StoreError, match="HARNESS_CACHE=.*file: is a file, not a directory"):
+        cache_dir()
+    monkeypatch.setenv("HARNESS_CACHE", "")
+    assert cache_dir() == Path.home() / ".cache" / "harness"
+    with pytest.raises(ConfigError, match=r"name: holds invisible or direction-changing characters \(U\+202E\)"):
+        load_config(None, ["name=run\u202egpj.exe"])
+
+
+def test_commands_without_arguments_name_only_what_is_required(capsys):
+    for cmd, needed in (("decide", "run_dir"), ("predict", "run_dir"), ("validate", "file")):
+        with pytest.raises(SystemExit):
+            from harness.cli import parse_args
+
+            parse_args([cmd])
+        said = capsys.readouterr().err.splitlines()[-1]
+        assert said.endswith(f"the following arguments are required: {needed}"), said
+
+
+def test_decide_on_a_run_directory_that_is_gone_does_not_recreate_it(tmp_path):
+    from harness.decide import decide_run
+
+    cfg = load_config(None, [*TFIDF, f"run_dir={tmp_path / 'gone'}"])
+    with pytest.raises(DecisionInputError, match="not found"):
+        decide_run(tmp_path / "gone", cfg, verbose=False)
+    assert not (tmp_path / "gone").exists()
