@@ -46,18 +46,59 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(f"{spec.name:<12} {section:<14} {spec.help}  ({spec.method.split(':')[0]})")
         return 0
     if args.keys:
+        from harness.config.experiment import field_defaults
+
+        defaults = field_defaults()
         for k, h in field_help().items():
-            print(f"{k:<34} {h}")
+            d = json.dumps(defaults.get(k), default=str) if k in defaults else ""
+            print(f"{k:<34} {d if len(d) <= 24 else d[:21] + '...':<25} {h}")
         return 0
     cfg = _config(args)
     print(json.dumps(masked(cfg.to_flat_dict()), indent=1, default=str) if args.json else cfg.to_yaml(), end="")
     return 0
 
 
+def _validate_config(args: argparse.Namespace) -> ExperimentConfig:
+    """The config to read the file with: the one given, or, with no --config and no data.* override, the settings
+    `harness init` would infer from the file itself (format, columns, labels)."""
+    given = getattr(args, "config_option", None) or any(str(o).lstrip("-").startswith("data.")
+                                                         for o in (args.overrides or []))
+    if given:
+        return _config(args)
+    from harness.init import InitError, infer
+
+    try:
+        found = infer(args.file)
+    except (InitError, OSError):
+        return _config(args)  # the loader then names the problem, line by line
+    print(f"reading {args.file} as inferred: " + ", ".join(f"{k}={v}" for k, v in found.overrides().items()
+                                                            if v is not None and k != "data.labels")
+          + (f", data.labels={found.labels}" if "data.labels" in found.overrides() else ""))
+    return load_config(None, list(args.overrides or []), base=found.overrides())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from harness.init import InitError, infer, write_recipe
+
+    try:
+        found = infer(args.data)
+        out = Path(args.out) if args.out else Path("experiments") / f"{Path(args.data).stem}.yaml"
+        write_recipe(found, out, method=args.method, name=args.name)
+    except InitError as e:
+        raise ConfigError([str(e)]) from None
+    print(f"{args.data}: {found.rows} rows; what init inferred:")
+    for line in found.why:
+        print(f"  - {printable(line)}")
+    print(f"wrote {out}: method {args.method}, grouped {'' if found.columns.get('group') else '(one row a group) '}"
+          f"stratified CV; edit it or override keys on the command line")
+    print(f"next: harness cv {shlex.quote(str(out))}")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from harness.data import load_file, summarize
 
-    cfg = _config(args)
+    cfg = _validate_config(args)
     try:
         examples = load_file(args.file, cfg, require_label=args.labelled)
     except DataError as e:
@@ -99,16 +140,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+TOKENIZED_METHODS = ("seqcls", "sft", "prompt", "preference")  # the methods whose inputs are token prompts
+
+
 def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
-    """Prompt-length percentiles with the configured tokenizer (skipped, with the reason, if it cannot load)."""
+    """Prompt-length percentiles with the configured tokenizer, for methods that tokenise a prompt; read from
+    local files only (validate never reaches a hub); skipped, with the reason, when it is not here."""
     import numpy as np
 
+    if cfg.method not in TOKENIZED_METHODS:
+        return {"error": f"method {cfg.method!r} builds no token prompt"}
     try:
         from harness.methods.hf.model import load_tokenizer
 
-        tok = load_tokenizer(cfg.model)
-    except Exception as e:  # no hub here: a missing tokenizer must not fail validation
-        return {"error": f"tokenizer {cfg.model.name_or_path!r} unavailable: {type(e).__name__}"}
+        tok = load_tokenizer(cfg.model, local_only=True)
+    except Exception as e:  # noqa: BLE001 - a tokenizer not on this machine must not fail validation
+        return {"error": f"tokenizer {cfg.model.name_or_path!r} is not on this machine ({type(e).__name__}); "
+                         "validate reads local files only"}
     from harness.prompt import PromptBuilder
 
     pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names(), cfg.data.facts())
@@ -235,7 +283,7 @@ def cmd_sweep_local(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report import write_report
 
-    out = write_report(args.run_dirs, args.out)
+    out = write_report(args.run_dirs, args.out)  # None: where the runs are
     print(f"wrote {out} comparing {len(args.run_dirs)} run(s); open it in a browser")
     return 0
 
@@ -243,7 +291,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from harness.compare import run_compare
 
-    run_compare(args.run_dirs, args.reference, args.out, track=not args.no_track, n_boot=args.n_boot, use=args.use)
+    from harness.report import default_output
+
+    out = args.out or default_output(args.run_dirs, "compare.html")  # beside the runs, never the current folder
+    run_compare(args.run_dirs, args.reference, out, track=not args.no_track, n_boot=args.n_boot, use=args.use)
     return 0
 
 
@@ -262,7 +313,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from harness.audit import audit_runs
 
-    audit_runs(args.run_dirs, args.out, top=args.top)
+    from harness.report import default_output
+
+    out = args.out or default_output(args.run_dirs, f"audit-{Path(args.run_dirs[0]).name}")
+    audit_runs(args.run_dirs, out, top=args.top)
     return 0
 
 
@@ -397,9 +451,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="submission.json", help="output JSON: [{id, label}] (default submission.json)")
     _overrides(p)
 
+    p = _add(sub, "init", cmd_init, "write a first recipe for your own data file (CSV, TSV, JSONL or PsyDefConv "
+             "JSON): format, columns, label names and groups inferred, each choice explained")
+    p.add_argument("data", metavar="DATA", help="your labelled data file")
+    p.add_argument("--method", default="tfidf", help="the recipe's method (default tfidf: a fast, strong baseline; "
+                   "`harness config --methods` lists them)")
+    p.add_argument("--out", help="the recipe to write (default experiments/<file name>.yaml; never overwritten)")
+    p.add_argument("--name", help="the experiment's name (default: the file name): its run directory is runs/NAME")
+
     p = _add(sub, "validate", cmd_validate, "check a data file and summarise it; exit 1 listing every problem",
              config="option")
-    p.add_argument("file", help="PsyDefConv JSON/JSONL, or CSV/JSONL with --config data.format=table")
+    p.add_argument("file", help="a data file; with no --config and no data.* override its format, columns and "
+                   "labels are inferred as `harness init` does")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--labelled", action="store_true", help="require a label on every row")
     _overrides(p)
@@ -442,14 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "report", cmd_report, "write a static HTML page comparing run directories (no W&B server needed)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories")
-    p.add_argument("--out", default="report.html", help="output HTML file (default report.html)")
+    p.add_argument("--out", default=None, help="output HTML file (default: RUN_DIR/report.html for one run, "
+                   "report.html beside the first run for several)")
 
     p = _add(sub, "compare", cmd_compare, "did each step really help? paired bootstrap differences between runs on "
              "identical folds (terminal table, HTML report, JSON, W&B tables)")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished `harness cv` run directories, in ladder order")
     p.add_argument("--reference", default="previous",
                    help="what each run is compared with: previous (the rung before; default), first, or a RUN_DIR")
-    p.add_argument("--out", default="compare.html", help="HTML report (compare.json beside it); default compare.html")
+    p.add_argument("--out", default=None, help="HTML report (compare.json beside it); default compare.html beside "
+                   "the first run (in the runs' output folder)")
     p.add_argument("--n-boot", type=_bounded(int, 100, 1_000_000), default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--use", choices=["argmax", "crossfit"], default="argmax",
                    help="each run's predictions: argmax of the seed mean (default), or its cross-fitted decided "
@@ -475,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="finished run directories on identical folds")
     p.add_argument("--top", type=_bounded(int, 1, 1_000_000), default=50,
                    help="how many suspicious labels to list, most suspicious first (default 50)")
-    p.add_argument("--out", default="audit", help="folder for label_issues.json and errors.html (default ./audit)")
+    p.add_argument("--out", default=None, help="folder for label_issues.json and errors.html (default audit-<first "
+                   "run's name> beside the first run)")
 
     p = _add(sub, "verify", cmd_verify, "check every file of a run directory against its manifest (digests, files "
              "missing or never committed); exit 1 on a problem")

@@ -263,7 +263,8 @@ def run_compare(run_dirs: Sequence[str | Path], reference: str = "previous", out
     print(format_comparison(result))
     if out is not None:
         out = Path(out)
-        write_report(run_dirs, out, sections=[("Paired differences", comparison_html(result))])
+        write_report(run_dirs, out, sections=[("Paired differences", comparison_html(result))],
+                     title="harness compare")
         atomic_write_json(out.with_suffix(".json"), result)
         print(f"\nwrote {out} and {out.with_suffix('.json')}")
     if track:

@@ -33,12 +33,24 @@ class Issue:
 
 
 class DataError(ValueError):
+    """Every problem of a data file; the same problem on many rows is one line (its first rows and a count),
+    so 400 bad lines fit a screen."""
+
     def __init__(self, issues: list[Issue]):
         self.issues = issues
-        lines = [str(i) for i in issues[:200]]
-        if len(issues) > 200:
-            lines.append(f"... and {len(issues) - 200} more")
-        super().__init__(f"{len(issues)} data problem(s):\n" + "\n".join("  - " + ln for ln in lines))
+        groups: dict[tuple[str, str, str], list[Issue]] = {}
+        for i in issues:
+            groups.setdefault((i.file, i.field, i.message), []).append(i)
+        lines = []
+        for same in groups.values():
+            if len(same) < 4:
+                lines += [str(i) for i in same]
+            else:
+                first = same[0]
+                wheres = ", ".join(i.where for i in same[:3])
+                lines.append(f"{first.file}: {wheres} and {len(same) - 3} more: {first.field}: {first.message}")
+        shown = lines[:200] + ([f"... and {len(lines) - 200} more"] if len(lines) > 200 else [])
+        super().__init__(f"{len(issues)} data problem(s):\n" + "\n".join("  - " + ln for ln in shown))
 
     def to_json(self) -> list[dict[str, str]]:
         return [vars(i) for i in self.issues]
@@ -190,7 +202,24 @@ def _table_rows(path: Path, issues: list[Issue]) -> list[dict[str, Any]] | None:
         return None
 
 
-def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, n_labels: int,
+def parse_label(raw: Any, names: list[str]) -> tuple[int | None, str | None]:
+    """A label cell as a class id: a label name of data.labels (or the preset), or the id itself; else why not."""
+    text = str(raw).strip()
+    if text in names:
+        return names.index(text), None
+    try:
+        label = int(text)
+    except ValueError:
+        label = None
+    if label is None or text != str(label):
+        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+        return None, f"{raw!r} is neither a label name ({shown}) nor a class id 0..{len(names) - 1}"
+    if not 0 <= label < len(names):
+        return None, f"{label} is outside the label set 0..{len(names) - 1}"
+    return label, None
+
+
+def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, names: list[str],
                 require_label: bool) -> tuple[list[Example], list[Issue]]:
     issues: list[Issue] = []
     examples: list[Example] = []
@@ -222,15 +251,9 @@ def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, n_labels: 
         label = None
         raw = row.get(lc)
         if raw not in (None, ""):
-            try:
-                label = int(str(raw).strip())
-                if str(raw).strip() != str(label):
-                    raise ValueError
-            except ValueError:
-                issues.append(Issue(file, where, lc, f"expected an integer label, got {raw!r}"))
-                label = None
-            if label is not None and not 0 <= label < n_labels:
-                issues.append(Issue(file, where, lc, f"{label} is outside the label set 0..{n_labels - 1}"))
+            label, why = parse_label(raw, names)
+            if why:
+                issues.append(Issue(file, where, lc, why))
         elif require_label:
             issues.append(Issue(file, where, lc, "missing label"))
         group = _cell(row.get(gc)).strip() if gc else rid
@@ -255,12 +278,17 @@ def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> l
     path = Path(path)
     issues: list[Issue] = []
     n_labels = len(cfg.data.label_names())
+    if cfg.data.format == "psydefconv" and path.suffix.lower() in (".csv", ".tsv"):
+        raise DataError([Issue(str(path), "file", "-", f"a {path.suffix} table, but data.format is psydefconv (JSON "
+                               "dialogues): pass data.format=table and data.labels=[...] (label names in id order), "
+                               "and data.group_column=... if rows share a group")])
     if cfg.data.format == "psydefconv":
         recs = _read_records(path, issues)
         examples, more = ([], []) if recs is None else parse_psydefconv(recs, str(path), n_labels, require_label)
     else:
         rows = _table_rows(path, issues)
-        examples, more = ([], []) if rows is None else parse_table(rows, str(path), cfg.data, n_labels, require_label)
+        examples, more = ([], []) if rows is None else parse_table(rows, str(path), cfg.data,
+                                                                   cfg.data.label_names(), require_label)
     issues += more
     limit = cfg.data.max_target_chars
     issues += [Issue(str(path), f"id {e.id}", "target", f"{len(e.target):,} characters, over data.max_target_chars="

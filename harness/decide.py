@@ -945,9 +945,14 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
         lines.append("  member weights: " + ", ".join(f"{x} {w:.2f}" for x, w in zip(out["members"], out["weights"])))
     elif len(out["weights"]) > 1:
         lines.append("  seed weights: " + ", ".join(f"{s} {w:.2f}" for s, w in zip(out["seeds"], out["weights"])))
-    lines.append(f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} on the "
-                 f"rows it was fitted to (gain {out['in_sample']['gain']:+.4f}, optimistic)")
-    if "crossfit" in out:
+    argmax_kept = c.get("chosen") == "argmax"
+    if argmax_kept:  # the locked rule is argmax: it changes no prediction, so there is no gain to speak of
+        lines.append(f"  {m}: {out['in_sample']['before']:.4f}, the plain argmax of the seed mean (no richer rule "
+                     "earned its place)")
+    else:
+        lines.append(f"  {m}: argmax {out['in_sample']['before']:.4f} -> decided {out['in_sample']['after']:.4f} on "
+                     f"the rows it was fitted to (gain {out['in_sample']['gain']:+.4f}, optimistic)")
+    if "crossfit" in out and not argmax_kept:
         cf = out["crossfit"]
         lines.append(f"  out of sample (cross-fitted): {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f}, "
                      f"gain {cf['pooled_gain']:+.4f} (95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f})")

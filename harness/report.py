@@ -34,6 +34,7 @@ class RunSummary:
     per_fold: list[dict[str, Any]]
     decision: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    official: bool = True  # data.score_labels differ from all labels: the official score is a metric of its own
 
     def ci(self, metric: str) -> tuple[float, float] | None:
         c = self.blend.get(f"{metric}_ci")
@@ -58,11 +59,23 @@ def load_run(run_dir: str | Path) -> RunSummary:
     missing = [k for k in ("label_names", "summary", "blend", "per_fold") if not isinstance(m, dict) or k not in m]
     if missing:
         raise StoreError(f"{path}: not a finished run's metrics (missing {missing}); run `harness cv` again")
-    return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir,
-                      model=cfg.model.name_or_path if cfg else "?", label_names=m["label_names"],
-                      summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
-                      decision=run.read_calibration(),
-                      config=cfg.to_flat_dict() if cfg else {})
+    score = cfg.data.score_labels if cfg else None
+    official = bool(score) and sorted(score) != list(range(len(m["label_names"])))
+    return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir, model=_model_of(cfg),
+                      label_names=m["label_names"], summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
+                      decision=run.read_calibration(), config=cfg.to_flat_dict() if cfg else {}, official=official)
+
+
+def _model_of(cfg: Any) -> str:
+    """The model a run's method read ("" for one that reads none, e.g. TF-IDF; "?" when it cannot be told)."""
+    if cfg is None:
+        return "?"
+    from harness.methods.registry import specs
+
+    spec = specs().get(cfg.method)
+    if spec is None:
+        return "?"
+    return cfg.model.name_or_path if spec.uses_model else ""
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> list[RunSummary]:
@@ -79,7 +92,7 @@ def summary_rows(runs: Sequence[RunSummary]) -> list[dict[str, Any]]:
     rows = []
     for r in runs:
         s = r.summary
-        row: dict[str, Any] = {"run": r.name, "model": r.model, "folds": len(r.per_fold),
+        row: dict[str, Any] = {"run": r.name, "model": r.model or "–", "folds": len(r.per_fold),
                                "macro_f1": s[keys.cv("macro_f1")], "macro_f1_ci": r.ci("macro_f1"),
                                "macro_f1_official": s[keys.cv("macro_f1_official")],
                                "macro_f1_official_ci": r.ci("macro_f1_official"),
@@ -216,19 +229,23 @@ def summary_html(runs: Sequence[RunSummary]) -> str:
     """The summary table as HTML (the report's first section; the notebook shows it too)."""
     e = html.escape
     rows = summary_rows(runs)
-    head = ("<tr><th>run</th><th>model</th><th>folds</th><th>macro-F1 [95% CI]</th><th>official macro-F1 [95% CI]</th>"
+    official = any(r.official for r in runs)  # a column of its own only where score labels differ from all labels
+    head = ("<tr><th>run</th><th>model</th><th>folds</th><th>macro-F1 [95% CI]</th>"
+            + ("<th>official macro-F1 [95% CI]</th>" if official else "") +
             "<th>balanced acc</th><th>fold sd</th><th>majority baseline</th><th>decision gain in-sample</th>"
             "<th>decision gain cross-fitted [95% CI]</th></tr>")
     body = "".join(
         f"<tr><td>{e(r['run'])}</td><td>{e(r['model'])}</td><td>{r['folds']}</td>"
-        f"<td>{_fmt(r['macro_f1'], r['macro_f1_ci'])}</td><td>{_fmt(r['macro_f1_official'], r['macro_f1_official_ci'])}</td>"
+        f"<td>{_fmt(r['macro_f1'], r['macro_f1_ci'])}</td>"
+        + (f"<td>{_fmt(r['macro_f1_official'], r['macro_f1_official_ci'])}</td>" if official else "") +
         f"<td>{_fmt(r['balanced_accuracy'])}</td><td>{_fmt(r['fold_sd'])}</td><td>{_fmt(r['majority_baseline'])}</td>"
         f"<td>{_fmt(r.get('gain_in_sample'), signed=True)}</td>"
         f"<td>{_fmt(r.get('gain_crossfit'), r.get('gain_crossfit_ci'), signed=True)}</td></tr>" for r in rows)
     return f"<table class=summary>{head}{body}</table>"
 
 
-def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] = ()) -> str:
+def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] = (),
+                title: str = "harness report") -> str:
     """The page; `sections` are extra (title, HTML) parts shown after the summary (e.g. paired differences)."""
     e = html.escape
     parts = [f"<h2>Summary</h2>{summary_html(runs)}", *(f"<h2>{e(t)}</h2>{body}" for t, body in sections),
@@ -262,17 +279,28 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
              "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
              "td:first-child,td:nth-child(2){text-align:left}.ci{color:#777;font-size:11px}.path{color:#777}"
              "img{max-width:100%;display:block;margin:8px 0}section.run{border-top:2px solid #ddd;margin-top:24px}")
-    return (f"<!doctype html><html><head><meta charset=utf-8><title>harness report: {len(runs)} run(s)</title>"
-            f"<style>{style}</style></head><body><h1>harness report</h1>"
+    return (f"<!doctype html><html><head><meta charset=utf-8><title>{e(title)}: {len(runs)} run(s)</title>"
+            f"<style>{style}</style></head><body><h1>{e(title)}</h1>"
             f"<p>{len(runs)} run(s), written {time.strftime('%Y-%m-%d %H:%M:%S')}. Scores are out-of-fold over the "
             "training set; CIs are bootstrap over rows.</p>" + "".join(parts) + "</body></html>")
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path, sections: Sequence[tuple[str, str]] = ()) -> Path:
-    """Compare run directories in one static HTML file (atomically written)."""
+def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
+                 sections: Sequence[tuple[str, str]] = (), title: str = "harness report") -> Path:
+    """Compare run directories in one static HTML file (atomically written). `out` None: where the runs are
+    (one run: its own report.html; several: report.html beside the first), never the current directory."""
     from harness.store import check_output_file
 
-    out = Path(out)
+    from harness.rundir import REPORT
+
+    out = Path(out) if out is not None else default_output(run_dirs, REPORT, inside_one=True)
     check_output_file(out, "--out")
-    atomic_write_text(out, render_html(load_runs(run_dirs), sections))
+    atomic_write_text(out, render_html(load_runs(run_dirs), sections, title))
     return out
+
+
+def default_output(run_dirs: Sequence[str | Path], name: str, inside_one: bool = False) -> Path:
+    """Where a command's output over runs lands by default: beside the first run (in the runs' output folder), or
+    inside it when there is one run and `inside_one`."""
+    first = Path(run_dirs[0])
+    return first / name if inside_one and len(run_dirs) == 1 else first.parent / name

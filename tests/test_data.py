@@ -117,7 +117,7 @@ def test_table_problems(tmp_path: Path):
         load_file(p, TABLE, require_label=True)
     text = str(e.value)
     for needle in ["row 2: id: duplicate id '1'", "row 3: text: empty target text", "row 4: label: 7 is outside",
-                   "row 5: label: expected an integer", "row 5: post_id: missing group"]:
+                   "row 5: label: 'one' is neither a label name", "row 5: post_id: missing group"]:
         assert needle in text, text
     (tmp_path / "nocol.csv").write_text("id,body\n1,x\n")
     with pytest.raises(DataError, match="text: column missing"):
@@ -141,3 +141,66 @@ def test_dreaddit_validates():
     s = json.loads(r.stdout)
     assert s["rows"] == 2838 and s["labelled"] == 2838
     assert 50 < s["class_counts"]["1 stress"]["pct"] < 54
+
+
+def test_labels_given_as_names_map_through_data_labels(tmp_path):
+    """A CSV whose labels are names (neg/pos) loads with data.labels=[neg,pos]; ids still work; an unknown name is
+    named with the list it is not in."""
+    from harness.config import load_config
+    from harness.data import DataError, load_file
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,text,label,user_id\n" + "".join(f"r{i},text {i},{'pos' if i % 3 else 'neg'},u{i % 7}\n"
+                                                        for i in range(30)) + "r30,text 30,1,u1\n")
+    cfg = load_config(None, ["data.format=table", "data.labels=[neg,pos]", "data.group_column=user_id",
+                             "data.preset=none"])
+    rows = load_file(path, cfg, require_label=True)
+    assert [e.label for e in rows[:4]] == [0, 1, 1, 0] and rows[-1].label == 1 and rows[0].group == "u0"
+    path.write_text("id,text,label,user_id\nr0,a,neg,u0\nr1,b,neu,u1\n")
+    with pytest.raises(DataError, match=r"row 2: label: 'neu' is neither a label name \(neg, pos\) nor a class id 0\.\.1"):
+        load_file(path, cfg, require_label=True)
+
+
+def test_four_hundred_bad_lines_fit_a_screen(tmp_path):
+    from harness.config import load_config
+    from harness.data import DataError, load_file
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join("{not json\n" for _ in range(400)))
+    with pytest.raises(DataError) as e:
+        load_file(path, load_config(None, []), require_label=True)
+    lines = str(e.value).splitlines()
+    assert len(lines) <= 3, lines  # every line's problem once, with a count
+    assert "line 1, line 2, line 3 and 397 more: -: invalid JSON line" in lines[1]
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("id,text,label\nr0,a,neg\n")
+    with pytest.raises(DataError, match=r"a \.csv table, but data\.format is psydefconv .* data\.format=table"):
+        load_file(csv, load_config(None, []), require_label=True)
+
+
+def test_validate_folds_and_config_reach_no_network_and_load_no_model(tmp_path, monkeypatch):
+    """With the hub reachable in principle (HF_HUB_OFFLINE unset), an empty HF cache and every socket connection
+    blocked and recorded, validate (default method: a Qwen3-8B tokenizer that is not here), folds and config
+    finish without one connection attempt."""
+    import socket
+
+    from helpers import run_cli
+
+    tried: list = []
+
+    def blocked(self, address, *a, **k):
+        tried.append(address)
+        raise OSError("network blocked by the test")
+
+    monkeypatch.setattr(socket.socket, "connect", blocked)
+    monkeypatch.setattr(socket.socket, "connect_ex", blocked)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,text,label\n" + "".join(f"r{i},text {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40)))
+    over = ["data.format=table", "data.labels=[neg,pos]", "data.preset=none"]
+    r = run_cli("validate", str(path), *over)
+    assert "VALID" in r.stdout and "not on this machine" in r.stdout
+    run_cli("folds", "demo_cpu", "method=tfidf", "data.synthetic_groups=12", "cv.n_folds=3")
+    run_cli("config", "--keys")
+    assert tried == []

@@ -89,23 +89,29 @@ def test_decide_run_resumes_study_and_cross_fits(tmp_path):
 
 
 def test_warns_when_cross_fitted_gain_is_not_positive(tmp_path):
-    """Argmax is already perfect here: a decision pinned richer than argmax cannot gain out of sample, so the user
-    must be told; left to the ladder, argmax is locked and there is nothing to warn about."""
+    """On pure noise a decision pinned richer than argmax gains in sample and not out of it: the user is told.
+    Where argmax is already perfect, the pinned rule gains nothing even in sample, so there is nothing that "does
+    not carry over" to warn about; left to the ladder, argmax is locked and nothing is said either."""
     import warnings
 
     rng = np.random.default_rng(0)
     n = 100
     y = rng.integers(0, 9, n)
-    probs = (0.2 * rng.dirichlet(np.ones(9), size=n) + 0.8 * np.eye(9)[y])[None].astype(np.float32)
     fold = np.arange(n) % 5
-    run, cfg = make_run(tmp_path, probs, y, fold, (42,), "decide.n_trials=130", "decide.complexity=delta_gate")
+    noise = rng.dirichlet(np.ones(9), size=n)[None].astype(np.float32)
+    run, cfg = make_run(tmp_path / "noise", noise, y, fold, (42,), "decide.n_trials=130",
+                        "decide.complexity=delta_gate")
     with pytest.warns(UserWarning, match="cross-fitted gain of the decision layer is not positive"):
         out = decide_run(run, cfg, verbose=False)
-    assert out["crossfit"]["pooled_gain"] <= 0
-    auto = load_config(run / "config.yaml", ["decide.complexity=auto"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no warning at all
-        out = decide_run(run, auto, verbose=False)
+    assert out["crossfit"]["pooled_gain"] <= 0 < out["in_sample"]["gain"]
+    probs = (0.2 * rng.dirichlet(np.ones(9), size=n) + 0.8 * np.eye(9)[y])[None].astype(np.float32)
+    run, cfg = make_run(tmp_path / "perfect", probs, y, fold, (42,), "decide.n_trials=130",
+                        "decide.complexity=delta_gate")
+    for complexity in ("delta_gate", "auto"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no warning at all
+            out = decide_run(run, load_config(run / "config.yaml", [f"decide.complexity={complexity}"]), verbose=False)
+        assert out["in_sample"]["gain"] == 0
     assert out["complexity"]["chosen"] == "argmax"
 
 

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("config", {"harness.config"}),
     ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
                         "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode",
-                        "harness.calibrate"}),
+                        "harness.calibrate", "harness.init"}),
     ("run directory", {"harness.manifest", "harness.rundir"}),
     ("decision layer", {"harness.decide"}),
     ("methods", {"harness.methods"}),

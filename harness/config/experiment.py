@@ -207,6 +207,22 @@ def field_help() -> dict[str, str]:
     return out
 
 
+def field_defaults() -> dict[str, Any]:
+    """`section.key` -> default value of every core key and every installed method's (what --keys shows)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(ExperimentConfig):
+        if f.metadata.get("internal"):
+            continue
+        value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        if dataclasses.is_dataclass(value):
+            out.update({f"{f.name}.{k}": v for k, v in dataclasses.asdict(value).items()})
+        else:
+            out[f.name] = value
+    for name, cls in method_sections().items():
+        out.update({f"{name}.{k}": v for k, v in dataclasses.asdict(cls()).items()})
+    return out
+
+
 def _space_problems(space: dict[str, Any]) -> list[str]:
     """tune.space names searchable keys, and every value it can propose fits the key's type (a trial must not
     fail late, after the study recorded it)."""

@@ -176,9 +176,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None,
-                ) -> ExperimentConfig:
-    """YAML file (optional) + overrides (CLI strings or a flat/nested dict); the overrides win."""
+                base: dict[str, Any] | None = None) -> ExperimentConfig:
+    """YAML file (optional) + overrides (CLI strings or a flat/nested dict); the overrides win. `base`: flat
+    settings under both (e.g. what `harness init` inferred from a data file)."""
     data = read_yaml(path) if path else {}
+    if base:
+        data = _deep_merge(flat_to_nested(base), data)
     if isinstance(overrides, list):
         data = _deep_merge(data, parse_overrides(overrides))
     elif overrides:

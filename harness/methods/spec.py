@@ -26,7 +26,7 @@ class MethodSpec:
     help: one line for `harness config --keys` and `--help`.
     section: the YAML section holding its own settings (None: it has none); `config`: that section's dataclass,
       whose `check()` returns its problems and whose optional `check_with(cfg)` checks it against the rest of the
-      experiment when this method is the chosen one.
+      experiment when this method is the chosen one. uses_model: the method reads `model.name_or_path`.
     """
 
     name: str
@@ -34,6 +34,7 @@ class MethodSpec:
     help: str = ""
     section: str | None = None
     config: type | None = None
+    uses_model: bool = False  # it reads model.name_or_path (reports show the model only for such methods)
 
     def method_class(self) -> Any:
         module, cls = self.method.split(":")

@@ -110,11 +110,12 @@ def quiet_transformers() -> None:
         transformers.utils.logging.disable_progress_bar()
 
 
-def load_tokenizer(cfg: ModelConfig) -> Any:
+def load_tokenizer(cfg: ModelConfig, local_only: bool = False) -> Any:
+    """The model's tokenizer; `local_only`: from files on this machine (the HF cache or a folder), never a hub."""
     from transformers import AutoTokenizer
 
     quiet_transformers()
-    tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.name_or_path))
+    tok = AutoTokenizer.from_pretrained(resolve_model_path(cfg.name_or_path), local_files_only=local_only)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
     tok.model_max_length = 1 << 30  # the prompt builder enforces the budget; silence length warnings

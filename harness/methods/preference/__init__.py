@@ -5,6 +5,6 @@ The spec only: the method's code (harness.methods.preference.method) is imported
 from harness.methods.spec import MethodSpec
 from harness.methods.preference.config import PreferenceConfig
 
-METHOD = MethodSpec(name="preference", method="harness.methods.preference.method:PreferenceMethod",
+METHOD = MethodSpec(name="preference", uses_model=True, method="harness.methods.preference.method:PreferenceMethod",
                     help="DPO / KTO from an sft run's fold adapters, or ORPO, with class-rebalanced label pairs",
                     section="preference", config=PreferenceConfig)

@@ -4,5 +4,5 @@ The spec only: the method's code (harness.methods.prompt.method) is imported whe
 
 from harness.methods.spec import MethodSpec
 
-METHOD = MethodSpec(name="prompt", method="harness.methods.prompt.method:PromptMethod",
+METHOD = MethodSpec(name="prompt", uses_model=True, method="harness.methods.prompt.method:PromptMethod",
                     help='zero-/few-shot prompting of a generative model.name_or_path, scored on the label texts')

@@ -4,5 +4,5 @@ The spec only: the method's code (harness.methods.seqcls.method) is imported whe
 
 from harness.methods.spec import MethodSpec
 
-METHOD = MethodSpec(name="seqcls", method="harness.methods.seqcls.method:SeqClsMethod",
+METHOD = MethodSpec(name="seqcls", uses_model=True, method="harness.methods.seqcls.method:SeqClsMethod",
                     help='fine-tuned HF sequence classifier: LoRA/QLoRA/full, class-weighted loss')

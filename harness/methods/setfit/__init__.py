@@ -6,6 +6,6 @@ The spec only: the method's code (harness.methods.setfit.method) is imported whe
 from harness.methods.spec import MethodSpec
 from harness.methods.setfit.config import SetFitConfig
 
-METHOD = MethodSpec(name="setfit", method="harness.methods.setfit.method:SetFitMethod",
+METHOD = MethodSpec(name="setfit", uses_model=True, method="harness.methods.setfit.method:SetFitMethod",
                     help="SetFit: contrastive fine-tuning of a sentence-embedding body on class-weighted pairs, "
                          "then a logistic head", section="setfit", config=SetFitConfig)

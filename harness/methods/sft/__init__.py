@@ -5,6 +5,6 @@ The spec only: the method's code (harness.methods.sft.method) is imported when t
 from harness.methods.spec import MethodSpec
 from harness.methods.sft.config import SftConfig
 
-METHOD = MethodSpec(name="sft", method="harness.methods.sft.method:SftMethod",
+METHOD = MethodSpec(name="sft", uses_model=True, method="harness.methods.sft.method:SftMethod",
                     help='instruction fine-tuning of a generative model with a class-weighted TRL SFTTrainer',
                     section="sft", config=SftConfig)
