@@ -43,6 +43,9 @@ class RunOOF:
     @cached_property
     def decided(self) -> np.ndarray | None:
         """The cross-fitted decided predictions (crossfit.npz) in this object's row order, if the run has them."""
+        decision = self.run.decision or {}
+        if decision.get("complexity", {}).get("chosen") == "argmax":
+            return None  # the rule in force is argmax: credit no gain a searched rule made out of sample
         z = RunDir(self.run.path).read_crossfit()
         if z is None:
             return None

@@ -316,7 +316,12 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
             say(note)
     tracker.start_experiment(cfg)
     results: dict[tuple[int, int], FoldRecord] = {}
+    from harness.progress import interactive
+
+    log_lines = verbose and not interactive()  # a log file gets a line as each fold starts (a terminal: the bars)
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
+        if log_lines and not run.fold_done(seed, k):
+            say(f"seed {seed} fold {k}: training ({time.strftime('%H:%M:%S')})")
         r = run_fold(cfg, method, seed, k, fold_set, train, test, run, tracker)
         if r is None:
             holder = FoldClaim(run.claim_path(seed, k)).holder() or {}

@@ -956,6 +956,10 @@ def format_decision(out: dict[str, Any], names: Sequence[str]) -> str:
         cf = out["crossfit"]
         lines.append(f"  out of sample (cross-fitted): {cf['pooled_before']:.4f} -> {cf['pooled_after']:.4f}, "
                      f"gain {cf['pooled_gain']:+.4f} (95% CI {cf['pooled_gain_ci'][0]:+.4f}..{cf['pooled_gain_ci'][1]:+.4f})")
+        others = sorted({r.split(" (")[0] for r in cf.get("rung_per_fold", [])} - {c.get("chosen")})
+        if others:  # the estimate is of the whole procedure, the rung chosen again without each fold
+            lines.append(f"    (of the ladder as a procedure: without each fold's rows it chose "
+                         f"{', '.join(cf['rung_per_fold'])} on the folds)")
     if "temperature" in out:
         t = out["temperature"]
         lines.append(f"  calibration: temperature {t['temperature']:.2f}; expected calibration error "

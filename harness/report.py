@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness import keys
-from harness.figures import confusion_figure, plt_module, reliability_figure, wrap_label
+from harness.figures import FIG_DPI, confusion_figure, plt_module, reliability_figure, wrap_label
 from harness.store import StoreError, atomic_write_text, read_json
 
 
@@ -125,7 +125,7 @@ def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
         f1 = r.per_class_f1()
         for j, c in enumerate(classes):
             grid[i, j] = f1.get(c, np.nan)
-    fig, ax = plt.subplots(figsize=(3.0 + 0.85 * len(classes), max(3.0, 1.9 + 0.45 * len(runs))), dpi=90)
+    fig, ax = plt.subplots(figsize=(3.0 + 0.85 * len(classes), max(3.0, 1.9 + 0.45 * len(runs))), dpi=FIG_DPI)
     im = ax.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
     for i in range(len(runs)):
         for j in range(len(classes)):
@@ -144,7 +144,7 @@ def per_class_heatmap(runs: Sequence[RunSummary]) -> Any:
 def fold_spread(runs: Sequence[RunSummary]) -> Any:
     """Per-fold official macro-F1 of every run: is a difference bigger than the fold noise?"""
     plt = plt_module()
-    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.45 * len(runs)), dpi=90)
+    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.45 * len(runs)), dpi=FIG_DPI)
     for i, r in enumerate(runs):
         vals = [f["macro_f1_official"] for f in r.per_fold]
         ax.scatter(vals, np.full(len(vals), i) + np.linspace(-0.12, 0.12, len(vals)), s=18, color="tab:blue")
@@ -164,7 +164,7 @@ def decision_gains(runs: Sequence[RunSummary]) -> Any | None:
     with_d = [r for r in runs if r.decision]
     if not with_d:
         return None
-    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.5 * len(with_d)), dpi=90)
+    fig, ax = plt.subplots(figsize=(6, 0.9 + 0.5 * len(with_d)), dpi=FIG_DPI)
     y = np.arange(len(with_d))
     ins = [r.decision["in_sample"]["gain"] for r in with_d]
     ax.barh(y + 0.18, ins, height=0.35, color="tab:gray", label="in-sample (optimistic)")
@@ -197,7 +197,7 @@ def confusion_pair(run: RunSummary) -> Any:
         plt.close(f)
     h = max(i.shape[0] for i in imgs)
     padded = [np.pad(i, ((0, h - i.shape[0]), (0, 0), (0, 0)), constant_values=255) for i in imgs]
-    fig = plt.figure(figsize=(sum(i.shape[1] for i in padded) / 90, h / 90), dpi=90)
+    fig = plt.figure(figsize=(sum(i.shape[1] for i in padded) / FIG_DPI, h / FIG_DPI), dpi=FIG_DPI)
     fig.figimage(np.concatenate(padded, axis=1), 0, 0)
     plt.close(fig)
     return fig
@@ -206,7 +206,7 @@ def confusion_pair(run: RunSummary) -> Any:
 def _png(fig: Any) -> str:
     plt = plt_module()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
+    fig.savefig(buf, format="png", dpi=FIG_DPI)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 

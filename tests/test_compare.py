@@ -16,6 +16,7 @@ from harness import cli
 from harness.config import ConfigError, load_config
 from harness.cv import run_cv
 from harness.data import load_train
+from harness.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60", "cv.n_folds=3",
@@ -132,7 +133,9 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     from harness.compare import run_compare
 
     out = run_compare([logreg, ens], use="crossfit", track=False, n_boot=200)
-    assert out["runs"][1]["method"] == "ensemble" and out["runs"][1]["scored_as"] == "crossfit"
+    locked = RunDir(ens).read_calibration()["complexity"]["chosen"]  # argmax in force: scored as argmax
+    assert out["runs"][1]["method"] == "ensemble"
+    assert out["runs"][1]["scored_as"] == ("argmax" if locked == "argmax" else "crossfit")
 
 
 def test_ensemble_settings_are_checked_before_anything_is_written(runs, tmp_path):

@@ -554,3 +554,18 @@ def test_decide_on_a_run_directory_that_is_gone_does_not_recreate_it(tmp_path):
     with pytest.raises(DecisionInputError, match="not found"):
         decide_run(tmp_path / "gone", cfg, verbose=False)
     assert not (tmp_path / "gone").exists()
+
+
+def test_compare_credits_a_cross_fitted_gain_only_to_a_rule_in_force(runs, tmp_path):
+    """With argmax locked the predictions in force are argmax: `compare --use crossfit` must not score the run by
+    what searched rules did out of sample; with a richer rung locked it does."""
+    from harness.compare import load_comparable
+
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    assert RunDir(a).read_crossfit() is not None
+    (r,) = load_comparable([a], use="crossfit")
+    assert r.scored_as == "argmax"
+    run_cli("decide", str(a), "decide.complexity=prior")
+    (r,) = load_comparable([a], use="crossfit")
+    assert r.scored_as == "crossfit"
