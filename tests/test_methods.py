@@ -24,86 +24,46 @@ from harness.rundir import RunDir
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic=psydefconv", "data.synthetic_groups=24", "cv.n_folds=3", "track.backend=none",
          "data.score_labels=[1,2,3,4,5,6,7,8]"]
-# per method: settings that make it fast on CPU (tiny-qwen3 exercises the HF paths; MiniLM is tested below)
-FAST = {
-    "seqcls": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=2", "lora.r=4",
-               "lora.alpha=8", "train.epochs=1", "train.batch_size=8", "train.learning_rate=1e-3"],
-    "tfidf": [],
-    "embed": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=2",
-              "prompt.layout=pair", "prompt.guide=none"],
-    "setfit": ["model.name_or_path=tiny-qwen3", "prompt.max_length=64", "prompt.context_turns=1",
-               "prompt.layout=pair", "prompt.guide=none", "setfit.pairs_per_row=2"],
-    "prompt": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1",
-               "generative.shots_per_class=1", "generative.calibration=contextual"],
-    "sft": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1", "lora.r=4",
-            "lora.alpha=8", "train.max_steps=2", "train.batch_size=4", "train.learning_rate=1e-3"],
-    # orpo needs no sft run; dpo/kto (which continue an sft run's adapters) are in tests/test_preference.py
-    "preference": ["model.name_or_path=tiny-qwen3", "prompt.max_length=128", "prompt.context_turns=1", "lora.r=4",
-                   "lora.alpha=8", "train.max_steps=2", "train.batch_size=4", "train.learning_rate=1e-3",
-                   "preference.algorithm=orpo", "preference.negatives=hard"],
-}
+# per method: the settings that make it fast on CPU, as each method declares them (MethodSpec.test_settings)
+FAST = {name: list(spec.test_settings) for name, spec in __import__("harness.methods.registry",
+                                                                    fromlist=["specs"]).specs().items()}
 
 
 def config(method: str, run_dir: Path, *extra: str) -> ExperimentConfig:
     return load_config(None, SMALL + FAST[method] + [f"method={method}", f"run_dir={run_dir}", *extra])
 
 
-def test_every_installed_method_is_tested():
-    assert set(installed()) == set(FAST)
+def test_every_installed_method_names_itself():
     for name in installed():
         assert method_class(name).name == name
 
 
-class Spy:
-    """Wraps a registered method: records the ids every `fit` saw and can crash on a chosen fit."""
+@pytest.mark.parametrize("name", installed())
+def test_method_contract(name, tmp_path):
+    """harness.testing.check_method over every installed method, with the settings it declares: the same check a
+    plugin author runs (tests/test_plugins.py does, on a third-party method)."""
+    from harness.testing import check_method
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, name: str, crash_on_fit: int | None = None):
-        self.fits: list[set[str]] = []
-        real = method_class(name)
-        spy = self
-
-        class Recorded(real):  # type: ignore[misc, valid-type]
-            def fit(self, train, inner, ctx):
-                spy.fits.append({e.source_id or e.id for e in list(train) + list(inner)})
-                if crash_on_fit is not None and len(spy.fits) == crash_on_fit:
-                    raise KeyboardInterrupt("simulated crash mid-run")
-                return super().fit(train, inner, ctx)
-
-        monkeypatch.setattr(base, "method_class", lambda n: Recorded if n == name else real)
+    found = check_method(name, tmp_path)
+    assert found["classes"] == 9 and found["reload_max_difference"] <= 1e-6
 
 
-@pytest.mark.parametrize("name", sorted(FAST))
-def test_method_contract(name, tmp_path, monkeypatch):
-    cfg = config(name, tmp_path / "run")
-    run = RunDir(tmp_path / "run")
-    k = len(cfg.data.label_names())
-    # 1. a crash in the second fold: the first fold's files are complete, nothing else is
-    spy = Spy(monkeypatch, name, crash_on_fit=2)
-    with pytest.raises(KeyboardInterrupt):
-        run_cv(cfg, verbose=False)
-    assert run.fold_done(42, 0) and not run.fold_done(42, 1)
-    # 2. the re-run resumes: fold 0 is not fitted again, folds 1 and 2 are
-    spy = Spy(monkeypatch, name)
-    metrics = run_cv(cfg, verbose=False)
-    assert metrics is not None and len(spy.fits) == 2
-    # no validation id (nor a variant made from one) ever reached fit
-    folds = run.read_folds()
-    for fold, seen in zip([1, 2], spy.fits):
-        assert seen and not seen & folds.val_ids(fold)
-    # probabilities: (N, K), rows sum to 1, for OOF and test
-    oof = run.read_oof()
-    assert oof.probs.shape == (1, len(oof.ids), k)
-    assert np.allclose(oof.probs.sum(-1), 1, atol=1e-5) and (oof.probs >= 0).all()
-    # save -> load gives identical probabilities (the fold's validation rows, scored again from disk)
-    from harness.data import load_train
+def test_the_contract_catches_a_method_that_breaks_it(tmp_path, monkeypatch):
+    """A method whose saved model does not reload to the same probabilities is named, with the clause."""
+    from harness.methods.tfidf.method import TfidfMethod
+    from harness.testing import ContractError, check_method
 
-    rows = load_train(cfg)
-    val = [e for e in rows if folds.fold_of[e.id] == 2]
-    again = make_method(cfg).load(run.model_dir(42, 2)).predict_proba(val)
-    assert again.shape == (len(val), k)
-    np.testing.assert_allclose(again, run.read_fold(42, 2).val_probs, rtol=0, atol=1e-6)
-    # the method's scratch folder (trainer checkpoints) is gone after every fold
-    assert not any(run.scratch_dir(42, f).exists() for f in range(3))
+    class Forgetful(TfidfMethod):
+        def load(self, out):
+            fitted = super().load(out)
+            real = fitted.predict_proba
+            fitted.predict_proba = lambda rows: np.roll(real(rows), 1, axis=1)
+            return fitted
+
+    monkeypatch.setattr(base, "method_class", lambda n: Forgetful)
+    with pytest.raises(ContractError, match=r"method 'tfidf' breaks the contract: a saved and loaded model gives "
+                                            r"the same probabilities"):
+        check_method("tfidf", tmp_path)
 
 
 def test_a_method_breaking_the_contract_is_named(tmp_path, monkeypatch):

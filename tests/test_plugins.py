@@ -110,6 +110,10 @@ SMALL = ["data.synthetic=psydefconv", "data.synthetic_groups=30", "cv.n_folds=3"
 
 
 def test_a_plugin_method_runs_through_cv_decide_compare_and_tune(toy_installed, tmp_path, capsys):
+    # the method contract, as its author would run it in the plugin's own tests
+    from harness.testing import check_method
+
+    assert check_method("toy", tmp_path / "contract")["reload_max_difference"] <= 1e-6
     # its settings are config keys like any built-in's, validated and listed
     assert "toy.temperature" in field_help() and "tfidf.C" in field_help()
     with pytest.raises(ConfigError, match=r"toy\.temperature: must be > 0"):

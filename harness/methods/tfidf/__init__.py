@@ -7,4 +7,5 @@ from harness.methods.tfidf.config import TfidfConfig
 
 METHOD = MethodSpec(name="tfidf", method="harness.methods.tfidf.method:TfidfMethod",
                     help='n-gram TF-IDF + class-weighted linear model',
-                    section="tfidf", config=TfidfConfig)
+                    section="tfidf", config=TfidfConfig,
+                    test_settings=())
