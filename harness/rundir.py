@@ -18,6 +18,7 @@
     ensemble.json        an ensemble directory's members (run, seed), in blend order, and how they combine
     combiner.npz         an ensemble's per-member temperatures and, stacked, its logistic-regression stacker
     track.json           the W&B run ids this directory was mirrored to
+    track/history.jsonl  the disk tracker's mirror of what W&B would get (track.backend: disk)
     report.html          the local report
     scored-<key>.npz     a new file's test probabilities (`predict --test`), keyed by its content and the config
     manifest.json        digest, size and writer of every file above that commands build on, and provenance
@@ -58,6 +59,7 @@ DECIDE_DB = "decide.db"
 ENSEMBLE = "ensemble.json"
 COMBINER = "combiner.npz"
 TRACK = "track.json"
+TRACK_HISTORY = "track/history.jsonl"  # the disk tracker's JSON-lines mirror (track.backend: disk)
 REPORT = "report.html"
 CACHE = "cache"
 FOLD_ROOT = "folds"
@@ -306,6 +308,11 @@ class RunDir:
     @property
     def track_path(self) -> Path:
         return self.path / TRACK
+
+    @property
+    def track_history(self) -> Path:
+        """The disk tracker's history (outside the manifest: a mirror, appended to as folds finish)."""
+        return self.path / TRACK_HISTORY
 
     def fold_dir(self, seed: int, fold: int) -> Path:
         return self.path / FOLD_ROOT / f"seed{seed}" / f"fold{fold}"

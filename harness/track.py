@@ -86,7 +86,7 @@ def expand_confusion(cm: list[list[int]]) -> tuple[list[int], list[int]]:
 
 class DiskTracker(Tracker):
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / "track" / "history.jsonl"
+        self.path = RunDir(run_dir).track_history
         self.where: dict[str, int] = {}
 
     def _write(self, row: dict[str, Any]) -> None:

@@ -42,17 +42,27 @@ class FoldContext:
     scratch: Path  # the method's transient files (trainer checkpoints); the method removes what it leaves
     log: LogSink = no_log
 
-    def resolve_run(self, ref: str, output_dir: str | Path, key: str) -> RunDir:
-        """Another run (a path, or an experiment name among this run's siblings, then under output_dir), for a
-        method that continues another run's folds (DPO from an sft run). `key` names the setting in errors."""
-        try:
-            return RunDir.resolve(ref, self.run.path, output_dir)
-        except FileNotFoundError as e:
-            raise ConfigError([f"{key}: {e}: run that experiment first"]) from None
+    def fold_model_of(self, other: RunDir) -> Path:
+        """This seed and fold's saved model in another run (DPO continues the sft run's adapter of the same fold),
+        checked against that run's manifest; a clear error when that fold is unfinished or kept no model."""
+        if not other.fold_done(self.seed, self.fold):
+            raise ConfigError([f"{other.fold_dir(self.seed, self.fold)}: fold {self.fold} of seed {self.seed} of "
+                               f"{other.path} is not finished (its seeds: {other.seeds_on_disk() or 'none'}); run "
+                               "`harness cv` on it first, with the same train.seeds"])
+        model = other.verified_model_dir(self.seed, self.fold)
+        if model is None:
+            raise ConfigError([f"{other.model_dir(self.seed, self.fold)}: no saved model (that run needs "
+                               "train.save_adapters=true)"])
+        return model
 
-    def same_fold_of(self, other: RunDir) -> Path:
-        """The same seed and fold's folder in another run (its model is in `RunDir.model_dir`)."""
-        return other.fold_dir(self.seed, self.fold)
+
+def resolve_other_run(ref: str, run: RunDir, output_dir: str | Path, key: str) -> RunDir:
+    """Another run a method builds on (a path, or an experiment name among this run's siblings, then under
+    output_dir); `key` names the setting in errors."""
+    try:
+        return RunDir.resolve(ref, run.path, output_dir)
+    except FileNotFoundError as e:
+        raise ConfigError([f"{key}: {e}: run that experiment first"]) from None
 
 
 class Fitted(ABC):

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError
-from harness.methods.base import Fitted, FoldContext
+from harness.methods.base import Fitted, FoldContext, resolve_other_run
 from harness.methods.sft.method import ADAPTER, SftFitted, SftMethod
 from harness.rundir import RunDir
 from harness.schema import Example
@@ -55,14 +55,9 @@ def sft_run_problems(cfg: Any, run: RunDir, sft: RunDir) -> list[str]:
     return problems
 
 
-def sft_adapter(sft: RunDir, seed: int, fold: int) -> Path:
-    """The finished fold's saved adapter of the sft run, or a clear error."""
-    if not sft.fold_done(seed, fold):
-        raise ConfigError([f"{sft.fold_dir(seed, fold)}: fold {fold} of seed {seed} of the sft run is not finished "
-                           f"(its seeds: {sft.seeds_on_disk() or 'none'}); run `harness cv` on it first, with the same "
-                           "train.seeds"])
-    model = sft.verified_model_dir(seed, fold)  # checked against the sft run's manifest
-    path = (model or sft.model_dir(seed, fold)) / ADAPTER
+def sft_adapter(ctx: FoldContext, sft: RunDir) -> Path:
+    """The sft run's saved LoRA adapter of this fold (checked against its manifest), or a clear error."""
+    path = ctx.fold_model_of(sft) / ADAPTER
     if not (path / "adapter_config.json").exists():
         raise ConfigError([f"{path}: no saved LoRA adapter (the sft run needs lora.enabled and train.save_adapters)"])
     return path
@@ -82,10 +77,7 @@ class PreferenceMethod(SftMethod):
     def sft_run(self, run: RunDir) -> RunDir:
         """The checked sft run (resolved and checked once per experiment)."""
         if self._sft is None:
-            try:
-                found = RunDir.resolve(self.settings.sft_run, run.path, self.cfg.output_dir)
-            except FileNotFoundError as e:
-                raise ConfigError([f"preference.sft_run: {e}: run the sft experiment first"]) from None
+            found = resolve_other_run(self.settings.sft_run, run, self.cfg.output_dir, "preference.sft_run")
             problems = sft_run_problems(self.cfg, run, found)
             if problems:
                 raise ConfigError(problems + [f"preference.sft_run: {found} cannot start this run's folds"])
@@ -113,7 +105,7 @@ class PreferenceMethod(SftMethod):
         set_seed(seed)
         info: dict[str, Any] = {"preference_algorithm": p.algorithm}
         if p.algorithm in ("dpo", "kto"):
-            start = sft_adapter(self.sft_run(ctx.run), seed, ctx.fold)
+            start = sft_adapter(ctx, self.sft_run(ctx.run))
             model = self.adapter_model(start, trainable=True)
             info.update(started_from=str(start), reference_sha256=file_digest(start / "adapter_model.safetensors"))
         else:
