@@ -158,15 +158,15 @@ class Transaction:
         """Journal, move into place, manifest last. Takes the lock unless the store already holds it."""
         if self.done:
             return
+        moves = [n for n in self.staged if (self.staging / n).exists()]
+        digests = {n: file_digest(self.staging / n) for n in moves}  # hashed before the lock: a model is large
         held = self.store.lock_held
         if not held:
             self.store.lock.acquire(lock_wait, self.writer)
         try:
             self.store.recover(locked=True)
-            manifest = self.store.read()
-            moves = [n for n in self.staged if (self.staging / n).exists()]
-            for name in moves:
-                sha, size = file_digest(self.staging / name)
+            manifest = self.store.read()  # read under the lock: other processes' folds committed meanwhile
+            for name, (sha, size) in digests.items():
                 manifest.files[name] = {"sha256": sha, "size": size, "writer": self.writer}
             removes = sorted(n for n in self.removed if n not in moves)
             for name in removes:
