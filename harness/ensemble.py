@@ -308,8 +308,8 @@ def check_members_unchanged(run: RunDir) -> None:
                             f"{str(digest)[:12]} then, {str(now)[:12]} now)" if now else
                             f"{path}: the member run is gone or unreadable")
     if problems:
-        raise ConfigError(problems + [f"its weights or stacker describe the old members: build the ensemble again "
-                                      f"(harness ensemble ... --out NEW_DIR)"])
+        raise ConfigError(problems + ["its weights or stacker describe the old members: build the ensemble again "
+                                      "(harness ensemble ... --out NEW_DIR)"])
 
 
 def _per_fold(cfg: ExperimentConfig, y: np.ndarray, fold: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ probabilities (seeds, folds, rows, classes) then go through the same blend and d
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -115,15 +114,27 @@ def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> 
     return np.stack(out, 0)
 
 
+def _probe_writable(out: Path) -> None:
+    """Write and remove a file beside `out` now, so a folder that cannot take it (read-only, a mount, /proc) is
+    named before any fold model scores a row (permission bits alone say nothing to root)."""
+    import tempfile
+
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name}.", suffix=".probe"):
+            pass
+    except OSError as e:
+        raise StoreError(f"--out {out}: cannot write in {parent} ({e.strerror or e})") from None
+
+
 def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
                      verbose: bool = True) -> dict[str, Any]:
     """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
     from harness.store import check_output_file
 
     check_output_file(Path(out), "--out")  # before anything is scored
-    parent = Path(out).resolve().parent
-    if parent.is_dir() and not os.access(parent, os.W_OK):
-        raise StoreError(f"--out {out}: {parent} is not writable")
+    _probe_writable(Path(out))
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     n_labels = len(cfg.data.label_names())

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness import keys
 from harness.figures import FIG_DPI, confusion_figure, plt_module, reliability_figure, wrap_label
-from harness.store import StoreError, atomic_write_text, read_json
+from harness.store import StoreError, atomic_write_text
 
 
 @dataclass

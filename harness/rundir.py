@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from harness.manifest import Manifest, ManifestStore, Transaction, WriterBusy, file_digest, warn_unverified
+from harness.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
 from harness.store import StoreError, load_npz, read_json
 
 if TYPE_CHECKING:

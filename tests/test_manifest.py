@@ -569,3 +569,59 @@ def test_compare_credits_a_cross_fitted_gain_only_to_a_rule_in_force(runs, tmp_p
     run_cli("decide", str(a), "decide.complexity=prior")
     (r,) = load_comparable([a], use="crossfit")
     assert r.scored_as == "crossfit"
+
+
+def test_more_readers_refuse_their_damaged_files(runs, tmp_path):
+    """predict reads test.npz and calibration.json, report metrics.json: each refuses its own file when damaged."""
+    (a,) = _copy(runs, tmp_path, "a")
+    run_cli("decide", str(a), "decide.complexity=argmax")
+    for name, args in (("test.npz", ["predict", str(a), "--out", str(tmp_path / "s.json")]),
+                       ("calibration.json", ["predict", str(a), "--out", str(tmp_path / "s.json")]),
+                       ("metrics.json", ["report", str(a), "--out", str(tmp_path / "r.html")])):
+        b = tmp_path / f"copy-{name}"
+        shutil.copytree(a, b)
+        args = [x.replace(str(a), str(b)) for x in args]
+        with open(b / name, "ab") as f:
+            f.write(b" ")
+        r = run_cli(*args, ok=False)
+        assert r.returncode == 2 and f"{name}: changed since" in r.stderr, (name, r.stderr)
+    assert not (tmp_path / "s.json").exists() and not (tmp_path / "r.html").exists()
+
+
+def test_predict_names_an_unwritable_out_before_scoring(runs, tmp_path):
+    (a,) = _copy(runs, tmp_path, "a")
+    r = run_cli("predict", str(a), "--test", str(runs / "test.json"), "--out", "/proc/self/nope.json", ok=False)
+    assert r.returncode == 2 and "--out /proc/self/nope.json: cannot write in" in r.stderr
+    assert not list(a.glob("scored-*.npz"))  # nothing was scored
+
+
+def test_an_interrupted_decide_says_nothing_was_committed(runs, tmp_path, monkeypatch):
+    import harness.decide as decide
+
+    (a,) = _copy(runs, tmp_path, "a")
+    before = _state(a)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(decide, "batch_scores", interrupted)
+    r = run_cli("decide", str(a), ok=False)
+    assert r.returncode == 130 and "nothing it was writing was committed" in r.stderr
+    assert "finished folds are kept" not in r.stderr and _state(a) == before
+
+
+def test_a_setfit_pair_count_that_would_exhaust_memory_is_refused_before_the_directory(tmp_path):
+    r = run_cli("cv", "demo_cpu", "method=setfit", "setfit.pairs_per_row=10000000", f"run_dir={tmp_path / 'r'}",
+                ok=False)
+    assert r.returncode == 2 and "setfit.pairs_per_row: 10000000 is outside 1..1000" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_ensemble_member_rerun_with_other_seeds_is_named(runs, tmp_path):
+    a, b = _copy(runs, tmp_path, "a", "b")
+    ens = tmp_path / "ens"
+    run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40")
+    shutil.rmtree(b)
+    _cv(b, "tfidf.C=0.3", f"data.test_path={runs / 'test.json'}", "train.save_adapters=true", "train.seeds=[7]")
+    r = run_cli("predict", str(ens), "--test", str(runs / "test.json"), "--out", str(tmp_path / "s.json"), ok=False)
+    assert r.returncode == 2 and "changed since the ensemble" in r.stderr and "Traceback" not in r.stderr
