@@ -71,9 +71,10 @@ def _validate_config(args: argparse.Namespace) -> ExperimentConfig:
         found = infer(args.file)
     except (InitError, OSError):
         return _config(args)  # the loader then names the problem, line by line
-    print(f"reading {args.file} as inferred: " + ", ".join(f"{k}={v}" for k, v in found.overrides().items()
-                                                            if v is not None and k != "data.labels")
-          + (f", data.labels={found.labels}" if "data.labels" in found.overrides() else ""))
+    if not args.json:  # --json prints one JSON document and nothing else
+        print(f"reading {args.file} as inferred: " + ", ".join(f"{k}={v}" for k, v in found.overrides().items()
+                                                                if v is not None and k != "data.labels")
+              + (f", data.labels={found.labels}" if "data.labels" in found.overrides() else ""))
     return load_config(None, list(args.overrides or []), base=found.overrides())
 
 

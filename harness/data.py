@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,9 @@ class DataError(ValueError):
     def __init__(self, issues: list[Issue]):
         self.issues = issues
         groups: dict[tuple[str, str, str], list[Issue]] = {}
-        for i in issues:
-            groups.setdefault((i.file, i.field, i.message), []).append(i)
+        for i in issues:  # one kind of problem: same file, field and message once its quoted values and numbers go
+            kind = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "#", i.message)
+            groups.setdefault((i.file, i.field, kind), []).append(i)
         lines = []
         for same in groups.values():
             if len(same) < 4:
@@ -48,7 +50,8 @@ class DataError(ValueError):
             else:
                 first = same[0]
                 wheres = ", ".join(i.where for i in same[:3])
-                lines.append(f"{first.file}: {wheres} and {len(same) - 3} more: {first.field}: {first.message}")
+                alike = "" if all(i.message == first.message for i in same) else " (and alike)"
+                lines.append(f"{first.file}: {wheres} and {len(same) - 3} more: {first.field}: {first.message}{alike}")
         shown = lines[:200] + ([f"... and {len(lines) - 200} more"] if len(lines) > 200 else [])
         super().__init__(f"{len(issues)} data problem(s):\n" + "\n".join("  - " + ln for ln in shown))
 

@@ -172,6 +172,14 @@ def test_four_hundred_bad_lines_fit_a_screen(tmp_path):
     lines = str(e.value).splitlines()
     assert len(lines) <= 3, lines  # every line's problem once, with a count
     assert "line 1, line 2, line 3 and 397 more: -: invalid JSON line" in lines[1]
+    table = tmp_path / "bad.csv"  # 200 rows, two problems each, every label a different wrong value
+    table.write_text("id,text,label\n" + "".join(f"r{i},,x{i}\n" for i in range(200)))
+    with pytest.raises(DataError) as e:
+        load_file(table, load_config(None, ["data.format=table", "data.labels=[neg,pos]", "data.preset=none"]),
+                  require_label=True)
+    lines = str(e.value).splitlines()
+    assert lines[0] == "400 data problem(s):" and len(lines) == 3, lines
+    assert "row 1, row 2, row 3 and 197 more: label: 'x0' is neither a label name (neg, pos)" in str(e.value)
     csv = tmp_path / "reviews.csv"
     csv.write_text("id,text,label\nr0,a,neg\n")
     with pytest.raises(DataError, match=r"a \.csv table, but data\.format is psydefconv .* data\.format=table"):
@@ -180,7 +188,7 @@ def test_four_hundred_bad_lines_fit_a_screen(tmp_path):
 
 def test_validate_folds_and_config_reach_no_network_and_load_no_model(tmp_path, monkeypatch):
     """With the hub reachable in principle (HF_HUB_OFFLINE unset), an empty HF cache and every socket connection
-    blocked and recorded, validate (default method: a Qwen3-8B tokenizer that is not here), folds and config
+    blocked and recorded, validate (default method: a Qwen3-8B tokenizer that is not here), folds, init and config
     finish without one connection attempt."""
     import socket
 
@@ -202,5 +210,6 @@ def test_validate_folds_and_config_reach_no_network_and_load_no_model(tmp_path, 
     r = run_cli("validate", str(path), *over)
     assert "VALID" in r.stdout and "not on this machine" in r.stdout
     run_cli("folds", "demo_cpu", "method=tfidf", "data.synthetic_groups=12", "cv.n_folds=3")
+    run_cli("init", str(path), "--out", str(tmp_path / "r.yaml"))
     run_cli("config", "--keys")
     assert tried == []
