@@ -394,8 +394,9 @@ def _leet(path: Path, *flags: str) -> str:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", *flags, str(path)],
-                         capture_output=True, text=True, timeout=120)
+    # cwd: the run's own folder, so the wandb CLI's debug log never lands in a ./wandb of the caller's project
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", *flags, str(path.resolve())],
+                         capture_output=True, text=True, timeout=120, cwd=path)
     if out.returncode != 0:
         raise RuntimeError(f"wandb leet inspect {path} failed: {out.stderr.strip()[-500:]}")
     return out.stdout

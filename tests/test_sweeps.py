@@ -25,10 +25,13 @@ CPU = ["model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv", "data.synth
 
 
 @pytest.fixture(autouse=True)
-def _at_the_repository_root(monkeypatch):
+def _at_the_repository_root(monkeypatch, tmp_path):
     """A sweep runs from the repository root, as `wandb sweep sweeps/X.yaml` does (its paths are relative to it);
-    conftest still fails a test that writes there."""
+    conftest still fails a test that writes there. W&B's own folder is the test's: with a ./wandb left by the
+    user's runs (`harness demo` makes one), the wandb CLI would log into it."""
     monkeypatch.chdir(ROOT)
+    (tmp_path / "wandb-dir").mkdir(exist_ok=True)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb-dir"))
 
 
 def optimizer_for(path: Path, tmp_path: Path, monkeypatch) -> LocalSweep:
