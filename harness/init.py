@@ -35,6 +35,7 @@ class Inferred:
     labels: list[str] = field(default_factory=list)
     preset: str = "none"
     rows: int = 0
+    groups: int = 0  # distinct groups (rows when there is no group column): a bound on cv.n_folds
     why: list[str] = field(default_factory=list)
 
     def overrides(self) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def infer(path: str | Path) -> Inferred:
     if _is_psydefconv(path):
         from harness.presets import PRESETS
 
-        return Inferred(path, "psydefconv", preset="psydefdetect", labels=list(PRESETS["psydefdetect"].labels),
+        return Inferred(path, "psydefconv", preset="psydefdetect", groups=5, labels=list(PRESETS["psydefdetect"].labels),
                         why=["format psydefconv: a JSON list of dialogues with a target utterance",
                              "preset psydefdetect: the PsyDefDetect label set, its official score labels and guide"])
     try:
@@ -123,6 +124,7 @@ def infer(path: str | Path) -> Inferred:
         raise InitError(f"{path}: no id column (one of {', '.join(ID_NAMES[:4])}, ...); add one with a unique value "
                         "per row: ids tie predictions, folds and label fixes to rows")
     found.columns = {"id": idc, "text": textc, "label": labelc, "group": groupc}
+    found.groups = len({str(r.get(groupc)) for r in rows}) if groupc else len(rows)
     found.why.insert(0, f"format table ({path.suffix or 'no suffix'}): columns {', '.join(columns)}")
     if groupc:
         found.why.append(f"group column {groupc!r}: rows sharing it stay in one fold (no leakage across folds)")
@@ -174,19 +176,12 @@ def write_recipe(found: Inferred, out: Path, method: str = "tfidf", name: str | 
     name = name or found.path.stem
     data = {"train_path": str(found.path), **{k.split(".", 1)[1]: v for k, v in found.overrides().items()}}
     block = "".join(f"  {line}\n" for line in yaml.safe_dump(data, sort_keys=False, allow_unicode=True).splitlines())
-    n_groups = found.rows  # a bound only: the fold count must not exceed the groups (checked by cv)
     text = RECIPE.format(recipe=out, data=found.path, rows=found.rows, why="\n".join(f"#   - {w}" for w in found.why),
-                         name=name, method=method, data_block=block, folds=min(5, max(2, n_groups)), backend="wandb")
-    from harness.config import load_config  # the recipe must load as it is
-
-    out.parent.mkdir(parents=True, exist_ok=True)
+                         name=name, method=method, data_block=block, folds=min(5, max(2, found.groups)),
+                         backend="wandb")
+    from harness.config import from_dict
     from harness.store import atomic_write_text
 
-    tmp = out.with_name(f".{out.name}.check")
-    atomic_write_text(tmp, text)
-    try:
-        load_config(tmp)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from_dict(yaml.safe_load(text), source=str(out))  # the recipe must load as it is (ConfigError if not)
     atomic_write_text(out, text)
     return text

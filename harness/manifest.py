@@ -18,6 +18,7 @@ outside the manifest: nothing reads a number from them that a digest would prote
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Iterator
 
 from harness.claims import FoldClaim, _pid_alive
 from harness.store import StoreError, atomic_write_json, atomic_write_npz, atomic_write_text, read_json
@@ -149,8 +150,11 @@ class Transaction:
     def remove(self, name: str) -> None:
         if name in self.staged:
             self.staged.remove(name)
-            shutil.rmtree(self.staging / name, ignore_errors=True) if (self.staging / name).is_dir() else \
-                (self.staging / name).unlink(missing_ok=True)
+            staged = self.staging / name
+            if staged.is_dir():
+                shutil.rmtree(staged, ignore_errors=True)
+            else:
+                staged.unlink(missing_ok=True)
         self.removed.add(name)
 
     # -- commit ------------------------------------------------------------------
@@ -203,7 +207,74 @@ class ManifestStore:
         self._verified: dict[str, tuple[int, int, str]] = {}
 
     def exists(self) -> bool:
+        """A committed state exists (a journalled commit of a killed writer is finished first: the very first
+        commit of a directory has no manifest until it is rolled forward)."""
+        self.recover(locked=self.lock_held)
         return self.manifest_path.exists()
+
+    # -- commits -------------------------------------------------------------------
+    @property
+    def active(self) -> Transaction | None:
+        """The commit this process has open on this directory (every handle on the same folder joins it)."""
+        return _ACTIVE.get(str(self.root.resolve()))
+
+    @contextlib.contextmanager
+    def transaction(self, writer: str, exclusive: bool = True, wait: float = 0.0) -> Iterator[Transaction]:
+        """Stage every write of the block; commit them in one step at its end, or none on an error.
+        `exclusive`: hold the lock for the whole block (a second writer is refused at once, or after `wait` s);
+        else only the commit takes it (folds that several processes share). Nested: joins the open commit."""
+        if self.active is not None:
+            yield self.active
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        if exclusive:
+            self.lock.acquire(wait, f"harness {writer}")
+            self.lock_held = True
+        tx = Transaction(self, writer)
+        key = str(self.root.resolve())
+        _ACTIVE[key] = tx
+        try:
+            if exclusive:
+                self.recover(locked=True)
+            yield tx
+            tx.commit()
+        finally:
+            _ACTIVE.pop(key, None)
+            tx.abort()
+            if exclusive:
+                self.lock_held = False
+                self.lock.release()
+
+    # -- reads ---------------------------------------------------------------------
+    def recorded(self, name: str) -> bool | None:
+        """`name` is part of the committed state (staged in this process's open commit counts); None: there is no
+        manifest, the caller decides (a legacy directory)."""
+        tx = self.active
+        if tx is not None:
+            if name in tx.removed:
+                return False
+            if tx.staged_path(name) is not None:
+                return True
+        if not self.exists():
+            return None
+        self.recover()
+        return name in self.read().files
+
+    def checked(self, name: str) -> Path:
+        """Where to read `name` from, after checking it is what its writer committed (StoreError if not)."""
+        tx = self.active
+        staged = tx.staged_path(name) if tx is not None else None
+        if staged is not None:
+            return staged
+        self.recover()
+        try:
+            self.verify(name)
+        except StoreError:
+            if not self.pending():
+                raise
+            self.recover()  # a commit of another process was mid-way: read what it committed
+            self.verify(name)
+        return self.root / name
 
     def read(self) -> Manifest:
         if not self.manifest_path.exists():
@@ -291,6 +362,7 @@ def _owner_alive(stage: Path) -> bool:
     return owner.get("host") != socket.gethostname() or _pid_alive(int(owner.get("pid", 0)))
 
 
+_ACTIVE: dict[str, Transaction] = {}  # open commits of this process, by resolved directory
 _warned: set[str] = set()
 
 
@@ -301,19 +373,3 @@ def warn_unverified(root: Path, how_to_upgrade: str) -> None:
         _warned.add(key)
         warnings.warn(f"{root}: written before run directories had a manifest, so its files are read unverified; "
                       f"{how_to_upgrade}", stacklevel=3)
-
-
-def run_writer(store: ManifestStore, writer: str, body: Callable[[Transaction], Any]) -> Any:
-    """Hold the lock for the whole of `body` (a command that must not interleave with another), commit at the end."""
-    store.lock.acquire(0.0, f"harness {writer}")
-    store.lock_held = True
-    tx = Transaction(store, writer)
-    try:
-        store.recover(locked=True)
-        out = body(tx)
-        tx.commit()
-        return out
-    finally:
-        tx.abort()
-        store.lock_held = False
-        store.lock.release()

@@ -74,7 +74,6 @@ SCORED_PREFIX = "scored-"
 # what a run directory holds once `harness cv` (or `harness ensemble`) has written results: a directory with these
 # and no manifest was written by an older harness
 RESULTS_MARK = (DATA, OOF, FOLD_ROOT, ENSEMBLE, CALIBRATION)
-_ACTIVE: dict[str, Transaction] = {}  # open commits of this process, by resolved directory
 UPGRADE = "harness verify {path} --upgrade records its files as they are now (after you check them)"
 # what a results artifact carries (the mirrors upload these and nothing else)
 RESULT_FILES = (OOF, TEST, FOLDS, CALIBRATION, CONFIG, METRICS)
@@ -131,14 +130,6 @@ class RunDir:
         self.path = Path(path)
         self.store = ManifestStore(self.path, MANIFEST, LOCK)
 
-    @property
-    def _tx(self) -> Transaction | None:
-        """The commit this process has open on this directory (any RunDir of the same path joins it)."""
-        return _ACTIVE.get(self._key())
-
-    def _key(self) -> str:
-        return str(self.path.resolve())
-
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
@@ -165,73 +156,32 @@ class RunDir:
 
     @contextlib.contextmanager
     def writing(self, writer: str, exclusive: bool = True, wait: float = 0.0) -> Iterator[Transaction]:
-        """Stage every write of the block; commit them in one step at its end, or none on an error.
-        `exclusive`: hold the directory's lock for the whole block (decide, ensemble, audit: a second writer is
-        refused at once, or after `wait` s); else only the commit takes it (cv folds, shared by processes)."""
-        if self._tx is not None:  # nested: part of the enclosing commit
-            yield self._tx
-            return
-        if self.is_legacy():
+        """Every write of the block committed in one step (harness.manifest); a legacy directory is refused."""
+        if self.store.active is None and self.is_legacy():
             raise StoreError(f"{self.path}: written by an older harness without a manifest; {writer} does not add "
                              f"to it unverified: {UPGRADE.format(path=self.path)}, or start a new run directory")
-        self.path.mkdir(parents=True, exist_ok=True)
-        if exclusive:
-            self.store.lock.acquire(wait, f"harness {writer}")
-            self.store.lock_held = True
-        tx = Transaction(self.store, writer)
-        _ACTIVE[self._key()] = tx
-        try:
-            if exclusive:
-                self.store.recover(locked=True)
+        with self.store.transaction(writer, exclusive, wait) as tx:
             yield tx
-            tx.commit()
-        finally:
-            _ACTIVE.pop(self._key(), None)
-            tx.abort()
-            if exclusive:
-                self.store.lock_held = False
-                self.store.lock.release()
 
     def _write(self, name: str, put: Callable[[Path], None]) -> None:
         with self.writing("harness", exclusive=False) as tx:
             put(tx.path(name))
 
-    def _remove(self, name: str) -> None:
-        with self.writing("harness", exclusive=False) as tx:
-            tx.remove(name)
-
     def recorded(self, name: str) -> bool:
         """The file is part of the committed state (listed by the manifest; on a legacy run: on disk)."""
-        if self._tx is not None:
-            if name in self._tx.removed:
-                return False
-            if self._tx.staged_path(name) is not None:
-                return True
-        if self.store.exists():
-            self.store.recover()
-            return name in self.store.read().files
-        return (self.path / name).exists()
+        found = self.store.recorded(name)
+        return (self.path / name).exists() if found is None else found
 
     def verified(self, name: str) -> Path:
         """The path to read `name` from, after checking it is what its writer committed (StoreError if not)."""
-        if self._tx is not None:
-            staged = self._tx.staged_path(name)
-            if staged is not None:
-                return staged
+        tx = self.store.active
+        staged = tx.staged_path(name) if tx is not None else None
+        if staged is not None or self.store.exists():
+            return staged or self.store.checked(name)
         path = self.path / name
-        if self.store.exists():
-            self.store.recover()
-            try:
-                self.store.verify(name)
-            except StoreError:
-                if not self.store.pending():
-                    raise
-                self.store.recover()  # a commit of another process was mid-way: read what it committed
-                self.store.verify(name)
-        else:
-            if not path.exists():
-                raise StoreError(f"{path}: not found")
-            warn_unverified(self.path, UPGRADE.format(path=self.path))
+        if not path.exists():
+            raise StoreError(f"{path}: not found")
+        warn_unverified(self.path, UPGRADE.format(path=self.path))
         return path
 
     def _optional(self, name: str) -> Path | None:

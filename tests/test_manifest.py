@@ -134,12 +134,17 @@ def test_kill_9_of_decide_at_each_commit_step_leaves_the_old_decision_or_the_new
 
 
 @pytest.mark.parametrize("step", ["journal", "moved-one"])
-def test_kill_9_of_cv_mid_commit_keeps_the_fold_or_trains_it_once_more(tmp_path, step):
+def test_kill_9_of_cv_mid_commit_keeps_the_journalled_commit_and_resumes(tmp_path, step):
+    """cv killed after its first commit's journal (the setup: config, data.json, folds.json): a reader rolls that
+    commit forward whole, nothing of a fold is half there, and the same command then finishes the run."""
     run = tmp_path / "run"
     env = {**os.environ, KILL_AT_ENV: step}
     cmd = [sys.executable, "-m", "harness.cli", "cv", "demo_cpu", *TFIDF, f"run_dir={run}"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == -9
+    committed = _state(run)  # rolled forward by this reader, every file verified
+    assert {"config.yaml", "data.json", "folds.json"} <= set(committed)
+    assert not any(k.startswith("folds/") for k in committed) and not RunDir(run).fold_done(42, 0)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert _state(run) and RunDir(run).is_finished()
@@ -157,6 +162,10 @@ def test_kill_9_of_ensemble_and_audit_leaves_nothing_half_written(runs, tmp_path
         if step == "staged":  # before the journal: nothing of it is visible, and the same command then runs
             assert not RunDir(out).store.exists() and not (out / "oof.npz").exists() and \
                 not (out / "label_issues.json").exists()
+        else:  # after the journal: a reader rolls the whole commit forward, every file verified
+            names = set(_state(out))
+            assert {"oof.npz", "calibration.json", "combiner.npz"} <= names or names == {"label_issues.json",
+                                                                                       "errors.html"}, names
         run_cli(*args)
         assert _state(out)
 
