@@ -39,9 +39,9 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from common import machine, publish
 
-    from harness.audit import audit_runs
+    from harness.posthoc.audit import audit_runs
     from harness.config import load_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     os.environ.setdefault("WANDB_MODE", "disabled")
     t0 = time.time()

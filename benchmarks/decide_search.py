@@ -34,7 +34,7 @@ SCORE = list(range(1, 9))
 def throughput(probs: np.ndarray, y: np.ndarray, space, metric: str) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
-    from harness.decide import Evaluator, random_candidates
+    from harness.posthoc.decision import Evaluator, random_candidates
 
     ev = Evaluator(probs, y, space, metric, SCORE)
     rng = np.random.default_rng(0)
@@ -82,7 +82,7 @@ def efficiency(probs: np.ndarray, y: np.ndarray, space, metric: str, budget: int
                seeds: list[int], score_labels: list[int] | None) -> dict[str, object]:
     """Trials to reach the best of `random_n` uniform candidates (median over sampler seeds)."""
     from harness.config import DecideConfig
-    from harness.decide import Evaluator, random_search, search
+    from harness.posthoc.decision import Evaluator, random_search, search
 
     ev = Evaluator(probs, y, space, metric, score_labels)
     target, _ = random_search(ev, random_n, 0)
@@ -105,8 +105,8 @@ def gains(run_dir: Path | None, probs, y, fold, trials: int) -> dict[str, float]
     import tempfile
 
     from harness.config import load_config
-    from harness.decide import decide_run
-    from harness.store import atomic_write_npz
+    from harness.posthoc.decision import decide_run
+    from harness.core.store import atomic_write_npz
 
     if run_dir is None:
         run_dir = Path(tempfile.mkdtemp()) / "run"
@@ -136,7 +136,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from harness.config import DecideConfig
-    from harness.decide import OOF, make_space
+    from harness.posthoc.decision import OOF, make_space
     from harness.testing.oof import make_oof_probs
 
     probs, y, fold = make_oof_probs(n_rows=1864, n_seeds=2, seed=0)

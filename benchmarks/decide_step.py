@@ -40,8 +40,8 @@ def main() -> None:
     from common import machine, publish
 
     from harness.config import load_config
-    from harness.decide import decide_run
-    from harness.store import atomic_write_npz
+    from harness.posthoc.decision import decide_run
+    from harness.core.store import atomic_write_npz
     from harness.testing.oof import make_oof_probs
 
     extra = list(args.extra) + (["decide.complexity=full", "decide.shrinkage=[0]"] if args.pin_full else [])

@@ -7,7 +7,7 @@
 Both runs use the recipes as shipped (experiments/dreaddit_zeroshot.yaml, experiments/dreaddit_sft.yaml:
 same instruction, verbalizers and prompt budget; SFT trains `train.max_steps` LoRA steps per fold), with the
 decision layer off, so the figures are plain argmax of label scores. The two runs share their folds, so
-the difference is paired (harness.compare): the same bootstrap resamples of the same OOF rows score both.
+the difference is paired (harness.posthoc.compare): the same bootstrap resamples of the same OOF rows score both.
 Issue 11's bar: SFT beats zero-shot by at least 0.10 balanced accuracy.
 """
 
@@ -38,9 +38,9 @@ def main() -> int:
     if not DREADDIT.exists():
         sys.exit(f"{DREADDIT} not found: this benchmark uses the real Dreaddit training file")
     os.environ.setdefault("HARNESS_QUIET", "1")
-    from harness.compare import compare_runs, format_comparison, load_comparable
+    from harness.posthoc.compare import compare_runs, format_comparison, load_comparable
     from harness.config import load_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     common = [f"data.train_path={DREADDIT}", "decide.enabled=false", "track.backend=none", f"cv.n_folds={args.folds}"]
     if args.rows:

@@ -37,7 +37,7 @@ def main() -> int:
         sys.exit(f"{DATA} not found: this benchmark uses real dialogues")
     os.environ.setdefault("HARNESS_QUIET", "1")
     from harness.config import load_config
-    from harness.data import load_file
+    from harness.data.load import load_file
     from harness.methods.hf.scoring import label_logprobs, label_logprobs_naive
     from harness.methods.prompt.method import PromptMethod
 

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.finished_only:
         import os
 
-        from harness.sweep import LocalSweep
+        from harness.search.sweep import LocalSweep
 
         os.chdir(ROOT)
         sweep = LocalSweep("sweeps/ladder.yaml", state, verbose=False)

@@ -23,8 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, publish  # noqa: E402
 
-from harness.rundir import FoldRecord, RunDir  # noqa: E402
-from harness.store import atomic_write_json, atomic_write_npz  # noqa: E402
+from harness.run.rundir import FoldRecord, RunDir  # noqa: E402
+from harness.core.store import atomic_write_json, atomic_write_npz  # noqa: E402
 
 
 def fake_model(mb: float) -> callable:

@@ -40,7 +40,7 @@ DATASETS: dict[str, tuple[str, list[str]]] = {
 
 def run(dataset: str, method: str, out: Path) -> dict[str, float | str]:
     from harness.config import load_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     base, extra = DATASETS[dataset]
     run_dir = out / f"{dataset}-{method}"

@@ -3,7 +3,7 @@
     python benchmarks/pruning.py --results                 # MiniLM on synthetic PsyDefConv, 5-fold CV, CPU
     python benchmarks/pruning.py --trials 6 --groups 30    # a quick look
 
-Each study runs `harness tune`'s own code (harness.tune.run_study, SQLite storage, TPE with a fixed seed) on
+Each study runs `harness tune`'s own code (harness.search.tune.run_study, SQLite storage, TPE with a fixed seed) on
 the demo recipe with a small search space (learning rate, class weights, label smoothing). It reports the
 fold-trainings each study paid for, the best CV score it found, and wall time. A fold-training is what
 costs GPU-hours on the real recipe, so "fold-trainings saved" is the figure that matters.
@@ -31,7 +31,7 @@ SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 3e-3, "lo
 def run(pruner: str, args: argparse.Namespace, work: Path) -> dict:
     import optuna
 
-    from harness.tune import run_study
+    from harness.search.tune import run_study
 
     cfg = work / f"{pruner}.yaml"
     cfg.write_text(yaml.safe_dump({"tune": {"space": SPACE, "pruner": pruner, "seed": args.seed,

@@ -119,12 +119,12 @@ def main() -> None:
     sys.path.insert(0, str(HERE))
     from common import machine, publish
 
-    from harness.compare import run_compare
+    from harness.posthoc.compare import run_compare
     from harness.config import load_config
-    from harness.cv import run_cv
-    from harness.decide import decide_run
-    from harness.ensemble import build_ensemble
-    from harness.rundir import RunDir
+    from harness.run.cv import run_cv
+    from harness.posthoc.decision import decide_run
+    from harness.posthoc.ensemble import build_ensemble
+    from harness.run.rundir import RunDir
 
     os.environ.setdefault("WANDB_MODE", "disabled")
     tmp = args.work or Path(tempfile.mkdtemp())

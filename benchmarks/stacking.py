@@ -29,10 +29,10 @@ def main() -> int:
     sys.path.insert(0, str(HERE))
     from common import machine, publish
 
-    from harness.compare import run_compare
-    from harness.decide import decide_run
-    from harness.ensemble import build_ensemble
-    from harness.rundir import RunDir
+    from harness.posthoc.compare import run_compare
+    from harness.posthoc.decision import decide_run
+    from harness.posthoc.ensemble import build_ensemble
+    from harness.run.rundir import RunDir
 
     t0 = time.time()
     for d in args.run_dirs:  # decided again by this checkout's ladder (seconds; its study resumes)

@@ -58,11 +58,11 @@ def main() -> int:
 
     from harness.config import load_config
     from harness.methods.hf.model import quiet_transformers
-    from harness.data import load_file
-    from harness.weights import class_weights
+    from harness.data.load import load_file
+    from harness.data.weights import class_weights
     from harness.methods.hf.model import build_model, load_tokenizer
-    from harness.prompt import PromptBuilder
-    from harness.synthetic import OFFICIAL_COUNTS
+    from harness.data.prompt import PromptBuilder
+    from harness.data.synthetic import OFFICIAL_COUNTS
     from harness.methods.hf.trainer import (ImbalanceTrainer, make_collator, predict_proba, to_features,
                                  training_arguments)
 

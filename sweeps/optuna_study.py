@@ -8,7 +8,7 @@ from typing import Any
 import optuna
 
 from harness.config import load_config
-from harness.tune import make_pruner, study_sampler, suggest
+from harness.search.tune import make_pruner, study_sampler, suggest
 
 EXPERIMENT = "experiments/psydefdetect_qwen3_8b.yaml"
 

@@ -34,8 +34,8 @@ def wandb_env(mp: "pytest.MonkeyPatch", root: Path, mode: str = "offline") -> Pa
 
 
 def fold_dir(run: Path, seed: int, fold: int) -> Path:
-    """A fold's folder, as the run directory's owner (harness.rundir.RunDir) places it."""
-    from harness.rundir import RunDir
+    """A fold's folder, as the run directory's owner (harness.run.rundir.RunDir) places it."""
+    from harness.run.rundir import RunDir
 
     return RunDir(run).fold_dir(seed, fold)
 
@@ -43,7 +43,7 @@ def fold_dir(run: Path, seed: int, fold: int) -> Path:
 def fold_context(run: Path, seed: int, fold: int, class_weights, tmp: Path):
     """The FoldContext the fold loop would hand `fit` for this fold of `run` (for calling a method directly)."""
     from harness.methods.base import FoldContext
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     return FoldContext(run=RunDir(run), seed=seed, fold=fold, class_weights=class_weights, scratch=tmp / "scratch")
 

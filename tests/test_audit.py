@@ -11,8 +11,8 @@ import pytest
 
 from helpers import run_cli
 from harness.config import load_config
-from harness.cv import run_cv
-from harness.synthetic import make_psydefconv, write_psydefconv
+from harness.run.cv import run_cv
+from harness.data.synthetic import make_psydefconv, write_psydefconv
 
 FLIPPED = 12
 
@@ -58,7 +58,7 @@ def test_flipped_labels_rank_at_the_top(planted, tmp_path):
 
 def test_errors_page_lists_every_misclassified_row_escaped(planted, tmp_path):
     root, run, flipped, _ = planted
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     oof = RunDir(run).read_oof()
     wrong = int((oof.probs.mean(0).argmax(1) != oof.labels).sum())
@@ -73,7 +73,7 @@ def test_audit_refuses_data_that_changed_since_the_run(planted, tmp_path):
     root, run, _, data = planted
     import shutil
 
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     copy = Path(shutil.copytree(run, tmp_path / "run"))
     changed = tmp_path / "changed.json"

@@ -1,7 +1,7 @@
-from harness.augment import augment, variants
+from harness.data.augment import augment, variants
 from harness.config import AugmentConfig
-from harness.folds import make_folds
-from harness.synthetic import make_psydefconv
+from harness.data.folds import make_folds
+from harness.data.synthetic import make_psydefconv
 
 
 def test_variants_are_deterministic_distinct_and_keep_source():

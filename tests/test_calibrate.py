@@ -1,4 +1,4 @@
-"""Temperature scaling fitted out of sample (harness.calibrate), as `harness decide` records it and the report draws it."""
+"""Temperature scaling fitted out of sample (harness.posthoc.calibrate), as `harness decide` records it and the report draws it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.calibrate import calibration_report, crossfit_temperature, ece, fit_temperature, reliability, scale
+from harness.posthoc.calibrate import calibration_report, crossfit_temperature, ece, fit_temperature, reliability, scale
 
 
 def _overconfident(seed: int = 0, n: int = 3000, k: int = 5, temperature: float = 0.4):
@@ -52,9 +52,9 @@ def test_reliability_bins_and_ece_by_hand():
 
 def test_decide_records_calibration_and_the_report_draws_it(tmp_path):
     from harness.config import load_config
-    from harness.cv import run_cv
-    from harness.report import write_report
-    from harness.rundir import RunDir
+    from harness.run.cv import run_cv
+    from harness.track.report import write_report
+    from harness.run.rundir import RunDir
 
     run = tmp_path / "run"
     run_cv(load_config(None, ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60",

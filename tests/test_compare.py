@@ -14,9 +14,9 @@ import pytest
 from helpers import wandb_env
 from harness import cli
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
-from harness.data import load_train
-from harness.rundir import RunDir
+from harness.run.cv import run_cv
+from harness.data.load import load_train
+from harness.run.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60", "cv.n_folds=3",
@@ -47,8 +47,8 @@ def runs(tmp_path_factory):
 
 
 def test_compare_pairs_runs_row_by_row(runs, tmp_path, monkeypatch):
-    from harness.compare import load_comparable, run_compare
-    from harness.metrics import score
+    from harness.posthoc.compare import load_comparable, run_compare
+    from harness.core.metrics import score
     from harness.track import offline_runs, read_offline_run
 
     root, logreg, svm, words, _, _ = runs
@@ -57,7 +57,7 @@ def test_compare_pairs_runs_row_by_row(runs, tmp_path, monkeypatch):
     # are shared by the other tests and stay as they were made)
     import shutil
 
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     logreg = Path(shutil.copytree(logreg, tmp_path / "logreg"))
     from harness.config import apply_overrides
@@ -89,8 +89,8 @@ def test_compare_pairs_runs_row_by_row(runs, tmp_path, monkeypatch):
 
 
 def test_runs_with_different_folds_are_refused(runs):
-    from harness.compare import run_compare
-    from harness.ensemble import build_ensemble
+    from harness.posthoc.compare import run_compare
+    from harness.posthoc.ensemble import build_ensemble
 
     root, logreg, _, _, other, _ = runs
     with pytest.raises(ConfigError, match="fold assignment differs") as e:
@@ -115,10 +115,10 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     assert cli.main(["predict", str(ens), "--out", str(tmp_path / "s.json")]) == 0
     items = json.loads((tmp_path / "s.json").read_text())
     assert len(items) == len(test.read_text().splitlines()) - 1
-    from harness.decide import apply_to_test, load_decision
-    from harness.store import load_npz
+    from harness.posthoc.decision import apply_to_test, load_decision
+    from harness.core.store import load_npz
 
-    from harness.calibrate import scale
+    from harness.posthoc.calibrate import scale
 
     stacked = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
     temps = load_npz(ens / "combiner.npz", "temperatures")["temperatures"]  # members blend calibrated
@@ -130,7 +130,7 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     assert cli.main(["predict", str(ens), "--test", str(new), "--out", str(tmp_path / "s2.json")]) == 0
     assert len(json.loads((tmp_path / "s2.json").read_text())) == 15
     # the ensemble is a run directory like any other: compare and report read it
-    from harness.compare import run_compare
+    from harness.posthoc.compare import run_compare
 
     out = run_compare([logreg, ens], use="crossfit", track=False, n_boot=200)
     locked = RunDir(ens).read_calibration()["complexity"]["chosen"]  # argmax in force: scored as argmax
@@ -139,7 +139,7 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
 
 
 def test_ensemble_settings_are_checked_before_anything_is_written(runs, tmp_path):
-    from harness.ensemble import build_ensemble
+    from harness.posthoc.ensemble import build_ensemble
 
     root, logreg, svm, _, _, _ = runs
     with pytest.raises(ConfigError, match="only decide"):
@@ -169,7 +169,7 @@ def _planted_members(seed: int = 0, n: int = 600, k: int = 4):
 
 
 def test_stacking_oof_never_uses_a_rows_own_fold():
-    from harness.ensemble import crossfit_stack
+    from harness.posthoc.ensemble import crossfit_stack
 
     cfg = load_config(None, BASE)
     probs, y, fold = _planted_members()
@@ -184,9 +184,9 @@ def test_stacking_oof_never_uses_a_rows_own_fold():
 
 
 def test_stacking_learns_which_member_to_trust_where():
-    from harness.decide import blend
-    from harness.ensemble import crossfit_stack
-    from harness.metrics import score
+    from harness.posthoc.decision import blend
+    from harness.posthoc.ensemble import crossfit_stack
+    from harness.core.metrics import score
 
     cfg = load_config(None, BASE)
     probs, y, fold = _planted_members(seed=1)
@@ -199,10 +199,10 @@ def test_stacking_learns_which_member_to_trust_where():
 
 
 def test_stacked_ensemble_round_trips_through_predict(runs, tmp_path):
-    from harness.decide import apply_to_test, load_decision
-    from harness.ensemble import Stacker
-    from harness.rundir import RunDir
-    from harness.store import load_npz
+    from harness.posthoc.decision import apply_to_test, load_decision
+    from harness.posthoc.ensemble import Stacker
+    from harness.run.rundir import RunDir
+    from harness.core.store import load_npz
 
     root, logreg, svm, words, _, test = runs
     ens = tmp_path / "stack"
@@ -229,12 +229,12 @@ def test_stacked_ensemble_round_trips_through_predict(runs, tmp_path):
     assert [i["label"] for i in json.loads((tmp_path / "s2.json").read_text())] == labels
     # a stacked directory is not silently reused as a blend, nor the other way round
     with pytest.raises(ConfigError, match="choose a new --out"):
-        from harness.ensemble import build_ensemble
+        from harness.posthoc.ensemble import build_ensemble
 
         build_ensemble([logreg, svm, words], ens, verbose=False)
 
 
 def run_oof(run_dir: Path) -> np.ndarray:
-    from harness.compare import load_comparable
+    from harness.posthoc.compare import load_comparable
 
     return load_comparable([run_dir])[0].oof.probs

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import TINY
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
+from harness.run.cv import run_cv
 
 FAST = TINY + ["data.synthetic_groups=24", "cv.n_folds=3", "train.epochs=1", "train.batch_size=8",
                "train.learning_rate=1e-3", "train.eval_batch_size=64"]
@@ -24,7 +24,7 @@ def cfg_for(run_dir: Path, *extra: str):
 
 
 def test_cv_writes_the_run_directory(tmp_path):
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     write_psydefconv(tmp_path / "test.json", make_psydefconv(n_groups=10, seed=5), with_labels=False)
     cfg = cfg_for(tmp_path / "run", "train.seeds=[1,2]", f"data.test_path={tmp_path / 'test.json'}",
@@ -100,9 +100,9 @@ def test_kill_during_fold_2_loses_no_finished_fold(tmp_path):
 
 
 def test_inner_split_for_checkpoint_choice_never_uses_validation_rows(tmp_path):
-    from harness.cv import _inner_split
-    from harness.folds import make_folds
-    from harness.synthetic import make_psydefconv
+    from harness.run.cv import _inner_split
+    from harness.data.folds import make_folds
+    from harness.data.synthetic import make_psydefconv
 
     ex = make_psydefconv(n_groups=30)
     folds = make_folds(ex, 3, 0, "dialogue_id")
@@ -117,7 +117,7 @@ def test_inner_split_for_checkpoint_choice_never_uses_validation_rows(tmp_path):
     fd = tmp_path / "run" / "folds" / "seed42" / "fold0"
     m = json.loads((fd / "metrics.json").read_text())
     assert m["inner_rows"] > 0 and any("eval_macro_f1_official" in h for h in m["log_history"])
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     assert fd == RunDir(tmp_path / "run").fold_dir(42, 0)
     assert not RunDir(tmp_path / "run").scratch_dir(42, 0).exists()  # epoch checkpoints removed once the best is loaded

@@ -7,8 +7,8 @@ import pytest
 
 from conftest import DREADDIT, PSY_TEST, needs
 from harness.config import load_config
-from harness.data import DataError, load_file
-from harness.synthetic import OFFICIAL_COUNTS, make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
+from harness.data.load import DataError, load_file
+from harness.data.synthetic import OFFICIAL_COUNTS, make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
 
 PSY = load_config(None, ["data.synthetic=psydefconv"])
 TABLE = load_config(None, ["data.format=table", "data.synthetic=dreaddit", "data.group_column=post_id"])
@@ -147,7 +147,7 @@ def test_labels_given_as_names_map_through_data_labels(tmp_path):
     """A CSV whose labels are names (neg/pos) loads with data.labels=[neg,pos]; ids still work; an unknown name is
     named with the list it is not in."""
     from harness.config import load_config
-    from harness.data import DataError, load_file
+    from harness.data.load import DataError, load_file
 
     path = tmp_path / "reviews.csv"
     path.write_text("id,text,label,user_id\n" + "".join(f"r{i},text {i},{'pos' if i % 3 else 'neg'},u{i % 7}\n"
@@ -163,7 +163,7 @@ def test_labels_given_as_names_map_through_data_labels(tmp_path):
 
 def test_four_hundred_bad_lines_fit_a_screen(tmp_path):
     from harness.config import load_config
-    from harness.data import DataError, load_file
+    from harness.data.load import DataError, load_file
 
     path = tmp_path / "bad.jsonl"
     path.write_text("".join("{not json\n" for _ in range(400)))

@@ -7,11 +7,11 @@ import pytest
 
 from conftest import PSY_TEST, needs
 from harness.config import load_config
-from harness.decide import (Decision, DecisionInputError, Evaluator, batch_scores, decide_run, decode, decode_batch,
+from harness.posthoc.decision import (Decision, DecisionInputError, Evaluator, batch_scores, decide_run, decode, decode_batch,
                             load_oof, make_space, random_search, search)
-from harness.predict import write_submission
-from harness.metrics import score
-from harness.rundir import OofArrays, RunDir, TestArrays
+from harness.posthoc.predict import write_submission
+from harness.core.metrics import score
+from harness.run.rundir import OofArrays, RunDir, TestArrays
 from harness.testing.oof import make_oof_probs
 
 SCORE = list(range(1, 9))
@@ -121,7 +121,7 @@ def test_every_sampler_searches_and_improves(tmp_path, sampler):
     the batched ones record one study trial per batch, standing for every candidate it scored."""
     from dataclasses import replace
 
-    from harness.decide import batched_search
+    from harness.posthoc.decision import batched_search
 
     run, cfg = make_run(tmp_path)
     oof = load_oof(run, cfg)
@@ -143,7 +143,7 @@ def test_cmaes_refines_beyond_its_warm_start(tmp_path):
     """The CMA-ES generations improve on the best of the Sobol warm start they begin from."""
     from dataclasses import replace
 
-    from harness.decide import batched_search
+    from harness.posthoc.decision import batched_search
 
     run, cfg = make_run(tmp_path)
     oof = load_oof(run, cfg)
@@ -222,9 +222,9 @@ def test_predict_writes_submission_with_locked_decision(tmp_path):
 
 @pytest.mark.parametrize("blend_mode", ["search", "equal"])
 def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
-    import harness.decide as D
+    import harness.posthoc.decision as D
     from harness.config import DecideConfig
-    from harness.decide import OOF, random_candidates
+    from harness.posthoc.decision import OOF, random_candidates
 
     if not D.HAVE_NUMBA:
         pytest.skip("numba not installed: only the numpy path exists")
@@ -245,11 +245,11 @@ def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
 
 
 def test_candidate_vectors_decode_like_their_params(tmp_path):
-    from harness.decide import _arrays, _box, _params
+    from harness.posthoc.decision import _arrays, _box, _params
 
     run, cfg = make_run(tmp_path)
     oof = load_oof(run, cfg)
-    from harness.decide import candidates_from_params
+    from harness.posthoc.decision import candidates_from_params
 
     space = make_space(cfg.decide, oof)
     box = _box(space)
@@ -259,7 +259,7 @@ def test_candidate_vectors_decode_like_their_params(tmp_path):
 
 
 def _ladder_oof(seed: int, planted: bool, n: int = 400, k: int = 5):
-    from harness.decide import OOF
+    from harness.posthoc.decision import OOF
 
     rng = np.random.default_rng(seed)
     y = rng.choice(k, size=n, p=[.5, .2, .15, .1, .05])
@@ -276,7 +276,7 @@ def _ladder_oof(seed: int, planted: bool, n: int = 400, k: int = 5):
 @pytest.mark.parametrize("seed", range(4))
 def test_the_ladder_picks_argmax_on_noise_and_a_bias_on_a_planted_prior_shift(seed):
     from harness.config import DecideConfig
-    from harness.decide import choose_rung
+    from harness.posthoc.decision import choose_rung
 
     d = DecideConfig(metric="macro_f1")
     noise = _ladder_oof(seed, planted=False)
@@ -298,7 +298,7 @@ def test_a_pinned_rung_is_the_one_locked(tmp_path):
 def test_the_rung_margin_trades_parsimony_for_fit():
     """decide.rung_margin 0 locks the rung with the best cross-fitted score; a margin no gain can clear locks argmax."""
     from harness.config import DecideConfig
-    from harness.decide import choose_rung
+    from harness.posthoc.decision import choose_rung
 
     shifted = _ladder_oof(0, planted=True)
     picked = {}
@@ -314,7 +314,7 @@ def test_the_rung_margin_trades_parsimony_for_fit():
 def test_a_noisy_rung_worse_than_a_simpler_one_is_never_picked():
     """Seen on a stacked ensemble: argmax trails the best rung on every fold (a small SE), a richer rung trails it
     by more but so noisily that it was 'within two SEs'. The simpler, better argmax must win over it."""
-    from harness.decide import Rung, pick_rung
+    from harness.posthoc.decision import Rung, pick_rung
 
     rungs = [Rung("argmax"), Rung("delta"), Rung("delta_gate")]
     per_fold = {"argmax": np.array([0.70, 0.69, 0.70, 0.69, 0.71]),
@@ -333,7 +333,7 @@ def test_the_blend_rung_leans_on_the_member_that_knows(seed):
     """An ensemble of an informative member and a pure-noise one: equal weights (argmax) halve the signal, so the
     ladder locks the blend rung, its weights on the simplex grid, most of them on the informative member."""
     from harness.config import DecideConfig
-    from harness.decide import OOF, choose_rung, fit_rung, simplex_grid
+    from harness.posthoc.decision import OOF, choose_rung, fit_rung, simplex_grid
 
     rng = np.random.default_rng(seed)
     n, k = 400, 3

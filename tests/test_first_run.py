@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.rundir import RunDir
+from harness.run.rundir import RunDir
 from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def test_the_readme_first_experiment_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_init_infers_what_it_can_and_says_what_it_cannot(tmp_path):
-    from harness.init import InitError, infer, write_recipe
+    from harness.data.init import InitError, infer, write_recipe
 
     ids = tmp_path / "ids.csv"  # integer labels: ids, no names; no group column
     ids.write_text("id,sentence,class\n" + "".join(f"{i},words {i},{i % 3}\n" for i in range(30)))
@@ -72,7 +72,7 @@ def test_init_infers_what_it_can_and_says_what_it_cannot(tmp_path):
     dreaddit.write_text("id,subreddit,post_id,sentence,label\n" + "".join(
         f"{i},ptsd,p{i // 2},text {i},{i % 2}\n" for i in range(20)))
     assert infer(dreaddit).preset == "dreaddit"
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     psy = tmp_path / "psy.json"
     write_psydefconv(psy, make_psydefconv(n_groups=10, seed=0), with_labels=True)
@@ -92,7 +92,7 @@ def test_init_infers_what_it_can_and_says_what_it_cannot(tmp_path):
 
 def test_outputs_land_beside_the_runs_never_in_the_current_folder(tmp_path, monkeypatch):
     from harness.config import load_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     runs = tmp_path / "runs"
     base = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=12", "cv.n_folds=3",
@@ -114,8 +114,8 @@ def test_the_report_says_only_what_applies(tmp_path):
     """A TF-IDF run on data without score labels: no model column value, no official column, no cross-fitted gain
     line when argmax is locked."""
     from harness.config import load_config
-    from harness.cv import run_cv
-    from harness.report import render_html, load_runs
+    from harness.run.cv import run_cv
+    from harness.track.report import render_html, load_runs
 
     run = tmp_path / "r"
     run_cv(load_config(None, ["method=tfidf", "data.synthetic=dreaddit", "data.synthetic_groups=20", "cv.n_folds=3",

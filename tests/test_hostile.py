@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
-from harness.rundir import RunDir
+from harness.run.cv import run_cv
+from harness.run.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -21,7 +21,7 @@ TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20"
 def test_a_rival_experiment_that_claims_the_directory_first_stops_this_one(tmp_path, monkeypatch):
     """Two `harness cv` with different settings on one empty run_dir: the one that finds the directory claimed
     between its check and its claim stops, naming the setting, before it writes a fold."""
-    import harness.cv as cv
+    import harness.run.cv as cv
 
     run = tmp_path / "run"
     rival = load_config(None, [*TFIDF, "tfidf.C=0.01", f"run_dir={run}"])
@@ -58,7 +58,7 @@ def test_two_processes_with_different_settings_never_share_a_run_directory(tmp_p
 def _test_file(path: Path, marker: str) -> Path:
     import json
 
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     write_psydefconv(path, make_psydefconv(n_groups=4, seed=5), with_labels=False)
     items = json.loads(path.read_text())
@@ -81,7 +81,7 @@ def two_runs(tmp_path_factory):
 
 
 def test_an_ensemble_of_runs_whose_test_texts_differ_under_the_same_ids_is_refused(two_runs, tmp_path):
-    from harness.ensemble import build_ensemble
+    from harness.posthoc.ensemble import build_ensemble
 
     out = tmp_path / "ens"
     with pytest.raises(ConfigError, match=r"test data differ in content .* \(same ids"):
@@ -90,7 +90,7 @@ def test_an_ensemble_of_runs_whose_test_texts_differ_under_the_same_ids_is_refus
 
 
 def test_an_ensemble_of_one_run_twice_is_refused(two_runs, tmp_path):
-    from harness.ensemble import build_ensemble
+    from harness.posthoc.ensemble import build_ensemble
 
     with pytest.raises(ConfigError, match="given twice"):
         build_ensemble([two_runs / "a", two_runs / "a"], tmp_path / "ens", verbose=False)
@@ -100,8 +100,8 @@ def test_an_ensemble_of_one_run_twice_is_refused(two_runs, tmp_path):
 def test_a_decision_without_crossfitting_removes_the_old_crossfit_predictions(two_runs, tmp_path):
     import shutil
 
-    from harness.compare import load_comparable
-    from harness.decide import decide_run
+    from harness.posthoc.compare import load_comparable
+    from harness.posthoc.decision import decide_run
 
     run = Path(shutil.copytree(two_runs / "a", tmp_path / "a"))
     cfg = RunDir(run).read_config()
@@ -115,7 +115,7 @@ def test_a_decision_without_crossfitting_removes_the_old_crossfit_predictions(tw
 
 
 def test_a_study_resumed_under_another_metric_or_space_is_refused(tmp_path):
-    from harness.tune import run_study
+    from harness.search.tune import run_study
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     base = [*TFIDF, f"output_dir={tmp_path / 'runs'}", "tune.pruner=none", "tune.seed=0",
@@ -156,7 +156,7 @@ def test_an_interrupted_decision_search_leaves_no_running_trial_and_counts_only_
 
     import optuna
 
-    from harness import decide
+    import harness.posthoc.decision as decide
 
     run = Path(shutil.copytree(two_runs / "a", tmp_path / "a"))
     # the per-trial engine (tpe) on a searched rung: the one that asks trials before it scores them
@@ -198,8 +198,8 @@ def test_a_damaged_decision_study_is_one_line(two_runs, tmp_path):
 def test_an_interrupted_tune_trial_is_rerun_keeping_its_finished_folds(tmp_path, monkeypatch, capsys):
     import optuna
 
-    import harness.cv as cv
-    from harness.tune import run_study
+    import harness.run.cv as cv
+    from harness.search.tune import run_study
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     over = [*TFIDF, f"output_dir={tmp_path / 'runs'}", "tune.pruner=none", "tune.seed=0",
@@ -236,7 +236,7 @@ def test_a_trial_whose_local_worker_died_is_failed_and_rerun_at_once(tmp_path, c
 
     import optuna
 
-    from harness.tune import open_study, run_study
+    from harness.search.tune import open_study, run_study
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     over = [*TFIDF, f"output_dir={tmp_path / 'runs'}", "tune.pruner=none", "tune.grace_period=3600",
@@ -253,7 +253,7 @@ def test_a_trial_whose_local_worker_died_is_failed_and_rerun_at_once(tmp_path, c
 
 
 def test_search_space_values_the_config_refuses_are_named_before_the_study(tmp_path):
-    from harness.tune import run_study
+    from harness.search.tune import run_study
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     over = [*TFIDF, f"output_dir={tmp_path / 'runs'}", "tune.pruner=none",
@@ -275,7 +275,7 @@ def test_search_space_values_the_config_refuses_are_named_before_the_study(tmp_p
 def test_hostile_rows(tmp_path, case, rows, over, expect):
     import json
 
-    from harness.data import DataError, load_file
+    from harness.data.load import DataError, load_file
 
     path = tmp_path / "t.jsonl"
     path.write_text("".join(json.dumps({"id": i, "text": t, "label": y, "post_id": g}) + "\n" for i, t, y, g in rows))
@@ -297,7 +297,7 @@ def test_hostile_rows(tmp_path, case, rows, over, expect):
 def test_duplicate_label_names_and_a_test_file_that_is_the_training_file(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.labels: label names must be distinct"):
         load_config(None, ["data.format=table", "data.labels=[a,a]", "data.score_labels=null"])
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     write_psydefconv(tmp_path / "train.json", make_psydefconv(n_groups=20, seed=1))
     over = [*TFIDF, "data.synthetic=none", f"data.train_path={tmp_path / 'train.json'}",
@@ -309,7 +309,7 @@ def test_duplicate_label_names_and_a_test_file_that_is_the_training_file(tmp_pat
 def test_a_rare_class_that_misses_an_inner_calibration_split_still_trains(tmp_path):
     """Fewer rows of a class than folds: a note, and the SVM's grouped calibration copes with an inner part
     that holds none of it (it crashed inside a fold before)."""
-    from harness.synthetic import make_dreaddit, write_dreaddit_csv
+    from harness.data.synthetic import make_dreaddit, write_dreaddit_csv
 
     rows = make_dreaddit(n_groups=30, seed=1)
     rows = [r for r in rows if r.label == 0] + [r for r in rows if r.label == 1][:2]

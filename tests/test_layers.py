@@ -15,24 +15,24 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "harness"
 METHOD_SPEC = "<a method package's __init__ or config>"
 
-# low to high; a module may import its own layer and the layers below it, never above
+# low to high; a module may import its own layer and the layers below it, never above. A module belongs to
+# the layer of the longest name that covers it, so a package (harness.run) can hold a lower module
+# (harness.run.rundir) than its own layer.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("leaves", {"harness.keys", "harness.store", "harness.progress", "harness.schema", "harness.samplers",
-                "harness.claims", "harness.presets", "harness.config.fields", "harness.methods.spec"}),
+    ("leaves", {"harness.core", "harness.data.schema", "harness.run.claims", "harness.config.presets",
+                "harness.config.fields", "harness.methods.spec"}),
     ("config sections", {"harness.config.sections", "harness.config.types", "harness.config.secrets"}),
     # what the registry reads of each method: its spec and its settings' dataclass, never its code
-    ("method specs", {"harness.methods.registry", METHOD_SPEC}),
+    ("method specs", {"harness.methods.registry", "harness.methods.hf.settings", METHOD_SPEC}),
     ("config", {"harness.config"}),
-    ("data and maths", {"harness.data", "harness.synthetic", "harness.folds", "harness.prompt", "harness.augment",
-                        "harness.metrics", "harness.weights", "harness.figures", "harness.fastdecode",
-                        "harness.calibrate", "harness.init"}),
-    ("run directory", {"harness.manifest", "harness.rundir"}),
-    ("decision layer", {"harness.decide"}),
+    ("data and maths", {"harness.data", "harness.track.figures", "harness.posthoc.decision.fastdecode",
+                        "harness.posthoc.calibrate"}),
+    ("run directory", {"harness.run.manifest", "harness.run.rundir"}),
+    ("decision layer", {"harness.posthoc.decision"}),
     ("methods", {"harness.methods"}),
-    ("mirrors", {"harness.report", "harness.track", "harness.dashboard"}),
-    ("fold loop", {"harness.cv"}),
-    ("entry points", {"harness.predict", "harness.tune", "harness.sweep", "harness.compare", "harness.ensemble",
-                      "harness.audit"}),
+    ("mirrors", {"harness.track"}),
+    ("fold loop", {"harness.run"}),
+    ("after the folds", {"harness.posthoc", "harness.search"}),
     ("commands", {"harness.cli"}),
     ("test fixtures", {"harness.testing"}),  # the top: nothing in the package imports a fixture
 ]
@@ -46,10 +46,10 @@ FORBIDDEN = {
        for m in ["registry", "spec"] + [f"{d.name}{sub}" for d in sorted((PKG / "methods").iterdir())
                                         if (d / "__init__.py").exists() and d.name != "hf"
                                         for sub in ("", ".config") if (d / f"{sub[1:] or '__init__'}.py").exists()]},
-    "harness.calibrate": {"torch", "transformers", "wandb", "optuna"},  # arrays in, numbers out
-    "harness.cv": {"torch", "transformers", "peft", "trl", "sklearn", "wandb"},  # method-agnostic fold loop
-    "harness.decide": {"torch", "transformers", "peft", "wandb"},  # trains nothing
-    "harness.data": {"torch", "transformers"},
+    "harness.posthoc.calibrate": {"torch", "transformers", "wandb", "optuna"},  # arrays in, numbers out
+    "harness.run.cv": {"torch", "transformers", "peft", "trl", "sklearn", "wandb"},  # method-agnostic fold loop
+    "harness.posthoc.decision": {"torch", "transformers", "peft", "wandb"},  # trains nothing
+    "harness.data.load": {"torch", "transformers"},
 }
 
 
@@ -91,12 +91,12 @@ def is_method_spec(module: str) -> bool:
 
 
 def layer_of(module: str) -> int:
-    for i, (_, members) in enumerate(LAYERS):
-        if METHOD_SPEC in members and is_method_spec(module):
-            return i
-        if any(module == m or module.startswith(m + ".") for m in members):
-            return i
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS in tests/test_layers.py")
+    if is_method_spec(module):
+        return next(i for i, (_, members) in enumerate(LAYERS) if METHOD_SPEC in members)
+    covering = [(len(m), i) for i, (_, members) in enumerate(LAYERS) for m in members
+                if module == m or module.startswith(m + ".")]
+    assert covering, f"{module} is in no layer: add it to LAYERS in tests/test_layers.py"
+    return max(covering)[1]
 
 
 def test_no_import_cycles():
@@ -131,7 +131,7 @@ def test_the_checks_can_fail(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("def g():\n    from harness.methods.base import Method\n")
     assert "harness.methods.base" in imports(f)
-    assert layer_of("harness.data") < layer_of("harness.methods.tfidf.method")
+    assert layer_of("harness.data.load") < layer_of("harness.methods.tfidf.method")
     assert layer_of("harness.methods.tfidf.config") < layer_of("harness.config") < layer_of("harness.methods.base")
 
 
@@ -143,15 +143,15 @@ def test_no_forbidden_libraries(module):
 
 
 def test_config_and_cv_import_no_torch_at_run_time():
-    code = ("import sys, harness.config, harness.cv, harness.decide, harness.methods.registry as r; r.specs(); "
+    code = ("import sys, harness.config, harness.run.cv, harness.posthoc.decision, harness.methods.registry as r; r.specs(); "
             "print(sorted(m for m in ('torch', 'transformers', 'wandb') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_only_rundir_names_the_run_directory_files():
-    """Every run-directory file name is a constant of harness.rundir; no other module spells one out."""
-    from harness import rundir
+    """Every run-directory file name is a constant of harness.run.rundir; no other module spells one out."""
+    from harness.run import rundir
 
     names = {v for k, v in vars(rundir).items() if k.isupper() and isinstance(v, str) and "." in v}
     assert {"config.yaml", "oof.npz", "calibration.json", "crossfit.npz", "probs.npz"} <= names
@@ -159,10 +159,10 @@ def test_only_rundir_names_the_run_directory_files():
     allowed = {("harness.cli", "report.html")}
     found = []
     for mod, path in modules().items():
-        if mod == "harness.rundir":
+        if mod == "harness.run.rundir":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names \
                     and (mod, node.value) not in allowed:
                 found.append(f"{mod}: {node.value!r} (line {node.lineno})")
-    assert not found, "run-directory file names outside harness.rundir:\n" + "\n".join(found)
+    assert not found, "run-directory file names outside harness.run.rundir:\n" + "\n".join(found)

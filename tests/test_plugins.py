@@ -15,7 +15,7 @@ import pytest
 from harness import cli
 from harness.config import ConfigError, field_help, load_config
 from harness.methods import registry
-from harness.rundir import RunDir
+from harness.run.rundir import RunDir
 
 TOY = '''
 """A toy method: per-class character-frequency centroids, softmax of -distance / temperature."""
@@ -230,7 +230,7 @@ def test_a_finished_plugin_run_is_read_after_its_plugin_is_gone(toy_installed, t
                      "--out", str(tmp_path / "c.html")]) == 0
     capsys.readouterr()
     test = tmp_path / "new.json"
-    from harness.synthetic import make_psydefconv, write_psydefconv
+    from harness.data.synthetic import make_psydefconv, write_psydefconv
 
     write_psydefconv(test, make_psydefconv(n_groups=3, seed=4), with_labels=False)
     assert cli.main(["predict", str(run), "--test", str(test), "--out", str(tmp_path / "s.json")]) == 2

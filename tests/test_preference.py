@@ -14,13 +14,13 @@ import torch
 from safetensors.torch import load_file
 
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
+from harness.run.cv import run_cv
 from helpers import fold_context, fold_dir
-from harness.rundir import RunDir
-from harness.data import load_train
-from harness.folds import Folds
+from harness.run.rundir import RunDir
+from harness.data.load import load_train
+from harness.data.folds import Folds
 from harness.methods.preference.trainer import make_pairs
-from harness.weights import class_weights
+from harness.data.weights import class_weights
 
 SMOL = ["model.name_or_path=smollm2", "data.synthetic=dreaddit", "data.synthetic_groups=12", "prompt.max_length=48",
         "lora.r=8", "lora.alpha=16", "lora.dropout=0", "track.backend=none", "cv.n_folds=2", "train.batch_size=4",

@@ -1,6 +1,6 @@
 from harness.config import PromptConfig, load_config
-from harness.data import SEEKER, Example, Turn
-from harness.prompt import TARGET_OPEN, PromptBuilder
+from harness.data.load import SEEKER, Example, Turn
+from harness.data.prompt import TARGET_OPEN, PromptBuilder
 
 import pytest
 

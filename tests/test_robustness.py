@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from conftest import PG
 from helpers import run_cli, wandb_env
 from harness.config import ConfigError, load_config, mask_secrets
-from harness.cv import run_cv
-from harness.data import load_file
-from harness.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
+from harness.run.cv import run_cv
+from harness.data.load import load_file
+from harness.data.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
 
 ROOT = Path(__file__).resolve().parents[1]
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -146,7 +146,7 @@ def test_predict_never_serves_stale_scores_for_a_file_whose_context_changed(tmp_
            verbose=False)
     cli("predict", str(run), "--test", str(tmp_path / "a.json"), "--out", str(tmp_path / "a.out"))
     cli("predict", str(run), "--test", str(tmp_path / "b.json"), "--out", str(tmp_path / "b.out"))
-    from harness.predict import score_file
+    from harness.posthoc.predict import score_file
 
     cfg = load_config(run / "config.yaml")
     a = score_file(run, cfg, load_file(tmp_path / "a.json", cfg, False), verbose=False)
@@ -323,7 +323,7 @@ def test_two_processes_split_the_folds_of_one_run(tmp_path):
 
 
 def test_a_dead_owners_claim_is_taken_over(tmp_path):
-    from harness.claims import FoldClaim
+    from harness.run.claims import FoldClaim
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     claim_file = tmp_path / "claim.json"
@@ -344,7 +344,7 @@ def test_a_dead_owners_claim_is_taken_over(tmp_path):
 def test_a_missing_sweeps_engine_is_named_not_an_attribute_error(monkeypatch):
     import types
 
-    from harness import sweep
+    from harness.search import sweep
 
     monkeypatch.setitem(sys.modules, "sweeps", types.ModuleType("sweeps"))  # what the repo's sweeps/ folder gives
     assert sweep.sweeps_engine() is None

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from harness.config import ConfigError, load_config
-from harness.cv import run_cv
+from harness.run.cv import run_cv
 from helpers import fold_context, fold_dir
-from harness.data import load_train
-from harness.folds import Folds
-from harness.weights import class_weights
+from harness.data.load import load_train
+from harness.data.folds import Folds
+from harness.data.weights import class_weights
 from test_training import GradCapture, assert_same_step
 
 BASE = ["method=sft", "model.name_or_path=tiny-qwen3", "data.synthetic=dreaddit", "data.synthetic_groups=20",

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.cv import run_cv
+from harness.run.cv import run_cv
 from harness.methods.hf import shape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,8 @@ def test_a_shape_model_trains_as_qlora_through_the_fold_loop_and_reloads(tiny_sh
     fold's own probabilities."""
     import bitsandbytes as bnb
 
-    from harness.data import load_train
-    from harness.folds import Folds
+    from harness.data.load import load_train
+    from harness.data.folds import Folds
     from harness.methods.base import make_method
     from harness.methods.hf.model import build_model, load_tokenizer
 

@@ -13,7 +13,7 @@ import yaml
 
 from harness.cli import _config, parse_args
 from harness.config import ConfigError, load_config
-from harness.sweep import LocalSweep, agent_command, load_sweep
+from harness.search.sweep import LocalSweep, agent_command, load_sweep
 from helpers import wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]

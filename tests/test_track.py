@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.cv import run_cv
-from harness.store import read_json
+from harness.run.cv import run_cv
+from harness.core.store import read_json
 from harness.track import WandbTracker, offline_runs, read_offline_run, resolve_mode
 from helpers import TINY, run_cli, wandb_env
 
@@ -216,7 +216,7 @@ def test_wandb_report_object(tracked, tmp_path):
     exp = next(x for x in tracked["runs"] if x["job_type"] == "cv")
     assert all(f"cv/per_class_f1/{n}" in exp["summary"] for n in names)  # the panels target logged keys
 
-    from harness.dashboard import build_report
+    from harness.track.dashboard import build_report
 
     rep = build_report("harness", None, group=group, label_names=names)
     grids = [b for b in rep.blocks if type(b).__name__ == "PanelGrid"]
@@ -225,7 +225,7 @@ def test_wandb_report_object(tracked, tmp_path):
     panel_types = {type(p).__name__ for g in grids for p in g.panels}
     assert {"BarPlot", "ParallelCoordinatesPlot", "MediaBrowser", "LinePlot"} <= panel_types
     # every parallel-coordinates column is a config key the experiment run really logs (loss.weighting was not)
-    from harness.dashboard import SEARCHED
+    from harness.track.dashboard import SEARCHED
 
     assert set(SEARCHED) <= set(exp["config"]), sorted(set(SEARCHED) - set(exp["config"]))
 

@@ -8,10 +8,10 @@ from transformers import TrainerCallback
 from helpers import tiny_config
 from harness.config import LossConfig
 from harness.methods.hf.losses import imbalance_loss
-from harness.weights import class_weights
+from harness.data.weights import class_weights
 from harness.methods.hf.model import build_model, load_tokenizer, load_trained
-from harness.prompt import PromptBuilder
-from harness.synthetic import make_psydefconv
+from harness.data.prompt import PromptBuilder
+from harness.data.synthetic import make_psydefconv
 from harness.methods.hf.trainer import ImbalanceTrainer, make_collator, predict_proba, to_features, training_arguments
 
 

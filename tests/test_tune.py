@@ -40,7 +40,7 @@ def tune_cmd(cfg: Path, study: str, n: int, *extra: str) -> list[str]:
 
 def test_trials_report_folds_prune_and_log_to_wandb(tmp_path, monkeypatch):
     from harness.track import offline_runs, read_offline_run
-    from harness.tune import run_study, study_status
+    from harness.search.tune import run_study, study_status
 
     monkeypatch.chdir(tmp_path)  # default storage is sqlite:///studies/<study>.db, relative to here
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")

@@ -4,7 +4,7 @@
 - sections.py: the core sections; experiment.py: ExperimentConfig (core + the installed methods' sections);
 - types.py: typed building and coercion; loader.py: YAML, overrides, recipes; secrets.py: masking.
 
-Data-set facts (DMRS levels, Dreaddit labels, instructions, verbalizers) are presets (harness.presets) that a
+Data-set facts (DMRS levels, Dreaddit labels, instructions, verbalizers) are presets (harness.config.presets) that a
 config selects with `data.preset`. Imports no torch, numpy, wandb or optuna: every command imports it.
 """
 

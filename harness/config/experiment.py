@@ -169,7 +169,7 @@ class ExperimentConfig:
         return yaml.safe_dump(masked(self.to_dict()), sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path) -> None:
-        from harness.store import atomic_write_text
+        from harness.core.store import atomic_write_text
 
         atomic_write_text(Path(path), self.to_yaml())
 

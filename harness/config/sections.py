@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness import keys
+from harness.core import keys
 from harness.config.fields import setting as _help
-from harness.presets import PRESETS, Preset, named_instructions
+from harness.config.presets import PRESETS, Preset, named_instructions
 
 @dataclass
 class DataConfig:
@@ -292,7 +292,7 @@ class GenerativeConfig:
         return p
 
 
-DELTA_LIMIT = 50.0  # the largest class bias a decision may hold (harness.decide checks files against it too)
+DELTA_LIMIT = 50.0  # the largest class bias a decision may hold (harness.posthoc.decision checks files against it too)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The seam every classifier method plugs into.
 
-The fold loop (harness.cv) knows only this protocol: it hands a method `Example` rows (never token ids, so
+The fold loop (harness.run.cv) knows only this protocol: it hands a method `Example` rows (never token ids, so
 methods without a tokenizer never see one) and a `FoldContext` (which run, seed and fold; a scratch folder;
 the fold's class weights; a log sink; a way to reach another run's same fold), and gets back a `Fitted`
 whose `predict_proba` gives (N, K) probabilities in the config's label order. Everything after that
@@ -22,8 +22,8 @@ import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig
 from harness.methods.registry import spec, specs
-from harness.rundir import RunDir
-from harness.schema import Example
+from harness.run.rundir import RunDir
+from harness.data.schema import Example
 
 LogSink = Callable[[dict[str, float], int], None]  # (values, step): training curves for the trackers
 

@@ -59,11 +59,11 @@ def check_method(name: str, workdir: str | Path, settings: Sequence[str] | None 
     that make it fast on a CPU (default: the ones its MethodSpec declares in `test_settings`). Raises
     ContractError naming the clause broken; returns what it measured."""
     from harness.config import load_config
-    from harness.cv import run_cv
-    from harness.data import load_train
+    from harness.run.cv import run_cv
+    from harness.data.load import load_train
     from harness.methods.base import make_method
     from harness.methods.registry import spec
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     extra = list(spec(name).test_settings if settings is None else settings)
     run_dir = Path(workdir) / f"contract-{name}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.synthetic import OFFICIAL_COUNTS
+from harness.data.synthetic import OFFICIAL_COUNTS
 
 
 def make_oof_probs(n_rows: int = 1864, n_seeds: int = 2, n_folds: int = 5, seed: int = 0,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
 import time
 import uuid
@@ -27,8 +27,8 @@ import numpy as np
 
 from harness.methods.base import Fitted, FoldContext, Method
 from harness.methods.linear import LinearHead
-from harness.schema import Example, content_digest
-from harness.store import atomic_write_npz
+from harness.data.schema import Example, content_digest
+from harness.core.store import atomic_write_npz
 
 
 class Embedder:
@@ -100,7 +100,7 @@ class Embedder:
     def _forward(self, texts: list[str], progress: bool) -> np.ndarray:
         import torch
 
-        from harness.progress import progress_bar
+        from harness.core.progress import progress_bar
 
         pooling = self.pooling()
         tok = self.tokenizer()
@@ -165,7 +165,7 @@ class EmbedMethod(Method):
 
     def builder(self) -> Any:
         if self._builder is None:
-            from harness.prompt import PromptBuilder
+            from harness.data.prompt import PromptBuilder
 
             self._builder = PromptBuilder(self.cfg.prompt, self.embedder.tokenizer(), self.label_names,
                                           self.cfg.data.facts())

@@ -3,7 +3,7 @@ scored on, the causal LM loader, and label scoring of rows.
 
 A row's class scores are the summed log-probabilities of each label's whole verbalizer plus the end token after
 the prompt (harness.methods.hf.scoring). Instructions, guides and verbalizers come from the data preset
-(harness.presets) unless the config gives them.
+(harness.config.presets) unless the config gives them.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.presets import Preset, named_instructions
-from harness.schema import Example, Turn
+from harness.config.presets import Preset, named_instructions
+from harness.data.schema import Example, Turn
 
 
 CONTENT_FREE = "N/A"
@@ -62,7 +62,7 @@ class TaskPrompts:
                  instruction: str = "auto", facts: Preset | None = None):
         from dataclasses import replace
 
-        from harness.prompt import PromptBuilder
+        from harness.data.prompt import PromptBuilder
 
         self.tok, self.label_names = tok, list(label_names)
         self.verbalizers = list(verbalizers or default_verbalizers(label_names, facts))

@@ -95,7 +95,7 @@ def quiet_transformers() -> None:
             import transformers.integrations.integration_utils  # noqa: F401
     import transformers
 
-    from harness.progress import interactive
+    from harness.core.progress import interactive
 
     import warnings
 

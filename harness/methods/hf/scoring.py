@@ -27,7 +27,7 @@ def label_logprobs(model: Any, prompts: Sequence[Sequence[int]], continuations: 
                    pad_id: int, batch_size: int = 8, progress: str | None = None) -> np.ndarray:
     """(N, K) summed log-probabilities of each of K continuations (token ids, end token included) after each
     of N prompts: one pass over the prompts, one batched pass over the K continuations from their cache."""
-    from harness.progress import progress_bar
+    from harness.core.progress import progress_bar
 
     model.eval()
     device = next(model.parameters()).device

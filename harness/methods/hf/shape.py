@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from harness.store import cache_dir
+from harness.core.store import cache_dir
 
 SHAPE_VERSION = "v1"
 # Qwen/Qwen3-8B config.json (architecture only)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from harness.store import cache_dir, publish_checkpoint
+from harness.core.store import cache_dir, publish_checkpoint
 
 SMOLLM2 = "smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -43,7 +43,7 @@ def ensure_smollm2() -> Path:
     import transformers
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.progress import interactive
+    from harness.core.progress import interactive
 
     if not interactive():  # the conversion's bar is for a person at a terminal, not for logs
         transformers.utils.logging.disable_progress_bar()

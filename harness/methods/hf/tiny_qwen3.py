@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.store import cache_dir, publish_checkpoint
+from harness.core.store import cache_dir, publish_checkpoint
 
 TINY_VERSION = "v1"
 
 
 def _tiny_corpus() -> list[str]:
-    from harness.presets import DMRS_GUIDE
-    from harness import synthetic
+    from harness.config.presets import DMRS_GUIDE
+    from harness.data.load import synthetic
 
     lines = DMRS_GUIDE.splitlines() + synthetic.SEEKER_FILLER + synthetic.SUPPORTER + synthetic.STRESS + synthetic.CALM
     for cues in synthetic.CUES:

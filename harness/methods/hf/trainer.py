@@ -20,7 +20,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 
 from harness.config import ExperimentConfig
 from harness.methods.hf.losses import imbalance_loss
-from harness.metrics import confusion, scores_from_confusion
+from harness.core.metrics import confusion, scores_from_confusion
 
 
 class ImbalanceTrainer(Trainer):
@@ -109,7 +109,7 @@ class PaddingStats:
 def predict_proba(model: Any, ids: Sequence[list[int]], collator: Any, batch_size: int,
                   progress_desc: str | None = None) -> tuple[np.ndarray, PaddingStats]:
     """Class probabilities, rows sorted by length into large batches (little padding), returned in input order."""
-    from harness.progress import progress_bar
+    from harness.core.progress import progress_bar
 
     model.eval()
     device = next(p.device for p in model.parameters())
@@ -152,7 +152,7 @@ def training_kwargs(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: 
                     ) -> dict[str, Any]:
     """`TrainingArguments` keys from the config: one place for every HF/TRL trainer of the harness."""
     t = cfg.train
-    from harness.progress import interactive
+    from harness.core.progress import interactive
 
     kwargs: dict[str, Any] = dict(
         output_dir=str(out_dir), per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.eval_batch_size,
@@ -180,7 +180,7 @@ def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: 
     """Train in place; with an inner split, keep the best epoch on it (never on the fold's validation rows)."""
     from transformers import EarlyStoppingCallback, PrinterCallback
 
-    from harness.progress import interactive
+    from harness.core.progress import interactive
 
     with_eval = bool(inner_feats)
     cbs = list(callbacks or [])

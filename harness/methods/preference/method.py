@@ -26,8 +26,8 @@ import numpy as np
 from harness.config import ConfigError
 from harness.methods.base import Fitted, FoldContext, resolve_other_run
 from harness.methods.sft.method import ADAPTER, SftFitted, SftMethod
-from harness.rundir import RunDir
-from harness.schema import Example
+from harness.run.rundir import RunDir
+from harness.data.schema import Example
 
 # keys an sft run must share with the preference run that continues its adapters (flat config keys / prefixes)
 SHARED_WITH_SFT = ("data.", "cv.n_folds", "cv.seed", "cv.group_by", "model.name_or_path", "prompt.",
@@ -99,7 +99,7 @@ class PreferenceMethod(SftMethod):
         from harness.methods.hf.sft_trainer import peft_config, to_dataset
         from harness.methods.hf.trainer import log_callback
         from harness.methods.hf.generative import score_rows
-        from harness.progress import interactive
+        from harness.core.progress import interactive
 
         p, seed, class_weights = self.settings, ctx.seed, ctx.class_weights
         set_seed(seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
 import json
 import random
@@ -25,8 +25,8 @@ import numpy as np
 
 from harness.methods.base import FoldContext, Fitted, Method
 from harness.methods.hf.generative import CONTENT_FREE, LabelScorer, example_from_json, example_json
-from harness.schema import Example, Turn
-from harness.store import atomic_write_text, read_json
+from harness.data.schema import Example, Turn
+from harness.core.store import atomic_write_text, read_json
 
 class PromptFitted(Fitted):
     def __init__(self, method: "PromptMethod", exemplars: list[Example], content_free: np.ndarray | None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.methods.base import Fitted, FoldContext, Method
-from harness.schema import Example
+from harness.data.schema import Example
 
 
 class SeqClsFitted(Fitted):
@@ -63,7 +63,7 @@ class SeqClsMethod(Method):
     def __init__(self, cfg: Any, cache: Path | None = None):
         super().__init__(cfg, cache)
         from harness.methods.hf.model import load_tokenizer
-        from harness.prompt import PromptBuilder
+        from harness.data.prompt import PromptBuilder
 
         self.tokenizer = load_tokenizer(cfg.model)
         self.builder = PromptBuilder(cfg.prompt, self.tokenizer, self.label_names, cfg.data.facts())

@@ -28,8 +28,8 @@ import numpy as np
 from harness.methods.base import Fitted, FoldContext
 from harness.methods.embed.method import EmbedFitted, EmbedMethod, Embedder
 from harness.methods.linear import LinearHead
-from harness.schema import Example
-from harness.store import atomic_write_npz
+from harness.data.schema import Example
+from harness.core.store import atomic_write_npz
 
 BODY = "body"
 HEAD = "head.npz"
@@ -114,7 +114,7 @@ class SetFitMethod(EmbedMethod):
 
         from harness.methods.hf.model import resolve_model_path, use_cuda
         from harness.methods.hf.trainer import log_callback
-        from harness.progress import interactive
+        from harness.core.progress import interactive
 
         s = self.settings
         rows = list(train) + list(inner)  # no checkpoint to choose: the inner rows are training data here

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from harness.config.fields import setting
 from harness.config.sections import DataConfig
-from harness.presets import named_instructions
+from harness.config.presets import named_instructions
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,7 +27,7 @@ import numpy as np
 from harness.methods.base import Fitted, FoldContext, Method
 from harness.methods.hf.generative import TaskPrompts, score_rows
 from harness.methods.sft.config import SftConfig
-from harness.schema import Example
+from harness.data.schema import Example
 
 ADAPTER = "adapter"  # LoRA weights only (the base model is rebuilt from model.name_or_path)
 FULL = "full"        # lora.enabled: false: the whole fine-tuned model
@@ -99,7 +99,7 @@ class SftMethod(Method):
     def extra_tasks(self) -> list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]]:
         """(task, its prompts, its rows, their prompt ids) of every `sft.extra_tasks` entry, loaded once."""
         if self._extra is None:
-            from harness.data import load_task
+            from harness.data.load import load_task
 
             self._extra = []
             for task in self.tasks:
@@ -132,7 +132,7 @@ class SftMethod(Method):
     def training_set(self, rows: Sequence[Example], class_weights: np.ndarray, with_extra: bool
                      ) -> dict[str, list[Any]]:
         from harness.methods.hf.sft_trainer import completion_features, row_weights
-        from harness.weights import class_weights as weights_of
+        from harness.data.weights import class_weights as weights_of
 
         labels = [e.label for e in rows]
         cols = completion_features(self.prompt_ids(rows), [self.prompts.continuations[y] for y in labels],
@@ -167,7 +167,7 @@ class SftMethod(Method):
         from harness.methods.hf.model import mixed_precision
         from harness.methods.hf.sft_trainer import LeftPadCollator, WeightedSFTTrainer, peft_config, sft_config, to_dataset
         from harness.methods.hf.trainer import log_callback
-        from harness.progress import interactive
+        from harness.core.progress import interactive
 
         set_seed(ctx.seed)
         model = self.build_model()

@@ -20,11 +20,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.data import group_of
+from harness.data.load import group_of
 from harness.methods.base import Fitted, FoldContext, Method
 from harness.methods.linear import LinearHead, weight_dict
-from harness.schema import Example
-from harness.store import atomic_write_npz, atomic_write_text, read_json
+from harness.data.schema import Example
+from harness.core.store import atomic_write_npz, atomic_write_text, read_json
 
 
 def target_text(e: Example) -> str:

@@ -1,7 +1,7 @@
 """The one fold loop, for every method: folds → augment → leakage check → fit → OOF and test probabilities.
 
 It knows methods only through harness.methods.base (fit / predict_proba / save / load), so it imports
-no model library, and the run directory only through harness.rundir.RunDir (the layout is listed there).
+no model library, and the run directory only through harness.run.rundir.RunDir (the layout is listed there).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from harness import keys
-from harness.claims import FoldClaim
+from harness.core import keys
+from harness.run.claims import FoldClaim
 from harness.config import ConfigError, ExperimentConfig
-from harness.data import Example, group_of, load_test, load_train
-from harness.folds import Folds, audit, class_problems, make_folds
-from harness.report import write_report
-from harness.rundir import FoldRecord, OofArrays, RunDir, TestArrays
-from harness.schema import rows_digest
-from harness.store import StoreError
+from harness.data.load import Example, group_of, load_test, load_train
+from harness.data.folds import Folds, audit, class_problems, make_folds
+from harness.track.report import write_report
+from harness.run.rundir import FoldRecord, OofArrays, RunDir, TestArrays
+from harness.data.schema import rows_digest
+from harness.core.store import StoreError
 
 if TYPE_CHECKING:
     from harness.methods.base import Method
@@ -150,10 +150,10 @@ def run_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Fo
 
 def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
                 test: list[Example], run: RunDir, tracker: Any) -> FoldRecord:
-    from harness.augment import augment
-    from harness.metrics import report
+    from harness.data.augment import augment
+    from harness.core.metrics import report
     from harness.methods.base import FoldContext, check_probs_shape
-    from harness.weights import class_weights
+    from harness.data.weights import class_weights
 
     t0 = time.time()
     label_names = cfg.data.label_names()
@@ -217,7 +217,7 @@ def oof_metrics(cfg: ExperimentConfig, run: RunDir, y: np.ndarray, oof: np.ndarr
                 per_fold: list[dict[str, Any]]) -> dict[str, Any]:
     """metrics.json's content from the OOF probabilities (seeds, rows, classes): per seed, the argmax of the
     seed mean ("blend") with CIs, the summary keys, and the decide/* keys of a decision already searched."""
-    from harness.metrics import majority_baseline, report
+    from harness.core.metrics import majority_baseline, report
 
     label_names = cfg.data.label_names()
     k = len(label_names)
@@ -232,7 +232,7 @@ def oof_metrics(cfg: ExperimentConfig, run: RunDir, y: np.ndarray, oof: np.ndarr
                                                                  "macro_f1_official")
     calibration = run.read_calibration()
     if calibration is not None:  # a decision searched earlier on these OOF rows keeps its keys
-        from harness.decide import decide_summary
+        from harness.posthoc.decision import decide_summary
 
         summary.update(decide_summary(calibration))
     return {"summary": summary, "blend": blend, "per_seed": per_seed, "per_fold": per_fold,
@@ -266,9 +266,9 @@ def _make_tracker(cfg: ExperimentConfig) -> Any:
 
 def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
             on_fold: Callable[[FoldRecord], None] | None) -> dict[str, Any] | None:
-    from harness.metrics import format_per_class
+    from harness.core.metrics import format_per_class
     from harness.methods.base import make_method
-    from harness.progress import progress_bar
+    from harness.core.progress import progress_bar
 
     run = RunDir(cfg.resolved_run_dir())
     run_dir = run.path
@@ -316,7 +316,7 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
             say(note)
     tracker.start_experiment(cfg)
     results: dict[tuple[int, int], FoldRecord] = {}
-    from harness.progress import interactive
+    from harness.core.progress import interactive
 
     log_lines = verbose and not interactive()  # a log file gets a line as each fold starts (a terminal: the bars)
     for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
@@ -346,7 +346,7 @@ def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, t
         return None
     metrics = assemble(cfg, run, train, test, fold_set, results)
     if cfg.decide.enabled:
-        from harness.decide import decide_run
+        from harness.posthoc.decision import decide_run
 
         metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose, wait=600.0)
         metrics["summary"] = run.read_metrics()["summary"]  # decide/* keys added there

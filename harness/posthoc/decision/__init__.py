@@ -21,18 +21,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness import keys
-from harness.calibrate import calibration_report
+from harness.core import keys
+from harness.posthoc.calibrate import calibration_report
 from harness.config import DecideConfig, ExperimentConfig
 from harness.config.sections import DELTA_LIMIT
-from harness.fastdecode import HAVE_NUMBA
+from harness.posthoc.decision.fastdecode import HAVE_NUMBA
 
 if HAVE_NUMBA:
-    from harness.fastdecode import _counts_blend, _counts_fixed
-from harness.samplers import make_sampler
-from harness.schema import content_digest
-from harness.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
-from harness.rundir import CALIBRATION, RunDir
+    from harness.posthoc.decision.fastdecode import _counts_blend, _counts_fixed
+from harness.core.samplers import make_sampler
+from harness.data.schema import content_digest
+from harness.core.metrics import METRICS, paired_bootstrap, report, scores_from_confusion, scores_from_counts
+from harness.run.rundir import CALIBRATION, RunDir
 
 EPS = 1e-12
 BATCH = 128  # candidates scored per vectorised call (also the Optuna ask/tell batch)
@@ -383,7 +383,7 @@ class Evaluator:
         return out
 
     def _score_fused(self, delta: np.ndarray, tau: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
-        """One compiled pass per candidate and row (see harness.fastdecode); same numbers as the numpy path."""
+        """One compiled pass per candidate and row (see harness.posthoc.decision.fastdecode); same numbers as the numpy path."""
         gate = -1 if self.space.gate_class is None else self.space.gate_class
         out = np.empty(len(delta))
         for s in range(0, len(delta), FUSED_CHUNK):  # candidate arrays stay in cache
@@ -433,7 +433,7 @@ def search(ev: Evaluator, cfg: DecideConfig, study: Any = None, n_trials: int | 
     trial stays RUNNING forever in the stored study."""
     import optuna
 
-    from harness.progress import progress_bar
+    from harness.core.progress import progress_bar
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study is None:
@@ -568,7 +568,7 @@ def batched_search(ev: Evaluator, cfg: DecideConfig, n_candidates: int, seed: in
     (`qmc`), uniform draws (`random`), or a Sobol warm start refined by CMA-ES generations (`cmaes`)."""
     from scipy.stats import qmc
 
-    from harness.progress import progress_bar
+    from harness.core.progress import progress_bar
 
     space = ev.space
     deadline = time.time() + cfg.timeout if cfg.timeout else math.inf  # decide.timeout: checked every generation
@@ -856,7 +856,7 @@ def _decide(run: RunDir, cfg: ExperimentConfig, verbose: bool, logits: bool) -> 
             complete = sum(int(t.user_attrs.get("candidates", 1))  # a recorded trial stands for its batch
                            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     except Exception as e:  # noqa: BLE001 - a read-only run, a full disk, a torn decide.db: one line, no traceback
-        from harness.store import StoreError
+        from harness.core.store import StoreError
 
         if type(e).__module__.split(".")[0] not in ("sqlalchemy", "sqlite3", "optuna") and not isinstance(e, OSError):
             raise

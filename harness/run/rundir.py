@@ -22,10 +22,10 @@
     report.html          the local report
     scored-<key>.npz     a new file's test probabilities (`predict --test`), keyed by its content and the config
     manifest.json        digest, size and writer of every file above that commands build on, and provenance
-    writer.lock          who is committing to this directory now (harness.manifest)
+    writer.lock          who is committing to this directory now (harness.run.manifest)
     .stage-<token>/      a writer's files before its one-step commit
 
-No other module names these files: they ask a RunDir. Every write goes through a commit (harness.manifest):
+No other module names these files: they ask a RunDir. Every write goes through a commit (harness.run.manifest):
 inside `with run.writing(cmd):` all writes become visible together; a lone write is its own commit. Every
 read of a listed file is verified against the manifest.
 """
@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
-from harness.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
-from harness.store import StoreError, load_npz, read_json
+from harness.run.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
+from harness.core.store import StoreError, load_npz, read_json
 
 if TYPE_CHECKING:
     from harness.config import ExperimentConfig
-    from harness.folds import Folds
+    from harness.data.folds import Folds
 
 CONFIG = "config.yaml"
 DATA = "data.json"
@@ -156,7 +156,7 @@ class RunDir:
 
     @contextlib.contextmanager
     def writing(self, writer: str, exclusive: bool = True, wait: float = 0.0) -> Iterator[Transaction]:
-        """Every write of the block committed in one step (harness.manifest); a legacy directory is refused."""
+        """Every write of the block committed in one step (harness.run.manifest); a legacy directory is refused."""
         if self.store.active is None and self.is_legacy():
             raise StoreError(f"{self.path}: written by an older harness without a manifest; {writer} does not add "
                              f"to it unverified: {UPGRADE.format(path=self.path)}, or start a new run directory")
@@ -213,7 +213,7 @@ class RunDir:
             sha, size = file_digest(self.path / n)
             manifest.files[n] = {"sha256": sha, "size": size, "writer": "upgrade"}
         manifest.history.append({"writer": "upgrade", "files": names, "removed": []})
-        from harness.store import atomic_write_json
+        from harness.core.store import atomic_write_json
 
         self.store.lock.acquire(0.0, "harness verify --upgrade")
         try:
@@ -271,7 +271,7 @@ class RunDir:
         return self.fold_dir(seed, fold) / MODEL
 
     def claim_path(self, seed: int, fold: int) -> Path:
-        """Who is training this fold now (harness.claims.FoldClaim)."""
+        """Who is training this fold now (harness.run.claims.FoldClaim)."""
         return self.fold_dir(seed, fold) / FOLD_CLAIM
 
     def scratch_dir(self, seed: int, fold: int) -> Path:
@@ -354,7 +354,7 @@ class RunDir:
         self._write(DATA, lambda p: _json(p, fingerprint))
 
     def read_folds(self) -> Folds:
-        from harness.folds import Folds
+        from harness.data.folds import Folds
 
         return Folds.load(self.verified(FOLDS))
 
@@ -605,12 +605,12 @@ class RunDir:
 
 
 def _json(path: Path, obj: Any) -> None:
-    from harness.store import atomic_write_json
+    from harness.core.store import atomic_write_json
 
     atomic_write_json(path, obj)
 
 
 def _npz(path: Path, **arrays: Any) -> None:
-    from harness.store import atomic_write_npz
+    from harness.core.store import atomic_write_npz
 
     atomic_write_npz(path, **arrays)

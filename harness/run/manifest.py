@@ -30,8 +30,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from harness.claims import FoldClaim, _pid_alive
-from harness.store import StoreError, atomic_write_json, atomic_write_npz, atomic_write_text, read_json
+from harness.run.claims import FoldClaim, _pid_alive
+from harness.core.store import StoreError, atomic_write_json, atomic_write_npz, atomic_write_text, read_json
 
 FORMAT = 1
 STAGE_PREFIX = ".stage-"

@@ -14,7 +14,7 @@ import re
 from typing import Callable, Sequence
 
 from harness.config import AugmentConfig
-from harness.data import Example
+from harness.data.load import Example
 
 CONTRACTIONS = [("I am", "I'm"), ("i am", "i'm"), ("do not", "don't"), ("does not", "doesn't"), ("is not", "isn't"),
                 ("it is", "it's"), ("cannot", "can't"), ("I have", "I've"), ("will not", "won't"),

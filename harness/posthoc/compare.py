@@ -22,11 +22,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig
-from harness.decide import OOF, load_oof
-from harness.metrics import bootstrap_ci, paired_bootstrap, report, score
-from harness.report import RunSummary, load_runs
-from harness.rundir import CROSSFIT, RunDir
-from harness.rundir import OOF as OOF_FILE
+from harness.posthoc.decision import OOF, load_oof
+from harness.core.metrics import bootstrap_ci, paired_bootstrap, report, score
+from harness.track.report import RunSummary, load_runs
+from harness.run.rundir import CROSSFIT, RunDir
+from harness.run.rundir import OOF as OOF_FILE
 
 COMPARED = ("macro_f1", "macro_f1_official", "balanced_accuracy")
 
@@ -55,7 +55,7 @@ class RunOOF:
         k = len(self.run.label_names)
         bad = sorted({int(v) for v in by_id.values() if not 0 <= int(v) < k})
         if missing or bad or len(by_id) != len(ids):
-            from harness.store import StoreError
+            from harness.core.store import StoreError
 
             raise StoreError(f"{RunDir(self.run.path).file(CROSSFIT)}: does not match {OOF_FILE} ("
                              f"{len(missing)} OOF ids missing, e.g. {missing[:3]}; {len(by_id)} rows for {len(ids)}; "
@@ -252,12 +252,12 @@ def per_class_table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]
 def run_compare(run_dirs: Sequence[str | Path], reference: str = "previous", out: str | Path | None = None,
                 track: bool = True, n_boot: int = 2000, use: str = "argmax") -> dict[str, Any]:
     """`harness compare`: the comparison, printed; the HTML report and compare.json at `out`; W&B tables."""
-    from harness.report import write_report
-    from harness.store import atomic_write_json
+    from harness.track.report import write_report
+    from harness.core.store import atomic_write_json
     from harness.track import make_tracker
 
     if out is not None:
-        from harness.store import check_output_file
+        from harness.core.store import check_output_file
 
         check_output_file(Path(out), "--out")
         check_output_file(Path(out).with_suffix(".json"), "--out (its .json)")

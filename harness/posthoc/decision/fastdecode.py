@@ -2,7 +2,7 @@
 
 One pass per (row, candidate batch): the gate test, the biased argmax over classes and the
 true-positive / predicted counts, without materialising a (candidates × rows × classes)
-array. harness.metrics.scores_from_counts turns those counts and the class supports into scores.
+array. harness.core.metrics.scores_from_counts turns those counts and the class supports into scores.
 """
 
 from __future__ import annotations

@@ -21,12 +21,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.compare import RunOOF, load_comparable
+from harness.posthoc.compare import RunOOF, load_comparable
 from harness.config import ConfigError
-from harness.data import load_train
-from harness.rundir import RunDir
-from harness.schema import Example, rows_digest
-from harness.store import check_output_file
+from harness.data.load import load_train
+from harness.run.rundir import RunDir
+from harness.data.schema import Example, rows_digest
+from harness.core.store import check_output_file
 
 ISSUES = "label_issues.json"
 ERRORS = "errors.html"

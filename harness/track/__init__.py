@@ -24,11 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from harness import keys
+from harness.core import keys
 from harness.config import ExperimentConfig, mask_secrets, masked
-from harness.figures import confusion_figure
-from harness.rundir import RESULT_FILES, RunDir
-from harness.store import atomic_write_json, read_json
+from harness.track.figures import confusion_figure
+from harness.run.rundir import RESULT_FILES, RunDir
+from harness.core.store import atomic_write_json, read_json
 
 class Tracker:
     """The interface, and the null implementation."""

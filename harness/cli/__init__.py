@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from harness.config import ConfigError, ExperimentConfig, field_help, load_config, mask_secrets, masked
-from harness.data import DataError
-from harness.decide import DecisionInputError
-from harness.progress import PrintableStream, printable
-from harness.store import StoreError
+from harness.data.load import DataError
+from harness.posthoc.decision import DecisionInputError
+from harness.core.progress import PrintableStream, printable
+from harness.core.store import StoreError
 
 OVERRIDE_HELP = ("config overrides as section.key=value or --section.key=value "
                  "(the forms W&B agents pass with ${args_no_hyphens} / ${args}); see `harness config --keys`")
@@ -65,7 +65,7 @@ def _validate_config(args: argparse.Namespace) -> ExperimentConfig:
                                                          for o in (args.overrides or []))
     if given:
         return _config(args)
-    from harness.init import InitError, infer
+    from harness.data.init import InitError, infer
 
     try:
         found = infer(args.file)
@@ -79,7 +79,7 @@ def _validate_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from harness.init import InitError, infer, write_recipe
+    from harness.data.init import InitError, infer, write_recipe
 
     try:
         found = infer(args.data)
@@ -97,7 +97,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from harness.data import load_file, summarize
+    from harness.data.load import load_file, summarize
 
     cfg = _validate_config(args)
     try:
@@ -108,7 +108,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             print(printable(f"INVALID {args.file}\n{e}"), file=sys.stderr)
         return 1
-    from harness.folds import class_problems
+    from harness.data.folds import class_problems
 
     labelled = [e for e in examples if e.label is not None]
     problems = class_problems(labelled, cfg.data.label_names(), cfg.cv.n_folds, args.file, cfg.group_key())[0] \
@@ -158,7 +158,7 @@ def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - a tokenizer not on this machine must not fail validation
         return {"error": f"tokenizer {cfg.model.name_or_path!r} is not on this machine ({type(e).__name__}); "
                          "validate reads local files only"}
-    from harness.prompt import PromptBuilder
+    from harness.data.prompt import PromptBuilder
 
     pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names(), cfg.data.facts())
     _, stats = pb.encode(examples, progress=True)
@@ -169,8 +169,8 @@ def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
 
 
 def cmd_folds(args: argparse.Namespace) -> int:
-    from harness.data import load_train
-    from harness.folds import audit, format_audit, make_folds
+    from harness.data.load import load_train
+    from harness.data.folds import audit, format_audit, make_folds
 
     cfg = _config(args)
     examples = load_train(cfg)
@@ -183,7 +183,7 @@ def cmd_folds(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from harness.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
+    from harness.data.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
 
     out = Path(args.out)
     if args.groups < 10:
@@ -199,13 +199,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     cfg = _config(args)
     if os.environ.get("WANDB_SWEEP_ID") and os.environ.get("WANDB_RUN_ID") and not cfg.run_dir:
         # under a W&B agent (or sweep-local): one run directory per sweep run, so runs never share folds
         from harness.config import apply_overrides
-        from harness.rundir import RunDir
+        from harness.run.rundir import RunDir
 
         run = RunDir.of_sweep_run(cfg, os.environ["WANDB_SWEEP_ID"], os.environ["WANDB_RUN_ID"])
         cfg = apply_overrides(cfg, {"run_dir": str(run.path)})
@@ -221,7 +221,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from harness.config import demo_config
-    from harness.cv import run_cv
+    from harness.run.cv import run_cv
 
     cfg = demo_config(list(args.overrides or []))
     run_cv(cfg, verbose=True)
@@ -230,7 +230,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _run_config(run_dir: str, overrides: list[str]) -> ExperimentConfig:
     """A run directory's own config.yaml, with overrides (e.g. decide.n_trials=2000)."""
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     run = RunDir(run_dir)
     path = run.config_path
@@ -240,7 +240,7 @@ def _run_config(run_dir: str, overrides: list[str]) -> ExperimentConfig:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from harness.decide import decide_run
+    from harness.posthoc.decision import decide_run
 
     cfg = _run_config(args.run_dir, list(args.overrides or []))
     decide_run(Path(args.run_dir), cfg, verbose=True, logits=args.logits)
@@ -248,7 +248,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from harness.predict import write_submission
+    from harness.posthoc.predict import write_submission
 
     cfg = _run_config(args.run_dir, list(args.overrides or []))
     write_submission(Path(args.run_dir), cfg, Path(args.out), Path(args.test) if args.test else None)
@@ -256,7 +256,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from harness.tune import run_study, study_status
+    from harness.search.tune import run_study, study_status
 
     overrides = list(args.overrides or [])
     if args.status:
@@ -267,7 +267,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_local(args: argparse.Namespace) -> int:
-    from harness.sweep import LocalSweep, agent_command
+    from harness.search.sweep import LocalSweep, agent_command
 
     sweep = LocalSweep(args.sweep, args.state_dir, list(args.overrides or []), args.poll, verbose=True)
     if args.dry_run:
@@ -282,7 +282,7 @@ def cmd_sweep_local(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report import write_report
+    from harness.track.report import write_report
 
     out = write_report(args.run_dirs, args.out)  # None: where the runs are
     print(f"wrote {out} comparing {len(args.run_dirs)} run(s); open it in a browser")
@@ -290,9 +290,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import run_compare
+    from harness.posthoc.compare import run_compare
 
-    from harness.report import default_output
+    from harness.track.report import default_output
 
     out = args.out or default_output(args.run_dirs, "compare.html")  # beside the runs, never the current folder
     run_compare(args.run_dirs, args.reference, out, track=not args.no_track, n_boot=args.n_boot, use=args.use)
@@ -300,7 +300,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from harness.ensemble import build_ensemble
+    from harness.posthoc.ensemble import build_ensemble
 
     if args.stack_c is not None and not args.stack:
         raise ConfigError(["--stack-c: applies to --stack only (a weight blend has no stacker); add --stack"])
@@ -312,9 +312,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from harness.audit import audit_runs
+    from harness.posthoc.audit import audit_runs
 
-    from harness.report import default_output
+    from harness.track.report import default_output
 
     out = args.out or default_output(args.run_dirs, f"audit-{Path(args.run_dirs[0]).name}")
     audit_runs(args.run_dirs, out, top=args.top)
@@ -322,7 +322,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     run = RunDir(args.run_dir)
     if not run.path.is_dir():
@@ -345,15 +345,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from harness.dashboard import build_report
-    from harness.report import load_run
-    from harness.store import read_json
+    from harness.track.dashboard import build_report
+    from harness.track.report import load_run
+    from harness.core.store import read_json
 
     project, group, names = args.project, args.group, []
     if args.run:
         run = load_run(args.run)
         names = run.label_names
-        from harness.rundir import RunDir
+        from harness.run.rundir import RunDir
 
         track = RunDir(args.run).track_path
         ids = read_json(track) if track.exists() else {}
@@ -366,7 +366,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         report.save()
         print(f"saved W&B report: {report.url}")
         return 0
-    from harness.store import atomic_write_text
+    from harness.core.store import atomic_write_text
 
     atomic_write_text(Path(args.out), report._to_model().model_dump_json(indent=1))
     print(f"wrote the report spec to {args.out} ({len(report.blocks)} blocks, runs filtered by "

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError
-from harness.data import Example, group_of
-from harness.store import StoreError, atomic_write_json, read_json
+from harness.data.load import Example, group_of
+from harness.core.store import StoreError, atomic_write_json, read_json
 
 
 @dataclass

@@ -85,7 +85,7 @@ def infer(path: str | Path) -> Inferred:
     if not path.is_file():
         raise InitError(f"{path}: not found (or not a file)")
     if _is_psydefconv(path):
-        from harness.presets import PRESETS
+        from harness.config.presets import PRESETS
 
         return Inferred(path, "psydefconv", preset="psydefdetect", groups=5, labels=list(PRESETS["psydefdetect"].labels),
                         why=["format psydefconv: a JSON list of dialogues with a target utterance",
@@ -180,7 +180,7 @@ def write_recipe(found: Inferred, out: Path, method: str = "tfidf", name: str | 
                          name=name, method=method, data_block=block, folds=min(5, max(2, found.groups)),
                          backend="wandb")
     from harness.config import from_dict
-    from harness.store import atomic_write_text
+    from harness.core.store import atomic_write_text
 
     from_dict(yaml.safe_load(text), source=str(out))  # the recipe must load as it is (ConfigError if not)
     atomic_write_text(out, text)

@@ -25,8 +25,8 @@ import warnings
 import yaml
 
 from harness.config import ConfigError, field_help, mask_secrets, parse_overrides, parse_yaml
-from harness.rundir import RunDir
-from harness.store import atomic_write_json, read_json
+from harness.run.rundir import RunDir
+from harness.core.store import atomic_write_json, read_json
 
 warnings.filterwarnings("ignore", message=".*allow_population_by_field_name.*")  # from the sweeps package
 
@@ -298,7 +298,7 @@ class LocalSweep:
     def compare(self, n_boot: int = 2000) -> dict[str, Any] | None:
         """`harness compare` over the finished runs, each against the previous one: printed, written next to
         the sweep state (compare.html, compare.json) and logged as W&B tables (offline here)."""
-        from harness.compare import run_compare
+        from harness.posthoc.compare import run_compare
 
         dirs = self.finished_run_dirs()
         if len(dirs) < 2:

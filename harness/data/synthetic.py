@@ -13,7 +13,7 @@ import json
 import random
 from pathlib import Path
 
-from harness.schema import SEEKER, Example, Turn
+from harness.data.schema import SEEKER, Example, Turn
 
 # Class counts of the official PsyDefDetect train set (1,864 items, 200 dialogues).
 OFFICIAL_COUNTS = [296, 108, 61, 99, 84, 48, 172, 968, 28]

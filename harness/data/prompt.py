@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from harness.config import PromptConfig
-from harness.data import Example, Turn
-from harness.presets import Preset, named_guides
+from harness.data.load import Example, Turn
+from harness.config.presets import Preset, named_guides
 
 TARGET_OPEN = ">>> TARGET "
 ELLIPSIS = "... "
@@ -138,7 +138,7 @@ class PromptBuilder:
 
     def encode(self, examples: Sequence[Example], progress: bool = False) -> tuple[list[list[int]], PromptStats]:
         """Token ids per example (no truncation needed: every prompt fits the budget) and stats."""
-        from harness.progress import progress_bar
+        from harness.core.progress import progress_bar
 
         ids: list[list[int]] = []
         stats = PromptStats(lengths=[])

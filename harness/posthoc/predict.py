@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig
-from harness.data import Example, load_file
-from harness.decide import DecisionInputError, apply_to_test, check_probs, load_decision
-from harness.rundir import RunDir
-from harness.schema import content_digest, rows_digest
-from harness.store import StoreError, atomic_write_text
+from harness.data.load import Example, load_file
+from harness.posthoc.decision import DecisionInputError, apply_to_test, check_probs, load_decision
+from harness.run.rundir import RunDir
+from harness.data.schema import content_digest, rows_digest
+from harness.core.store import StoreError, atomic_write_text
 
 
 def _run_test_probs(run: RunDir, digest: str) -> np.ndarray | None:
@@ -92,7 +92,7 @@ def fold_models(run: RunDir, cfg: ExperimentConfig) -> dict[tuple[int, int], Pat
 def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> np.ndarray:
     """A new file scored for an ensemble directory: every member run's fold models score it (each run once),
     stacked like the ensemble's test.npz (members, folds, rows, classes)."""
-    from harness.ensemble import check_members_unchanged
+    from harness.posthoc.ensemble import check_members_unchanged
 
     run = RunDir(run_dir)
     check_members_unchanged(run)
@@ -131,7 +131,7 @@ def _probe_writable(out: Path) -> None:
 def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
                      verbose: bool = True) -> dict[str, Any]:
     """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
-    from harness.store import check_output_file
+    from harness.core.store import check_output_file
 
     check_output_file(Path(out), "--out")  # before anything is scored
     _probe_writable(Path(out))
@@ -143,7 +143,7 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
         examples = load_file(test_file, cfg, require_label=False)
         ids = [e.id for e in examples]
         if run.is_ensemble():
-            from harness.ensemble import combine_test
+            from harness.posthoc.ensemble import combine_test
 
             probs = combine_test(run, member_test_probs(run_dir, examples, verbose))
         else:

@@ -8,7 +8,7 @@ then writes the submission from the blended test probabilities of every member (
 scored by each member run's own fold models). Runs whose folds differ are refused: their OOF rows were
 predicted by models trained on different rows, so no blend fitted on them is honest.
 
-Blended members are temperature-scaled first (harness.calibrate), so that an over-confident member does not
+Blended members are temperature-scaled first (harness.posthoc.calibrate), so that an over-confident member does not
 weigh more for it. `--stack` replaces the blend by a stacker: a class-weighted logistic regression on the
 members' log-probabilities, cross-fitted by fold, whose OOF output is the ensemble's one "seed"; the decision
 ladder then runs on it as on any run. combiner.npz holds what `predict` needs to do the same to test rows.
@@ -22,12 +22,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.calibrate import crossfit_temperature, scale
-from harness.compare import load_comparable
+from harness.posthoc.calibrate import crossfit_temperature, scale
+from harness.posthoc.compare import load_comparable
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
-from harness.cv import oof_metrics
+from harness.run.cv import oof_metrics
 from harness.methods.linear import LinearHead
-from harness.rundir import COMBINER, EnsembleMember, OofArrays, RunDir, TestArrays
+from harness.run.rundir import COMBINER, EnsembleMember, OofArrays, RunDir, TestArrays
 
 
 def members_of(run_dir: Path) -> list[EnsembleMember] | None:
@@ -80,7 +80,7 @@ class Stacker:
 
     @classmethod
     def fit(cls, probs: np.ndarray, labels: np.ndarray, cfg: ExperimentConfig, C: float) -> "Stacker":
-        from harness.weights import class_weights
+        from harness.data.weights import class_weights
 
         x = stack_features(probs)
         mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
@@ -175,7 +175,7 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     member weights with δ and τ. `stack`: a class-weighted logistic regression on the members' log-probabilities,
     cross-fitted by fold (its OOF rows never come from a stacker that saw their fold), then the same ladder."""
     from harness.config import parse_overrides
-    from harness.decide import decide_run
+    from harness.posthoc.decision import decide_run
 
     out = Path(out)
     target = RunDir(out)
@@ -254,7 +254,7 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
 def check_members(run_dirs: Sequence[str | Path]) -> None:
     """Every member a verified, finished run of its own (all problems at once): a manifest, a data fingerprint,
     folds, OOF and test files; an ensemble is no member (its runs would count twice)."""
-    from harness.store import StoreError
+    from harness.core.store import StoreError
 
     problems = []
     for d in run_dirs:
@@ -313,7 +313,7 @@ def check_members_unchanged(run: RunDir) -> None:
 
 
 def _per_fold(cfg: ExperimentConfig, y: np.ndarray, fold: np.ndarray, probs: np.ndarray) -> list[dict[str, Any]]:
-    from harness.metrics import confusion, scores_from_confusion
+    from harness.core.metrics import confusion, scores_from_confusion
 
     k = probs.shape[-1]
     pred = probs.mean(0).argmax(1)

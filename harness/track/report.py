@@ -16,9 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness import keys
-from harness.figures import FIG_DPI, confusion_figure, plt_module, reliability_figure, wrap_label
-from harness.store import StoreError, atomic_write_text
+from harness.core import keys
+from harness.track.figures import FIG_DPI, confusion_figure, plt_module, reliability_figure, wrap_label
+from harness.core.store import StoreError, atomic_write_text
 
 
 @dataclass
@@ -47,7 +47,7 @@ class RunSummary:
 def load_run(run_dir: str | Path) -> RunSummary:
     """Read one finished run directory; a clear error names what is missing."""
     from harness.config import ConfigError
-    from harness.rundir import RunDir
+    from harness.run.rundir import RunDir
 
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
@@ -290,9 +290,9 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path | None = None,
                  sections: Sequence[tuple[str, str]] = (), title: str = "harness report") -> Path:
     """Compare run directories in one static HTML file (atomically written). `out` None: where the runs are
     (one run: its own report.html; several: report.html beside the first), never the current directory."""
-    from harness.store import check_output_file
+    from harness.core.store import check_output_file
 
-    from harness.rundir import REPORT
+    from harness.run.rundir import REPORT
 
     out = Path(out) if out is not None else default_output(run_dirs, REPORT, inside_one=True)
     check_output_file(out, "--out")

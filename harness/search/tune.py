@@ -19,9 +19,9 @@ from typing import Any
 
 import warnings
 
-from harness import keys
-from harness.rundir import RunDir
-from harness.samplers import make_sampler
+from harness.core import keys
+from harness.run.rundir import RunDir
+from harness.core.samplers import make_sampler
 from harness.config import ConfigError, ExperimentConfig, TuneConfig, apply_overrides, load_config, mask_secrets, redact
 
 warnings.filterwarnings("ignore", message=".*(experimental|RetryHeartbeatStaleTrialCallback|heartbeat).*")
@@ -129,7 +129,7 @@ def fail_dead_local_trials(study: Any, say: Any, max_retry: int) -> None:
 
     import optuna
 
-    from harness.claims import _pid_alive
+    from harness.run.claims import _pid_alive
 
     host = socket.gethostname()
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
@@ -159,7 +159,7 @@ class Objective:
         import numpy as np
         import optuna
 
-        from harness.cv import run_cv
+        from harness.run.cv import run_cv
         from harness.track import make_tracker
 
         import os

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from harness import keys
+from harness.core import keys
 
 HEADLINE = list(keys.HEADLINE)
 # config keys a search typically varies (parallel coordinates); every one is a real key (tests/test_track.py)

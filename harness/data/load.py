@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.config import ExperimentConfig
-from harness.schema import SEEKER, Example, Turn  # noqa: F401  (re-exported: loaders return them)
+from harness.data.schema import SEEKER, Example, Turn  # noqa: F401  (re-exported: loaders return them)
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,7 @@ def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> l
 
 def load_train(cfg: ExperimentConfig) -> list[Example]:
     if cfg.data.synthetic != "none":
-        from harness.synthetic import make_dreaddit, make_psydefconv
+        from harness.data.synthetic import make_dreaddit, make_psydefconv
 
         gen = make_psydefconv if cfg.data.synthetic == "psydefconv" else make_dreaddit
         examples = gen(n_groups=cfg.data.synthetic_groups, seed=cfg.data.synthetic_seed)

@@ -1,0 +1,1 @@
+"""Leaves every layer may use: summary-key names, atomic writes, progress, metrics, samplers."""

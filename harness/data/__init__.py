@@ -1,0 +1,1 @@
+"""Rows and folds: loaders, validation, grouped folds, prompts, augmentation, synthetic data, init."""

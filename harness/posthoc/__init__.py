@@ -1,0 +1,1 @@
+"""After the folds: the decision ladder, calibration, ensembles, comparisons, audits, predictions."""

@@ -1,0 +1,1 @@
+"""The run directory (RunDir, manifest, claims and locks) and the fold loop."""

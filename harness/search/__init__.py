@@ -1,0 +1,1 @@
+"""Searches over configs: Optuna studies and W&B sweeps."""
