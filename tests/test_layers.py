@@ -166,3 +166,44 @@ def test_only_rundir_names_the_run_directory_files():
                     and (mod, node.value) not in allowed:
                 found.append(f"{mod}: {node.value!r} (line {node.lineno})")
     assert not found, "run-directory file names outside harness.run.rundir:\n" + "\n".join(found)
+
+
+def _config_reads(tree: ast.AST, names: set[str]) -> list[tuple[int, str]]:
+    """`cfg.<section>` / `config.<section>` / `x.read_config().<section>` reads of one of `names`."""
+    def is_config(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in ("cfg", "config") or node.id.endswith("_cfg")
+        if isinstance(node, ast.Attribute):
+            return node.attr in ("cfg", "config")
+        return isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) and \
+            getattr(node.func, "attr", getattr(node.func, "id", "")) in ("read_config", "load_config",
+                                                                           "load_run_config")
+    return [(n.lineno, ast.unparse(n)) for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and n.attr in names and is_config(n.value)]
+
+
+def test_only_methods_read_method_settings():
+    """A method's settings (its own section, and the sections the HF family shares: model, lora, quant,
+    generative) are read by the method's folder and methods/hf only; the rest of the package hands them over
+    (`cfg.settings()`) without reading a key."""
+    from harness.methods import registry
+
+    names = set(registry.sections())
+    assert {"model", "lora", "quant", "generative", "tfidf", "sft"} <= names
+    found = [f"{mod}:{line}: {text}" for mod, path in modules().items() if not mod.startswith("harness.methods.")
+             for line, text in _config_reads(ast.parse(path.read_text()), names)]
+    assert not found, "method settings read outside the methods:\n" + "\n".join(found)
+    assert _config_reads(ast.parse("cfg.lora.r\nrun.read_config().tfidf"), names)  # the check can fail
+
+
+def test_methods_never_see_the_experiment_config():
+    """Methods are built from (settings, TaskInfo): no module under harness/methods names ExperimentConfig except
+    base.py, where make_method and TaskInfo.of turn a config into those two."""
+    def names(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | \
+            {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+
+    found = [mod for mod, path in modules().items() if mod.startswith("harness.methods.")
+             and mod != "harness.methods.base" and "ExperimentConfig" in names(path)]
+    assert not found, f"modules under harness/methods that see ExperimentConfig: {found}"

@@ -39,6 +39,26 @@ def test_every_installed_method_names_itself():
 
 
 @pytest.mark.parametrize("name", installed())
+def test_every_method_is_built_from_its_settings_and_a_task_alone(name, tmp_path):
+    """No experiment config: the method's settings dataclass (its section's defaults, shared sections included,
+    the CPU model where it reads one) and a TaskInfo are all it is given, and all it keeps."""
+    import dataclasses
+
+    from harness.config import PromptConfig
+    from harness.methods.base import TaskInfo
+    from harness.methods.registry import spec
+
+    settings = spec(name).config() if spec(name).config else None
+    if hasattr(settings, "model"):
+        settings = dataclasses.replace(settings, model=dataclasses.replace(settings.model, name_or_path="tiny-qwen3"))
+    task = TaskInfo(label_names=("calm", "worried", "angry"), prompt=PromptConfig(max_length=64), group_key="group",
+                    runs_root=tmp_path)
+    method = method_class(name)(settings, task, None)
+    assert method.settings is settings and method.task is task and method.label_names == ["calm", "worried", "angry"]
+    assert not any(isinstance(v, ExperimentConfig) for v in vars(method).values())
+
+
+@pytest.mark.parametrize("name", installed())
 def test_method_contract(name, tmp_path):
     """harness.testing.check_method over every installed method, with the settings it declares: the same check a
     plugin author runs (tests/test_plugins.py does, on a third-party method)."""

@@ -212,9 +212,11 @@ def test_every_builtin_method_is_one_folder():
         assert spec.method.startswith(f"harness.methods.{name}."), spec.method
         if spec.config is not None:
             assert spec.config.__module__ == f"harness.methods.{name}.config"
-    text = textwrap.dedent((Path(cli.__file__).parent / "config" / "sections.py").read_text())
+    text = textwrap.dedent((root.parent / "config" / "sections.py").read_text())
     in_core = [s.config.__name__ for s in registry.specs().values() if s.config and f"class {s.config.__name__}" in text]
-    assert not in_core  # no method's section in the core config
+    in_core += [tp.__name__ for tp in registry.shared_sections().values() if f"class {tp.__name__}" in text]
+    assert not in_core  # no method's settings, and no section only methods share, in the core config
+    assert {"model", "lora", "quant", "generative"} <= set(registry.shared_sections())
 
 
 def test_a_finished_plugin_run_is_read_after_its_plugin_is_gone(toy_installed, tmp_path, monkeypatch, capsys):

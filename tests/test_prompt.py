@@ -56,7 +56,7 @@ def test_short_dialogue_untouched(minilm_tokenizer):
 
 
 def test_any_hf_tokenizer_tiny_qwen3_and_stats():
-    from harness.config import ModelConfig
+    from harness.methods.hf.settings import ModelConfig
     from harness.methods.hf.model import load_tokenizer
 
     tok = load_tokenizer(ModelConfig(name_or_path="tiny-qwen3"))

@@ -6,6 +6,7 @@ import torch
 from transformers import TrainerCallback
 
 from helpers import tiny_config
+from harness.methods.base import TaskInfo
 from harness.config import LossConfig
 from harness.methods.hf.losses import imbalance_loss
 from harness.data.weights import class_weights
@@ -65,7 +66,7 @@ def _one_step(tmp_path, batch: int, accum: int):
     tok = load_tokenizer(cfg.model)
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg, cfg.data.label_names(), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
     weights = class_weights([e.label for e in ex], 9, cfg.loss)
     cap = GradCapture(model)
     tr = ImbalanceTrainer(model=model, args=training_arguments(cfg, tmp_path / f"o{batch}", 0, False, "fp32"),
@@ -100,7 +101,7 @@ def _qlora_setup(tmp_path, fix: bool):
     tok = load_tokenizer(cfg.model)
     ex = make_psydefconv(n_groups=12)[:24]
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
-    model = build_model(cfg, cfg.data.label_names(), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
     import bitsandbytes as bnb
 
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
@@ -173,7 +174,7 @@ def test_lora_changes_base_does_not_and_adapter_reload_is_identical(tmp_path):
     ex = make_psydefconv(n_groups=12)[:16]
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg, cfg.data.label_names(), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
     base0 = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     train0 = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert any("score" in n for n in train0), "the head must be trained"
@@ -186,7 +187,7 @@ def test_lora_changes_base_does_not_and_adapter_reload_is_identical(tmp_path):
             assert torch.equal(p, base0[n]), n
     probs, _ = predict_proba(model, ids, make_collator(tok, 8), 8)
     model.save_pretrained(tmp_path / "adapter")
-    again = load_trained(cfg, cfg.data.label_names(), tok, tmp_path / "adapter")
+    again = load_trained(cfg.settings(), TaskInfo.of(cfg), tok, tmp_path / "adapter")
     probs2, _ = predict_proba(again, ids, make_collator(tok, 8), 8)
     np.testing.assert_allclose(probs, probs2, rtol=1e-5, atol=1e-6)
 
@@ -197,7 +198,7 @@ def test_length_sorted_inference_pads_little_and_keeps_order(tmp_path):
     ex = make_psydefconv(n_groups=20)
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg, cfg.data.label_names(), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
     coll = make_collator(tok, 8)
     sorted_probs, stats = predict_proba(model, ids, coll, 16)
     one_by_one = np.concatenate([predict_proba(model, [x], coll, 1)[0] for x in ids[:10]])

@@ -141,31 +141,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-TOKENIZED_METHODS = ("seqcls", "sft", "prompt", "preference")  # the methods whose inputs are token prompts
-
-
 def _token_summary(cfg: ExperimentConfig, examples: list) -> dict[str, Any]:
-    """Prompt-length percentiles with the configured tokenizer, for methods that tokenise a prompt; read from
-    local files only (validate never reaches a hub); skipped, with the reason, when it is not here."""
-    import numpy as np
+    """Prompt-length percentiles, for methods whose inputs are token prompts (the method's own settings say with
+    which tokenizer: harness.methods.hf reads them)."""
+    from harness.methods.registry import specs
 
-    if cfg.method not in TOKENIZED_METHODS:
+    spec = specs().get(cfg.method)
+    if spec is None or not spec.token_prompts:
         return {"error": f"method {cfg.method!r} builds no token prompt"}
-    try:
-        from harness.methods.hf.model import load_tokenizer
+    from harness.methods.base import TaskInfo
+    from harness.methods.hf.model import prompt_token_summary
 
-        tok = load_tokenizer(cfg.model, local_only=True)
-    except Exception as e:  # noqa: BLE001 - a tokenizer not on this machine must not fail validation
-        return {"error": f"tokenizer {cfg.model.name_or_path!r} is not on this machine ({type(e).__name__}); "
-                         "validate reads local files only"}
-    from harness.data.prompt import PromptBuilder
-
-    pb = PromptBuilder(cfg.prompt, tok, cfg.data.label_names(), cfg.data.facts())
-    _, stats = pb.encode(examples, progress=True)
-    lens = np.array(stats.lengths)
-    return {"tokenizer": cfg.model.name_or_path, "budget": cfg.prompt.max_length, "rows": stats.n,
-            "truncated": stats.truncated, "over_budget": stats.over_budget,
-            "percentiles": {p: int(np.percentile(lens, p)) for p in (50, 90, 95, 99, 100)}}
+    return prompt_token_summary(cfg.settings(), TaskInfo.of(cfg), examples)
 
 
 def cmd_folds(args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
 """The experiment config: the core sections plus the settings section of every method that has one.
 
 A method's section comes from the method registry (harness.methods.registry: built-in packages and the
-`harness.methods` entry points), so a new method adds its settings without touching this file. The chosen
-method's section is always present (with its defaults); another method's section is kept when given.
+`harness.methods` entry points), so a new method adds its settings without touching this file. So do the
+sections a family of methods shares (the HF methods' model, lora, quant, generative: declared by their
+settings' dataclass). The chosen method's sections are always present (with their defaults); another
+method's section is kept when given. Only the method reads its settings: `settings()` hands them over.
 """
 
 from __future__ import annotations
@@ -15,16 +17,17 @@ from typing import Any
 
 import yaml
 
+from harness.config.fields import own_dict, own_fields, shared_fields
 from harness.config.fields import setting as _help
 from harness.config.secrets import masked
-from harness.config.sections import (AugmentConfig, CVConfig, DataConfig, DecideConfig, GenerativeConfig,
-                                     LoraConfig, LossConfig, ModelConfig, PromptConfig, QuantConfig, TrackConfig,
-                                     TrainConfig, TuneConfig)
+from harness.config.sections import (AugmentConfig, CVConfig, DataConfig, DecideConfig, LossConfig, PromptConfig,
+                                     TrackConfig, TrainConfig, TuneConfig)
 from harness.config.types import NO, coerce, type_name
 
 
 def method_sections() -> dict[str, type]:
-    """section name -> dataclass of every installed method's own settings."""
+    """section name -> dataclass of every installed method's own settings, and of every section a family of
+    methods shares (model, lora, quant, generative)."""
     from harness.methods.registry import sections
 
     return sections()
@@ -45,30 +48,29 @@ class ExperimentConfig:
     method: str = _help("classifier family: an installed method (`harness config --methods` lists them)", "seqcls")
     data: DataConfig = field(default_factory=DataConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
-    quant: QuantConfig = field(default_factory=QuantConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     cv: CVConfig = field(default_factory=CVConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    generative: GenerativeConfig = field(default_factory=GenerativeConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     track: TrackConfig = field(default_factory=TrackConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
-    # the methods' own sections (section name -> its dataclass), written at the top level in YAML
+    # the methods' own sections and the shared ones (section name -> its dataclass), at the top level in YAML
     sections: dict[str, Any] = field(default_factory=dict, metadata={"internal": True})
 
     def __post_init__(self) -> None:
-        own = self.method_spec_section()
-        if own is not None and own[0] not in self.sections:
-            self.sections[own[0]] = own[1]()
+        spec = self._spec()
+        if spec is None or spec.config is None:
+            return
+        known = method_sections()
+        for name in [spec.section] * bool(spec.section) + list(shared_fields(spec.config)):
+            if name not in self.sections and name in known:
+                self.sections[name] = known[name]()
 
-    def method_spec_section(self) -> tuple[str, type] | None:
+    def _spec(self) -> Any:
         from harness.methods.registry import specs
 
-        spec = specs().get(self.method)
-        return (spec.section, spec.config) if spec is not None and spec.section and spec.config else None
+        return specs().get(self.method)
 
     def __getattr__(self, name: str) -> Any:
         """`cfg.tfidf`: a method's section, read by that method (nothing else reads another's section)."""
@@ -80,9 +82,14 @@ class ExperimentConfig:
         raise AttributeError(f"{type(self).__name__} has no section or key {name!r}")
 
     def settings(self) -> Any:
-        """The chosen method's own section (None when it has none)."""
-        own = self.method_spec_section()
-        return self.sections[own[0]] if own else None
+        """The chosen method's settings (None when it has none): its own section, with the shared sections its
+        dataclass declares (an HF method's model, lora, quant, train, loss, generative) filled from this config."""
+        spec = self._spec()
+        if spec is None or spec.config is None:
+            return None
+        own = self.sections[spec.section] if spec.section else spec.config()
+        shared = {name: getattr(self, name) for name in shared_fields(spec.config)}
+        return dataclasses.replace(own, **shared) if shared else own
 
     # -- derived ----------------------------------------------------------------
     def resolved_run_dir(self) -> Path:
@@ -112,7 +119,7 @@ class ExperimentConfig:
             p.extend(sub.check())
         own = self.settings() if self.method in installed else None
         if own is not None and hasattr(own, "check_with"):
-            p.extend(own.check_with(self))
+            p.extend(own.check_with(self.data.label_names()))
         n = len(self.data.label_names())
         if not n:  # data.check said why there are no labels; a class index cannot be checked against none
             return p
@@ -134,24 +141,28 @@ class ExperimentConfig:
         if self.name in ("", ".", "..") or "/" in self.name or "\\" in self.name:
             p.append(f"name: {self.name!r} must be one path component (it names the run directory under "
                      "output_dir); set run_dir for a directory elsewhere")
-        if self.generative.verbalizers is not None and len(self.generative.verbalizers) != n:
-            p.append(f"generative.verbalizers: {len(self.generative.verbalizers)} for {n} labels")
         if self.decide.blend == "fixed" and self.decide.weights and len(self.decide.weights) != len(self.train.seeds):
             p.append(f"decide.weights: {len(self.decide.weights)} weights for {len(self.train.seeds)} seeds")
         return p
 
     # -- export -----------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, the methods' sections at the top level (as in YAML), after the core sections."""
+        """Plain data, the methods' sections at the top level (as in YAML): the shared sections after `prompt`,
+        the methods' own before `decide`."""
+        from harness.methods.registry import shared_sections
+
+        shared = [s for s in shared_sections() if s in self.sections]
+        own = sorted(s for s in self.sections if s not in shared)
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name == "sections":
                 continue
             if f.name == "decide":
-                out.update({k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else dict(v)  # a plugin's, as read
-                            for k, v in sorted(self.sections.items())})
+                out.update({k: _section_dict(self.sections[k]) for k in own})
             value = getattr(self, f.name)
             out[f.name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            if f.name == "prompt":
+                out.update({k: _section_dict(self.sections[k]) for k in shared})
         return out
 
     def to_flat_dict(self, sep: str = ".") -> dict[str, Any]:
@@ -174,6 +185,10 @@ class ExperimentConfig:
         atomic_write_text(Path(path), self.to_yaml())
 
 
+def _section_dict(section: Any) -> dict[str, Any]:
+    return own_dict(section) if dataclasses.is_dataclass(section) else dict(section)  # a plugin's, as read
+
+
 def key_types() -> dict[str, Any]:
     """`section.key` (and top-level `key`) -> its type, for every core key and every installed method's."""
     out: dict[str, Any] = {}
@@ -187,7 +202,8 @@ def key_types() -> dict[str, Any]:
         else:
             out[f.name] = tp
     for name, cls in method_sections().items():
-        out.update({f"{name}.{k}": t for k, t in typing.get_type_hints(cls).items()})
+        hints = typing.get_type_hints(cls)
+        out.update({f"{name}.{f.name}": hints[f.name] for f in own_fields(cls)})
     return out
 
 
@@ -203,7 +219,7 @@ def field_help() -> dict[str, str]:
         else:
             out[f.name] = _method_help() if f.name == "method" else f.metadata.get("help", "")
     for name, cls in method_sections().items():
-        out.update({f"{name}.{g.name}": g.metadata.get("help", "") for g in dataclasses.fields(cls)})
+        out.update({f"{name}.{g.name}": g.metadata.get("help", "") for g in own_fields(cls)})
     return out
 
 
@@ -219,7 +235,7 @@ def field_defaults() -> dict[str, Any]:
         else:
             out[f.name] = value
     for name, cls in method_sections().items():
-        out.update({f"{name}.{k}": v for k, v in dataclasses.asdict(cls()).items()})
+        out.update({f"{name}.{k}": v for k, v in own_dict(cls()).items()})
     return out
 
 

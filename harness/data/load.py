@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.config import ExperimentConfig
+from harness.config import DataConfig, ExperimentConfig
 from harness.data.schema import SEEKER, Example, Turn  # noqa: F401  (re-exported: loaders return them)
 
 
@@ -278,22 +278,27 @@ def _cell(value: Any) -> str:
 
 def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> list[Example]:
     """Read and validate one file in the configured format; raise DataError with every problem."""
+    return read_file(path, cfg.data, require_label)
+
+
+def read_file(path: str | Path, data: DataConfig, require_label: bool) -> list[Example]:
+    """One file read as `data` (a `data:` section) describes it; DataError lists every problem."""
     path = Path(path)
     issues: list[Issue] = []
-    n_labels = len(cfg.data.label_names())
-    if cfg.data.format == "psydefconv" and path.suffix.lower() in (".csv", ".tsv"):
+    n_labels = len(data.label_names())
+    if data.format == "psydefconv" and path.suffix.lower() in (".csv", ".tsv"):
         raise DataError([Issue(str(path), "file", "-", f"a {path.suffix} table, but data.format is psydefconv (JSON "
                                "dialogues): pass data.format=table and data.labels=[...] (label names in id order), "
                                "and data.group_column=... if rows share a group")])
-    if cfg.data.format == "psydefconv":
+    if data.format == "psydefconv":
         recs = _read_records(path, issues)
         examples, more = ([], []) if recs is None else parse_psydefconv(recs, str(path), n_labels, require_label)
     else:
         rows = _table_rows(path, issues)
-        examples, more = ([], []) if rows is None else parse_table(rows, str(path), cfg.data,
-                                                                   cfg.data.label_names(), require_label)
+        examples, more = ([], []) if rows is None else parse_table(rows, str(path), data,
+                                                                   data.label_names(), require_label)
     issues += more
-    limit = cfg.data.max_target_chars
+    limit = data.max_target_chars
     issues += [Issue(str(path), f"id {e.id}", "target", f"{len(e.target):,} characters, over data.max_target_chars="
                      f"{limit:,} (a pasted document? a broken export?); raise the limit if it is real")
                for e in examples if len(e.target) > limit]
@@ -305,34 +310,37 @@ def load_file(path: str | Path, cfg: ExperimentConfig, require_label: bool) -> l
 
 
 def load_train(cfg: ExperimentConfig) -> list[Example]:
-    if cfg.data.synthetic != "none":
+    return load_rows(cfg.data)
+
+
+def load_rows(data: DataConfig) -> list[Example]:
+    """The labelled rows a `data:` section names: a file, or generated synthetic rows."""
+    if data.synthetic != "none":
         from harness.data.synthetic import make_dreaddit, make_psydefconv
 
-        gen = make_psydefconv if cfg.data.synthetic == "psydefconv" else make_dreaddit
-        examples = gen(n_groups=cfg.data.synthetic_groups, seed=cfg.data.synthetic_seed)
+        gen = make_psydefconv if data.synthetic == "psydefconv" else make_dreaddit
+        examples = gen(n_groups=data.synthetic_groups, seed=data.synthetic_seed)
         top = max(e.label for e in examples if e.label is not None)
-        names = cfg.data.label_names()
+        names = data.label_names()
         if top >= len(names):
             from harness.config import ConfigError
 
-            raise ConfigError([f"data.labels: {len(names)} names ({names}) but the synthetic {cfg.data.synthetic} "
+            raise ConfigError([f"data.labels: {len(names)} names ({names}) but the synthetic {data.synthetic} "
                                f"data has labels 0..{top}"])
-    elif not cfg.data.train_path:
+    elif not data.train_path:
         from harness.config import ConfigError
 
         raise ConfigError(["data.train_path: required unless data.synthetic is set"])
     else:
-        examples = load_file(cfg.data.train_path, cfg, require_label=True)
-    if cfg.data.max_rows:
-        examples = examples[: cfg.data.max_rows]
+        examples = read_file(data.train_path, data, require_label=True)
+    if data.max_rows:
+        examples = examples[: data.max_rows]
     return examples
 
 
-def load_task(cfg: ExperimentConfig, task: Any) -> list[Example]:
+def load_task(task: Any) -> list[Example]:
     """The labelled rows of an extra training task (`sft.extra_tasks` entry), read like the experiment's own."""
-    from dataclasses import replace
-
-    return load_train(replace(cfg, data=task.data))
+    return load_rows(task.data)
 
 
 def load_test(cfg: ExperimentConfig) -> list[Example]:

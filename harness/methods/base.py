@@ -1,5 +1,8 @@
 """The seam every classifier method plugs into.
 
+A method is built from its own settings (its dataclass, shared sections filled in) and a `TaskInfo`: what the
+fold loop knows of the task. It never sees the experiment config.
+
 The fold loop (harness.run.cv) knows only this protocol: it hands a method `Example` rows (never token ids, so
 methods without a tokenizer never see one) and a `FoldContext` (which run, seed and fold; a scratch folder;
 the fold's class weights; a log sink; a way to reach another run's same fold), and gets back a `Fitted`
@@ -14,13 +17,14 @@ settings' dataclass, and the `Method` subclass. See README, "Add a method".
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from harness.config import ConfigError, ExperimentConfig
+from harness.config import ConfigError, ExperimentConfig, PromptConfig
+from harness.config.presets import Preset
 from harness.methods.registry import spec, specs
 from harness.run.rundir import RunDir
 from harness.data.schema import Example
@@ -30,6 +34,24 @@ LogSink = Callable[[dict[str, float], int], None]  # (values, step): training cu
 
 def no_log(values: dict[str, float], step: int) -> None:
     """The log sink when nothing tracks."""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the fold loop knows about the task: all a method learns of the experiment beyond its own settings."""
+    label_names: tuple[str, ...]
+    prompt: PromptConfig = field(default_factory=PromptConfig)  # how a row becomes text: layout, context turns, token budget, guide
+    facts: Preset | None = None  # the data set's preset: label descriptions, instruction, answer texts
+    score_labels: tuple[int, ...] | None = None  # the classes the official score averages over (None: all)
+    group_key: str = "group"  # rows sharing this key's value stay on one side of every split
+    runs_root: Path = Path("runs")  # where another run is found by experiment name (the config's output_dir)
+
+    @classmethod
+    def of(cls, cfg: ExperimentConfig) -> TaskInfo:
+        score = cfg.data.score_labels
+        return cls(label_names=tuple(cfg.data.label_names()), prompt=cfg.prompt, facts=cfg.data.facts(),
+                   score_labels=tuple(score) if score is not None else None, group_key=cfg.group_key(),
+                   runs_root=Path(cfg.output_dir))
 
 
 @dataclass(frozen=True)
@@ -56,11 +78,11 @@ class FoldContext:
         return model
 
 
-def resolve_other_run(ref: str, run: RunDir, output_dir: str | Path, key: str) -> RunDir:
+def resolve_other_run(ref: str, run: RunDir, task: TaskInfo, key: str) -> RunDir:
     """Another run a method builds on (a path, or an experiment name among this run's siblings, then under
-    output_dir); `key` names the setting in errors."""
+    the task's runs_root); `key` names the setting in errors."""
     try:
-        return RunDir.resolve(ref, run.path, output_dir)
+        return RunDir.resolve(ref, run.path, task.runs_root)
     except FileNotFoundError as e:
         raise ConfigError([f"{key}: {e}: run that experiment first"]) from None
 
@@ -90,10 +112,10 @@ class Method(ABC):
 
     name: str = ""
 
-    def __init__(self, cfg: ExperimentConfig, cache: Path | None = None):
-        self.cfg = cfg
-        self.settings = cfg.settings()  # this method's own section (None when it has none)
-        self.label_names = cfg.data.label_names()
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        self.settings = settings  # its spec's `config` dataclass, shared sections filled in (None: it has none)
+        self.task = task
+        self.label_names = list(task.label_names)
         self.cache = cache  # a folder for content-keyed caches that outlive the process (None: memory only)
 
     def extra_training_data(self) -> dict[str, tuple[str, list[Example]]]:
@@ -124,14 +146,14 @@ def method_class(name: str) -> type[Method]:
 
 
 def make_method(cfg: ExperimentConfig, cache: Path | None = None) -> Method:
-    """The method `cfg.method` names, built for this experiment."""
+    """The method `cfg.method` names, built from its settings and the task (never the config itself)."""
     try:
         cls = method_class(cfg.method)
     except KeyError as e:  # a run of a plugin that is not installed here: readable, not runnable
         from harness.config import ConfigError
 
         raise ConfigError([f"method: {e.args[0]}; install its plugin to train or score with it"]) from None
-    return cls(cfg, cache)
+    return cls(cfg.settings(), TaskInfo.of(cfg), cache)
 
 
 def installed() -> list[str]:

@@ -17,7 +17,9 @@ import importlib.metadata
 import pkgutil
 import warnings
 from pathlib import Path
+from typing import Any
 
+from harness.config.fields import shared_fields
 from harness.methods.spec import CORE_KEYS, MethodSpec
 
 ENTRY_POINT_GROUP = "harness.methods"
@@ -85,6 +87,10 @@ def specs(refresh: bool = False) -> dict[str, MethodSpec]:
                        f"{spec.section!r}")
             elif spec.section in CORE_KEYS:
                 why = f"method {spec.name!r} ({spec.method}) claims the core config key {spec.section!r}"
+            elif spec.section and spec.section in _shared_of(found.values()):
+                why = f"method {spec.name!r} ({spec.method}) claims the shared config section {spec.section!r}"
+            elif _shared_clash(spec, found.values(), sections):
+                why = _shared_clash(spec, found.values(), sections)
             if why and not plugin:
                 raise RegistryError(why)  # a built-in clash is this package's bug
             if why:
@@ -106,6 +112,42 @@ def spec(name: str) -> MethodSpec:
     return known[name]
 
 
-def sections() -> dict[str, type]:
-    """section name -> its dataclass, for every installed method that has settings."""
+def _shared_of(known: Any) -> dict[str, type]:
+    """name -> type of the shared sections (not core keys) that the given specs' settings declare."""
+    out: dict[str, type] = {}
+    for s in known:
+        if s.config is not None:
+            out.update({k: tp for k, tp in shared_fields(s.config).items() if k not in CORE_KEYS})
+    return out
+
+
+def _shared_clash(spec: MethodSpec, known: Any, own_sections: dict[str, str]) -> str | None:
+    """Why `spec`'s shared sections cannot join the known ones: another method's own section of that name, or the
+    same name with another dataclass."""
+    if spec.config is None:
+        return None
+    declared = _shared_of(known)
+    for name, tp in shared_fields(spec.config).items():
+        if name in CORE_KEYS:
+            continue
+        if name in own_sections:
+            return f"method {spec.name!r} shares a section {name!r} that is method {own_sections[name]!r}'s own"
+        if declared.get(name, tp) is not tp:
+            return f"method {spec.name!r} declares the shared section {name!r} with another dataclass"
+    return None
+
+
+def own_sections() -> dict[str, type]:
+    """section name -> its dataclass, for every installed method that has keys of its own."""
     return {s.section: s.config for s in specs().values() if s.section and s.config is not None}
+
+
+def shared_sections() -> dict[str, type]:
+    """section name -> its dataclass, for the sections families of methods share (the HF methods' model, lora,
+    quant, generative), in the order their settings declare them."""
+    return _shared_of(specs().values())
+
+
+def sections() -> dict[str, type]:
+    """Every section beyond the core ones: the methods' own and the shared ones."""
+    return {**shared_sections(), **own_sections()}

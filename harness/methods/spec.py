@@ -13,8 +13,8 @@ from typing import Any
 
 # the experiment config's own top-level keys: no method may take one as its section (tests/test_plugins.py
 # checks this list against ExperimentConfig's fields)
-CORE_KEYS = frozenset({"name", "output_dir", "run_dir", "method", "data", "prompt", "model", "lora", "quant", "train",
-                       "loss", "cv", "augment", "generative", "decide", "track", "tune", "sections"})
+CORE_KEYS = frozenset({"name", "output_dir", "run_dir", "method", "data", "prompt", "train", "loss", "cv", "augment",
+                       "decide", "track", "tune", "sections"})
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,12 @@ class MethodSpec:
     name: the value of `method:` that chooses it.
     method: "module:Class" of its `Method` subclass, imported on first use (choosing tfidf never imports torch).
     help: one line for `harness config --keys` and `--help`.
-    section: the YAML section holding its own settings (None: it has none); `config`: that section's dataclass,
-      whose `check()` returns its problems and whose optional `check_with(cfg)` checks it against the rest of the
-      experiment when this method is the chosen one. uses_model: the method reads `model.name_or_path`.
+    section: the YAML section holding its own keys (None: it has none).
+    config: the dataclass of the method's settings, what its `Method` is built from: its own keys (the section's),
+      plus the sections it shares with a family of methods, declared with `harness.config.fields.shared_section`
+      (the HF methods extend `harness.methods.hf.settings.HFSettings`). `check()` returns the problems of its own
+      keys; an optional `check_with(label_names)` checks them against the shared sections and the task's labels.
+    uses_model: the method reads `model.name_or_path`.
     """
 
     name: str
@@ -35,6 +38,7 @@ class MethodSpec:
     section: str | None = None
     config: type | None = None
     uses_model: bool = False  # it reads model.name_or_path (reports show the model only for such methods)
+    token_prompts: bool = False  # its inputs are token prompts (`harness validate` shows their lengths)
     # overrides that make it fast on a CPU for `harness.testing.check_method` (the built-in contract test and a
     # plugin's own tests use them: no list of methods is kept anywhere else)
     test_settings: tuple[str, ...] = ()

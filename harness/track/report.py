@@ -75,7 +75,8 @@ def _model_of(cfg: Any) -> str:
     spec = specs().get(cfg.method)
     if spec is None:
         return "?"
-    return cfg.model.name_or_path if spec.uses_model else ""
+    settings = cfg.settings() if spec.uses_model else None
+    return settings.model_name() if hasattr(settings, "model_name") else ""
 
 
 def load_runs(run_dirs: Sequence[str | Path]) -> list[RunSummary]:

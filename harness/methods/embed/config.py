@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from harness.config.fields import setting
+from harness.methods.hf.settings import HFSettings
 
 
 @dataclass
-class EmbedConfig:
+class EmbedConfig(HFSettings):
+    """Its own keys; the encoder (model, quant) and prompt layout come from the shared sections and the task."""
     SECTION: ClassVar[str] = "embed"  # the section these settings sit in (setfit's settings extend them)
     pooling: Literal["auto", "mean", "last", "cls"] = setting(
         "auto: mean over tokens for encoders, the last real token for decoders (causal LMs)", "auto")

@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
+from harness.methods.embed.config import EmbedConfig
 from harness.methods.linear import LinearHead
 from harness.data.schema import Example, content_digest
 from harness.core.store import atomic_write_npz
@@ -34,13 +35,14 @@ from harness.core.store import atomic_write_npz
 class Embedder:
     """Text -> vector with one frozen model, cached by content (memory + optional folder of npz chunks)."""
 
-    def __init__(self, cfg: Any, opts: Any, cache: Path | None):
-        self.cfg, self.opts = cfg, opts  # the experiment config, and the `embed:` section
+    def __init__(self, settings: EmbedConfig, max_length: int, cache: Path | None):
+        self.settings = self.opts = settings  # `embed:` (or `setfit:`) keys and the shared model/quant sections
+        self.max_length = max_length
         self.model: Any = None
         self.tok: Any = None
         self.memo: dict[str, np.ndarray] = {}
-        self.settings_key = content_digest([cfg.model.name_or_path, opts.pooling, cfg.prompt.max_length,
-                                        cfg.quant.load_in_4bit, cfg.quant.load_in_8bit])[:16]
+        self.settings_key = content_digest([settings.model.name_or_path, settings.pooling, max_length,
+                                            settings.quant.load_in_4bit, settings.quant.load_in_8bit])[:16]
         self.folder = cache / "embed" / self.settings_key if cache else None
         if self.folder and self.folder.exists():
             for chunk in sorted(self.folder.glob("*.npz")):
@@ -54,7 +56,7 @@ class Embedder:
         if self.tok is None:
             from harness.methods.hf.model import load_tokenizer
 
-            self.tok = load_tokenizer(self.cfg.model)
+            self.tok = load_tokenizer(self.settings.model)
             self.tok.padding_side = "right"  # last-token pooling reads position (length - 1)
         return self.tok
 
@@ -65,12 +67,12 @@ class Embedder:
         from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
         from harness.methods.hf.shape import from_pretrained_or_shape
 
-        path = resolve_model_path(self.cfg.model.name_or_path)
+        path = resolve_model_path(self.settings.model.name_or_path)
         archs = getattr(AutoConfig.from_pretrained(path), "architectures", None) or []
         self.decoder = any(a.endswith("ForCausalLM") for a in archs)
-        kwargs = quantization_kwargs(self.cfg) if self.cfg.quant.quantized() else {}
-        self.model = from_pretrained_or_shape("base", self.cfg.model.name_or_path, path, **kwargs)
-        if not self.cfg.quant.quantized() and use_cuda():
+        kwargs = quantization_kwargs(self.settings) if self.settings.quant.quantized() else {}
+        self.model = from_pretrained_or_shape("base", self.settings.model.name_or_path, path, **kwargs)
+        if not self.settings.quant.quantized() and use_cuda():
             self.model = self.model.to("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
         self.model.eval()
 
@@ -105,7 +107,7 @@ class Embedder:
         pooling = self.pooling()
         tok = self.tokenizer()
         device = next(self.model.parameters()).device
-        enc = tok(texts, add_special_tokens=True, truncation=True, max_length=self.cfg.prompt.max_length)["input_ids"]
+        enc = tok(texts, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
         order = np.argsort([len(x) for x in enc], kind="stable")[::-1]  # length-sorted batches: little padding
         out: np.ndarray | None = None
         bs = self.opts.batch_size
@@ -156,27 +158,27 @@ class EmbedMethod(Method):
         """The model must be one this machine can hold (before the run directory is claimed)."""
         from harness.methods.hf.model import check_model_here
 
-        check_model_here(self.cfg.model.name_or_path, load_config=True)
+        check_model_here(self.settings.model.name_or_path, load_config=True)
 
-    def __init__(self, cfg: Any, cache: Path | None = None):
-        super().__init__(cfg, cache)
-        self.embedder = Embedder(cfg, self.settings, cache)
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
+        self.embedder = Embedder(settings, task.prompt.max_length, cache)
         self._builder: Any = None
 
     def builder(self) -> Any:
         if self._builder is None:
             from harness.data.prompt import PromptBuilder
 
-            self._builder = PromptBuilder(self.cfg.prompt, self.embedder.tokenizer(), self.label_names,
-                                          self.cfg.data.facts())
+            self._builder = PromptBuilder(self.task.prompt, self.embedder.tokenizer(), self.label_names,
+                                          self.task.facts)
         return self._builder
 
     def _texts(self, rows: Sequence[Example]) -> tuple[list[str], list[str] | None]:
         """Per row: the text to embed, and (pair layout with context) the context text."""
         prompts = [self.builder().build(e) for e in rows]
-        if self.cfg.prompt.layout != "pair":
+        if self.task.prompt.layout != "pair":
             return [p.text for p in prompts], None
-        if not self.cfg.prompt.context_turns:
+        if not self.task.prompt.context_turns:
             return [p.text for p in prompts], None
         return [p.text for p in prompts], [p.text_pair or "" for p in prompts]
 

@@ -8,12 +8,17 @@ the prompt (harness.methods.hf.scoring). Instructions, guides and verbalizers co
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from harness.config.presets import Preset, named_instructions
 from harness.data.schema import Example, Turn
+from harness.config import PromptConfig
+from harness.methods.hf.settings import HFSettings
+
+if TYPE_CHECKING:
+    from harness.methods.base import TaskInfo
 
 
 CONTENT_FREE = "N/A"
@@ -58,8 +63,8 @@ class TaskPrompts:
     label's continuation (verbalizer + end token). Prompting and SFT share it, so a model is trained on exactly
     the sequences it is later scored on."""
 
-    def __init__(self, cfg: Any, tok: Any, label_names: Sequence[str], verbalizers: Sequence[str] | None = None,
-                 instruction: str = "auto", facts: Preset | None = None):
+    def __init__(self, prompt: PromptConfig, tok: Any, label_names: Sequence[str],
+                 verbalizers: Sequence[str] | None = None, instruction: str = "auto", facts: Preset | None = None):
         from dataclasses import replace
 
         from harness.data.prompt import PromptBuilder
@@ -70,7 +75,7 @@ class TaskPrompts:
         preset = _preset_of(facts, label_names)
         # the preset's label guide goes with its own instruction (a literal instruction says everything itself)
         self.guide = preset.guide if preset is not None and instruction in ("auto", preset.instruction) else ""
-        pcfg = replace(cfg.prompt, layout="decoder", guide="none", instruction="")
+        pcfg = replace(prompt, layout="decoder", guide="none", instruction="")
         self.builder = PromptBuilder(pcfg, tok, self.label_names)
         self.chat = bool(getattr(tok, "chat_template", None))
         lead = "" if self.chat else " "  # after "Answer:" a plain prompt's answer starts with a space
@@ -99,7 +104,7 @@ class TaskPrompts:
         return self.encode(self.user_text(e, exemplars))
 
 
-def load_causal_lm(cfg: Any) -> Any:
+def load_causal_lm(cfg: HFSettings) -> Any:
     """The generative model of `model.name_or_path` for scoring (4-bit with `quant.load_in_4bit`, bf16 on CUDA)."""
     import torch
 
@@ -123,15 +128,15 @@ def score_rows(model: Any, prompts: TaskPrompts, ids: Sequence[Sequence[int]], b
 
 
 class LabelScorer:
-    """A frozen causal LM and the experiment's task prompts: rows in, class log-scores out."""
+    """A frozen causal LM and the task's prompts: rows in, class log-scores out."""
 
-    def __init__(self, cfg: Any):
+    def __init__(self, cfg: HFSettings, task: TaskInfo):
         from harness.methods.hf.model import load_tokenizer
 
         self.cfg = cfg
         self.tok = load_tokenizer(cfg.model)
-        self.prompts = TaskPrompts(cfg, self.tok, cfg.data.label_names(), cfg.generative.verbalizers,
-                                   cfg.generative.instruction, cfg.data.facts())
+        self.prompts = TaskPrompts(task.prompt, self.tok, task.label_names, cfg.generative.verbalizers,
+                                   cfg.generative.instruction, task.facts)
         self.model = load_causal_lm(cfg)
 
     def scores(self, rows: Sequence[Example], exemplars: Sequence[Example] = (), progress: str | None = None

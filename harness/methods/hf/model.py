@@ -14,9 +14,13 @@ Built-in names:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from harness.config import ConfigError, ExperimentConfig, ModelConfig
+from harness.config import ConfigError
+from harness.methods.hf.settings import HFSettings, ModelConfig
+
+if TYPE_CHECKING:
+    from harness.methods.base import TaskInfo
 
 TINY_QWEN3 = "tiny-qwen3"
 MINILM = "minilm"
@@ -136,7 +140,7 @@ def use_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def mixed_precision(cfg: ExperimentConfig) -> str:
+def mixed_precision(cfg: HFSettings) -> str:
     """'bf16', 'fp16' or 'fp32' for this machine."""
     import torch
 
@@ -162,7 +166,7 @@ def disable_cpu_bf16_repack(model: Any) -> int:
     return n
 
 
-def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+def quantization_kwargs(cfg: HFSettings) -> dict[str, Any]:
     """`from_pretrained` arguments for a quantised base: 4-bit (QLoRA, nf4/fp4) or 8-bit (LLM.int8), on the
     current GPU when there is one. The classification head and the LM head stay in full precision: naming the
     skipped modules replaces transformers' default list (which spares the LM head), and TRL's DPO/KTO read
@@ -185,15 +189,16 @@ def quantization_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
     return kwargs
 
 
-def lora_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+def lora_kwargs(cfg: HFSettings) -> dict[str, Any]:
     """peft `LoraConfig` arguments from `lora.*` (rank, alpha, dropout, targets, variant)."""
     lo = cfg.lora
     return {"r": lo.r, "lora_alpha": lo.effective_alpha(), "lora_dropout": lo.dropout,
             "target_modules": lo.target_modules, "use_rslora": lo.variant == "rslora", "use_dora": lo.variant == "dora"}
 
 
-def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any) -> Any:
-    """Sequence classifier with pad token, optional 4-bit base and LoRA (head trained and saved)."""
+def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
+    """Sequence classifier of the task's labels with pad token, optional 4-bit base and LoRA (head trained and
+    saved)."""
     import torch
     from transformers import AutoConfig
 
@@ -202,8 +207,9 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
     path = resolve_model_path(cfg.model.name_or_path)
     base_cfg = AutoConfig.from_pretrained(path)
     max_pos = getattr(base_cfg, "max_position_embeddings", None)
-    if max_pos and cfg.prompt.max_length > max_pos:
-        raise ConfigError([f"prompt.max_length: {cfg.prompt.max_length} exceeds {cfg.model.name_or_path}'s "
+    label_names = task.label_names
+    if max_pos and task.prompt.max_length > max_pos:
+        raise ConfigError([f"prompt.max_length: {task.prompt.max_length} exceeds {cfg.model.name_or_path}'s "
                            f"{max_pos} positions"])
     kwargs: dict[str, Any] = {
         "num_labels": len(label_names),
@@ -239,7 +245,7 @@ def build_model(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: An
     return model
 
 
-def load_trained(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: Any, adapter_dir: Path) -> Any:
+def load_trained(cfg: HFSettings, task: TaskInfo, tokenizer: Any, adapter_dir: Path) -> Any:
     """Rebuild the base model and load a saved adapter (LoRA + head) or a full fine-tuned model."""
     if not cfg.lora.enabled:
         from transformers import AutoModelForSequenceClassification
@@ -250,7 +256,7 @@ def load_trained(cfg: ExperimentConfig, label_names: Sequence[str], tokenizer: A
     from dataclasses import replace
 
     base_cfg = replace(cfg, lora=replace(cfg.lora, enabled=False))  # the base the adapter was trained on
-    base = build_model(base_cfg, label_names, tokenizer)
+    base = build_model(base_cfg, task, tokenizer)
     model = PeftModel.from_pretrained(base, str(adapter_dir))
     disable_cpu_bf16_repack(model)
     return model
@@ -271,3 +277,22 @@ def trainable_summary(model: Any) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"trainable": trainable, "total": total}
+
+
+def prompt_token_summary(settings: HFSettings, task: TaskInfo, rows: list) -> dict[str, Any]:
+    """Prompt-length percentiles with the settings' tokenizer (`harness validate`), read from local files only
+    (validate never reaches a hub); skipped, with the reason, when it is not here."""
+    import numpy as np
+
+    from harness.data.prompt import PromptBuilder
+
+    try:
+        tok = load_tokenizer(settings.model, local_only=True)
+    except Exception as e:  # noqa: BLE001 - a tokenizer not on this machine must not fail validation
+        return {"error": f"tokenizer {settings.model.name_or_path!r} is not on this machine ({type(e).__name__}); "
+                         "validate reads local files only"}
+    _, stats = PromptBuilder(task.prompt, tok, task.label_names, task.facts).encode(rows, progress=True)
+    lens = np.array(stats.lengths)
+    return {"tokenizer": settings.model.name_or_path, "budget": task.prompt.max_length, "rows": stats.n,
+            "truncated": stats.truncated, "over_budget": stats.over_budget,
+            "percentiles": {p: int(np.percentile(lens, p)) for p in (50, 90, 95, 99, 100)}}

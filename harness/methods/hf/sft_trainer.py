@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from trl import SFTConfig, SFTTrainer
 
-from harness.config import ExperimentConfig
+from harness.methods.hf.settings import HFSettings
 from harness.methods.hf.losses import completion_loss
 from harness.methods.hf.trainer import training_kwargs
 
@@ -90,7 +90,7 @@ class WeightedSFTTrainer(SFTTrainer):
         return (loss, out) if return_outputs else loss
 
 
-def sft_config(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool, precision: str) -> SFTConfig:
+def sft_config(cfg: HFSettings, out_dir: Path, seed: int, with_eval: bool, precision: str) -> SFTConfig:
     """TRL's config from the harness keys. TRL's defaults that bite are set here: bf16 off unless chosen
     (it fails on CPU), no truncation (TRL silently drops rows whose prompt fills `max_length`; the prompt
     builder already enforces the budget), gradient checkpointing only when asked or with 4-bit on CUDA."""
@@ -101,7 +101,7 @@ def sft_config(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool,
                      **checkpointing_kwargs(cfg))
 
 
-def checkpointing_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
+def checkpointing_kwargs(cfg: HFSettings) -> dict[str, Any]:
     """Activation checkpointing when asked for, or with a quantised base on CUDA (TRL's own default is on)."""
     from harness.methods.hf.model import use_cuda
 
@@ -109,7 +109,7 @@ def checkpointing_kwargs(cfg: ExperimentConfig) -> dict[str, Any]:
         cfg.quant.quantized() and use_cuda()), activation_checkpointing_kwargs={"use_reentrant": False})
 
 
-def peft_config(cfg: ExperimentConfig) -> Any:
+def peft_config(cfg: HFSettings) -> Any:
     """LoRA on the causal LM (never on `lm_head`, which DPO/KTO refuse and a classifier does not need)."""
     from peft import LoraConfig, TaskType
 

@@ -15,7 +15,7 @@ TINY_VERSION = "v1"
 
 def _tiny_corpus() -> list[str]:
     from harness.config.presets import DMRS_GUIDE
-    from harness.data.load import synthetic
+    from harness.data import synthetic
 
     lines = DMRS_GUIDE.splitlines() + synthetic.SEEKER_FILLER + synthetic.SUPPORTER + synthetic.STRESS + synthetic.CALM
     for cues in synthetic.CUES:

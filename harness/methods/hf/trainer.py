@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-from harness.config import ExperimentConfig
+from harness.methods.hf.settings import HFSettings
 from harness.methods.hf.losses import imbalance_loss
 from harness.core.metrics import confusion, scores_from_confusion
 
@@ -143,12 +143,12 @@ def selection_metrics(n_labels: int, score_labels: Sequence[int] | None):
     return compute
 
 
-def training_arguments(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool, precision: str
+def training_arguments(cfg: HFSettings, out_dir: Path, seed: int, with_eval: bool, precision: str
                        ) -> TrainingArguments:
     return TrainingArguments(**training_kwargs(cfg, out_dir, seed, with_eval, precision))
 
 
-def training_kwargs(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: bool, precision: str
+def training_kwargs(cfg: HFSettings, out_dir: Path, seed: int, with_eval: bool, precision: str
                     ) -> dict[str, Any]:
     """`TrainingArguments` keys from the config: one place for every HF/TRL trainer of the harness."""
     t = cfg.train
@@ -174,10 +174,12 @@ def training_kwargs(cfg: ExperimentConfig, out_dir: Path, seed: int, with_eval: 
     return kwargs
 
 
-def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: list[dict[str, Any]],
+def train_model(cfg: HFSettings, model: Any, tokenizer: Any, train_feats: list[dict[str, Any]],
                 inner_feats: list[dict[str, Any]] | None, class_weights: np.ndarray | None, out_dir: Path,
-                seed: int, precision: str, callbacks: list[TrainerCallback] | None = None) -> list[dict[str, Any]]:
-    """Train in place; with an inner split, keep the best epoch on it (never on the fold's validation rows)."""
+                seed: int, precision: str, callbacks: list[TrainerCallback] | None = None,
+                score_labels: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Train in place; with an inner split, keep the best epoch on it (never on the fold's validation rows),
+    scored over `score_labels` (the task's official classes; None: all)."""
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from harness.core.progress import interactive
@@ -191,7 +193,7 @@ def train_model(cfg: ExperimentConfig, model: Any, tokenizer: Any, train_feats: 
         model=model, args=training_arguments(cfg, out_dir, seed, with_eval, precision),
         train_dataset=train_feats, eval_dataset=inner_feats or None,
         data_collator=make_collator(tokenizer, cfg.train.pad_to_multiple_of), processing_class=tokenizer,
-        compute_metrics=selection_metrics(n_labels, cfg.data.score_labels) if with_eval else None,
+        compute_metrics=selection_metrics(n_labels, score_labels) if with_eval else None,
         callbacks=cbs, class_weights=class_weights, label_smoothing=cfg.loss.label_smoothing,
         focal_gamma=cfg.loss.focal_gamma)
     if not interactive():

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from harness.config.fields import setting
+from harness.methods.hf.settings import HFSettings
 
 
 @dataclass
-class PreferenceConfig:
+class PreferenceConfig(HFSettings):
     algorithm: Literal["dpo", "kto", "orpo"] = setting(
         "dpo / kto (TRL, from `sft_run`'s adapter of the same fold, which is also the reference model) or orpo "
         "(trl.experimental, from the base model: it needs no reference)", "dpo")
@@ -35,13 +36,13 @@ class PreferenceConfig:
             p.append("preference.beta: must be > 0")
         return p
 
-    def check_with(self, cfg: Any) -> list[str]:
-        """Rules that need the rest of the experiment (checked before any data is loaded)."""
-        p = []
+    def check_with(self, label_names: list[str]) -> list[str]:
+        """Rules across its keys and the shared sections (checked before any data is loaded)."""
+        p = super().check_with(label_names)
         if self.algorithm in ("dpo", "kto") and not self.sft_run:
             p.append(f"preference.sft_run: {self.algorithm} starts from an sft run's fold adapters; name one")
-        if self.algorithm in ("dpo", "kto") and not cfg.lora.enabled:
+        if self.algorithm in ("dpo", "kto") and not self.lora.enabled:
             p.append("lora.enabled: dpo/kto continue the sft run's LoRA adapter (its frozen copy is the reference)")
-        if self.algorithm == "kto" and cfg.train.batch_size < 2:
+        if self.algorithm == "kto" and self.train.batch_size < 2:
             p.append("train.batch_size: KTO estimates its KL term within a batch; use 2 or more")
         return p

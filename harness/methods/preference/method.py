@@ -24,33 +24,40 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError
-from harness.methods.base import Fitted, FoldContext, resolve_other_run
+from harness.methods.base import Fitted, FoldContext, TaskInfo, resolve_other_run
 from harness.methods.sft.method import ADAPTER, SftFitted, SftMethod
 from harness.run.rundir import RunDir
 from harness.data.schema import Example
 
-# keys an sft run must share with the preference run that continues its adapters (flat config keys / prefixes)
-SHARED_WITH_SFT = ("data.", "cv.n_folds", "cv.seed", "cv.group_by", "model.name_or_path", "prompt.",
-                   "generative.verbalizers", "generative.instruction", "quant.")
+def _settings_view(settings: Any, task: TaskInfo) -> dict[str, Any]:
+    """What an sft run's adapters and this run's pairs must agree on (setting -> value): the model and how it
+    was loaded, the prompts and their answers, the task's labels and grouping."""
+    return {"model.name_or_path": settings.model.name_or_path, "quant": settings.quant,
+            "generative.verbalizers": settings.generative.verbalizers,
+            "generative.instruction": settings.generative.instruction, "prompt": task.prompt,
+            "data.labels": task.label_names, "cv.group_by": task.group_key}
 
 
-def sft_run_problems(cfg: Any, run: RunDir, sft: RunDir) -> list[str]:
-    """Why `sft` cannot be the start of this run's folds (all reasons at once; empty: it can)."""
+def sft_run_problems(settings: Any, task: TaskInfo, sft: RunDir) -> list[str]:
+    """Why `sft` cannot be the start of this run's folds, from its settings (all reasons at once; empty: it can).
+    Its folds and data are compared once this run has its own (`same_folds_problems`)."""
     theirs = sft.read_config()
-    problems = [] if theirs.method == "sft" else [f"{sft}: method is {theirs.method!r}, not 'sft'"]
-    if not theirs.train.save_adapters:
-        problems.append(f"{sft}: train.save_adapters is false, so its fold adapters were not kept")
-    mine, old = cfg.to_flat_dict(), theirs.to_flat_dict()
-    differ = [k for k in mine if k.startswith(SHARED_WITH_SFT) and mine[k] != old.get(k)]
-    problems += [f"{k}: {old.get(k)!r} in {sft.config_path} but {mine[k]!r} here" for k in differ]
-    if any(k.startswith(("cv.", "data.")) for k in differ):
-        problems.append(f"{sft}: the folds differ (other data or cv settings), so its fold-k model saw this run's "
-                        "fold-k validation rows")
-    if run.has(run.folds_path().name) and sft.has(sft.folds_path().name) and \
-            run.read_folds().fold_of != sft.read_folds().fold_of:
-        problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ")
+    if theirs.method != "sft":
+        return [f"{sft}: method is {theirs.method!r}, not 'sft'"]
+    problems = [] if theirs.train.save_adapters else [
+        f"{sft}: train.save_adapters is false, so its fold adapters were not kept"]
+    mine, old = _settings_view(settings, task), _settings_view(theirs.settings(), TaskInfo.of(theirs))
+    return problems + [f"{k}: {old[k]!r} in {sft.config_path} but {mine[k]!r} here" for k in mine if mine[k] != old[k]]
+
+
+def same_folds_problems(run: RunDir, sft: RunDir) -> list[str]:
+    """Why the sft run's fold-k model may have seen this run's fold-k validation rows: other folds or other data."""
+    problems = []
+    if run.read_folds().fold_of != sft.read_folds().fold_of:
+        problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ (other data or cv "
+                        "settings), so its fold-k model saw this run's fold-k validation rows")
     a, b = run.read_fingerprint(), sft.read_fingerprint()
-    if a and b and a.get("train", {}).get("sha256") != b.get("train", {}).get("sha256"):
+    if not a or not b or a.get("train", {}).get("sha256") != b.get("train", {}).get("sha256"):
         problems.append(f"{sft}'s data fingerprint differs from {run}'s: the training data differ")
     return problems
 
@@ -70,18 +77,25 @@ def file_digest(path: Path) -> str:
 class PreferenceMethod(SftMethod):
     name = "preference"
 
-    def __init__(self, cfg: Any, cache: Path | None = None):
-        super().__init__(cfg, cache)
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
         self._sft: RunDir | None = None
+        self._same_folds = False
 
     def sft_run(self, run: RunDir) -> RunDir:
-        """The checked sft run (resolved and checked once per experiment)."""
+        """The checked sft run (resolved and its settings checked once per experiment; its folds and data too once
+        this run has its own, before the first fold trains)."""
         if self._sft is None:
-            found = resolve_other_run(self.settings.sft_run, run, self.cfg.output_dir, "preference.sft_run")
-            problems = sft_run_problems(self.cfg, run, found)
+            found = resolve_other_run(self.settings.sft_run, run, self.task, "preference.sft_run")
+            problems = sft_run_problems(self.settings, self.task, found)
             if problems:
                 raise ConfigError(problems + [f"preference.sft_run: {found} cannot start this run's folds"])
             self._sft = found
+        if not self._same_folds and run.has(run.folds_path().name):
+            problems = same_folds_problems(run, self._sft)
+            if problems:
+                raise ConfigError(problems + [f"preference.sft_run: {self._sft} cannot start this run's folds"])
+            self._same_folds = True
         return self._sft
 
     def check_run(self, run: RunDir) -> None:
@@ -110,12 +124,12 @@ class PreferenceMethod(SftMethod):
             info.update(started_from=str(start), reference_sha256=file_digest(start / "adapter_model.safetensors"))
         else:
             model = self.build_model()
-            info.update(started_from=f"base model {self.cfg.model.name_or_path}")
+            info.update(started_from=f"base model {self.settings.model.name_or_path}")
         ids = self.prompt_ids(train)
         labels = [e.label for e in train]
         # with two labels the hardest wrong label is the only one: no scoring pass needed
         negatives = p.negatives if len(self.label_names) > 2 else "all"
-        scores = (score_rows(model, self.prompts, ids, self.cfg.generative.score_batch_size)
+        scores = (score_rows(model, self.prompts, ids, self.settings.generative.score_batch_size)
                   if negatives == "hard" else None)
         rows, chosen, rejected = make_pairs(labels, scores, len(self.label_names), negatives,
                                             p.rebalance, class_weights, seed)
@@ -127,13 +141,13 @@ class PreferenceMethod(SftMethod):
             columns = unpaired_columns(columns, seed)
             kto = kto_weights(columns["label"], p.kto_balance)
             info.update(kto_desirable_weight=kto[0], kto_undesirable_weight=kto[1])
-        args = preference_args(self.cfg, ctx.scratch, seed, mixed_precision(self.cfg), kto)
+        args = preference_args(self.settings, ctx.scratch, seed, mixed_precision(self.settings), kto)
         common = dict(model=model, args=args, train_dataset=to_dataset(columns), processing_class=self.tok,
                       callbacks=[log_callback(ctx.log)])
         if p.algorithm == "orpo":
             trainer = orpo_trainer_class()(**common, data_collator=PairCollator(self.tok.pad_token_id,
-                                                                                  self.cfg.train.pad_to_multiple_of),
-                                           peft_config=peft_config(self.cfg))
+                                                                                  self.settings.train.pad_to_multiple_of),
+                                           peft_config=peft_config(self.settings))
         else:
             trainer = (dpo_trainer_class() if p.algorithm == "dpo" else kto_trainer_class())(**common)
         if not interactive():

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from harness.config import ExperimentConfig
+from harness.methods.preference.config import PreferenceConfig
 from harness.methods.hf.sft_trainer import LeftPadCollator, checkpointing_kwargs
 from harness.methods.hf.trainer import training_kwargs
 
@@ -174,13 +174,13 @@ def orpo_trainer_class() -> type:
 
 # -- configs ---------------------------------------------------------------------
 
-def preference_args(cfg: ExperimentConfig, out_dir: Path, seed: int, precision: str,
+def preference_args(cfg: PreferenceConfig, out_dir: Path, seed: int, precision: str,
                     kto_weights: tuple[float, float] = (1.0, 1.0)) -> Any:
     """TRL's config for `preference.algorithm` from the harness keys. TRL defaults that bite are overridden: bf16
     follows train.precision (TRL's default fails on CPU), the learning rate is train.learning_rate (TRL's 1e-6 is
     far too low for LoRA), no truncation (the prompt builder keeps the budget; TRL drops rows whose prompt fills
     `max_length`), the reference log-probs come from the adapter switched off (no second model)."""
-    p = cfg.settings()  # the preference section (checked with the config: KTO's batch rule included)
+    p = cfg  # the preference settings (checked with the config: KTO's batch rule included)
     kw = training_kwargs(cfg, out_dir, seed, False, precision)
     # pairs have no single length column to group by; KTO reads its examples in their (shuffled) order
     kw.update(train_sampling_strategy="sequential" if p.algorithm == "kto" else "random")

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import FoldContext, Fitted, Method
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
 from harness.methods.hf.generative import CONTENT_FREE, LabelScorer, example_from_json, example_json
 from harness.data.schema import Example, Turn
 from harness.core.store import atomic_write_text, read_json
@@ -59,20 +59,20 @@ class PromptMethod(Method):
         """The model must be one this machine can hold (before the run directory is claimed)."""
         from harness.methods.hf.model import check_model_here
 
-        check_model_here(self.cfg.model.name_or_path, load_config=True)
+        check_model_here(self.settings.model.name_or_path, load_config=True)
 
-    def __init__(self, cfg: Any, cache: Path | None = None):
-        super().__init__(cfg, cache)
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
         self._scorer: LabelScorer | None = None
 
     def scorer(self) -> LabelScorer:
         if self._scorer is None:  # one model for every fold and seed: prompting trains nothing
-            self._scorer = LabelScorer(self.cfg)
+            self._scorer = LabelScorer(self.settings, self.task)
         return self._scorer
 
     def draw_exemplars(self, train: Sequence[Example], seed: int) -> list[Example]:
         """k rows per class from the training part (original rows, not augmented variants), seeded."""
-        k = self.cfg.generative.shots_per_class
+        k = self.settings.generative.shots_per_class
         if not k:
             return []
         rng = random.Random(seed)
@@ -86,7 +86,7 @@ class PromptMethod(Method):
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         exemplars = self.draw_exemplars(list(train) + list(inner), ctx.seed)
         cf = None
-        if self.cfg.generative.calibration == "contextual":
+        if self.settings.generative.calibration == "contextual":
             blank = Example(id="content-free", group="-", target=CONTENT_FREE,
                             dialogue=(Turn("seeker", CONTENT_FREE),))
             cf = self.scorer().scores([blank], exemplars)[0]

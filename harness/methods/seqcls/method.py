@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
 from harness.data.schema import Example
 
 
@@ -33,8 +33,8 @@ class SeqClsFitted(Fitted):
         from harness.methods.hf.trainer import make_collator, predict_proba
 
         m = self.method
-        collator = make_collator(m.tokenizer, m.cfg.train.pad_to_multiple_of)
-        probs, pad = predict_proba(self.model, m.encode(rows), collator, m.cfg.train.eval_batch_size)
+        collator = make_collator(m.tokenizer, m.settings.train.pad_to_multiple_of)
+        probs, pad = predict_proba(self.model, m.encode(rows), collator, m.settings.train.eval_batch_size)
         self.pad.add(pad)
         return probs if len(rows) else np.zeros((0, len(m.label_names)), dtype=np.float32)
 
@@ -58,15 +58,15 @@ class SeqClsMethod(Method):
         """The model must be one this machine can hold (before the run directory is claimed)."""
         from harness.methods.hf.model import check_model_here
 
-        check_model_here(self.cfg.model.name_or_path, load_config=True)
+        check_model_here(self.settings.model.name_or_path, load_config=True)
 
-    def __init__(self, cfg: Any, cache: Path | None = None):
-        super().__init__(cfg, cache)
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
         from harness.methods.hf.model import load_tokenizer
         from harness.data.prompt import PromptBuilder
 
-        self.tokenizer = load_tokenizer(cfg.model)
-        self.builder = PromptBuilder(cfg.prompt, self.tokenizer, self.label_names, cfg.data.facts())
+        self.tokenizer = load_tokenizer(settings.model)
+        self.builder = PromptBuilder(self.task.prompt, self.tokenizer, self.label_names, self.task.facts)
         self.ids: dict[str, list[int]] = {}  # row content -> token ids
 
     def encode(self, rows: Sequence[Example], progress: bool = False) -> list[list[int]]:
@@ -90,14 +90,14 @@ class SeqClsMethod(Method):
         from harness.methods.hf.trainer import log_callback, to_features, train_model
 
         set_seed(ctx.seed)
-        model = build_model(self.cfg, self.label_names, self.tokenizer)
+        model = build_model(self.settings, self.task, self.tokenizer)
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
-        history = train_model(self.cfg, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
-                              ctx.scratch, ctx.seed, mixed_precision(self.cfg), callbacks=[log_callback(ctx.log)])
+        history = train_model(self.settings, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
+                              ctx.scratch, ctx.seed, mixed_precision(self.settings), callbacks=[log_callback(ctx.log)])
         return SeqClsFitted(self, model, {"log_history": history})
 
     def load(self, out: Path) -> Fitted:
         from harness.methods.hf.model import load_trained
 
-        return SeqClsFitted(self, load_trained(self.cfg, self.label_names, self.tokenizer, out), {})
+        return SeqClsFitted(self, load_trained(self.settings, self.task, self.tokenizer, out), {})

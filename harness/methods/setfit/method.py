@@ -94,12 +94,12 @@ class SetFitMethod(EmbedMethod):
 
         quiet_transformers()
         body = SentenceTransformer(path, device="cuda" if use_cuda() else "cpu")
-        body.max_seq_length = self.cfg.prompt.max_length
+        body.max_seq_length = self.task.prompt.max_length
         return body
 
     def _embedder(self, body: Any) -> Embedder:
         """An Embedder over this body's transformer, with no disk cache (the vectors belong to this fold only)."""
-        emb = Embedder(self.cfg, self.settings, None)
+        emb = Embedder(self.settings, self.task.prompt.max_length, None)
         emb.model = body[0].auto_model.eval()
         emb.tok = body.tokenizer
         emb.tok.padding_side = "right"
@@ -125,14 +125,14 @@ class SetFitMethod(EmbedMethod):
         data = Dataset.from_dict({"sentence1": [texts[a] for a, _, _ in pairs],
                                   "sentence2": [texts[b] for _, b, _ in pairs],
                                   "label": [t for _, _, t in pairs]})
-        body = self._body(resolve_model_path(self.cfg.model.name_or_path))
+        body = self._body(resolve_model_path(self.settings.model.name_or_path))
         loss = CosineSimilarityLoss(body) if s.loss == "cosine" else OnlineContrastiveLoss(body)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(ctx.scratch), num_train_epochs=s.epochs, per_device_train_batch_size=s.train_batch_size,
             learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,  # a float below 1: a ratio (transformers 5)
             seed=ctx.seed, data_seed=ctx.seed,
             save_strategy="no", report_to="none", logging_steps=max(1, len(pairs) // s.train_batch_size // 10),
-            disable_tqdm=not interactive(), bf16=use_cuda() and self.cfg.train.precision in ("auto", "bf16"),
+            disable_tqdm=not interactive(), bf16=use_cuda() and self.settings.train.precision in ("auto", "bf16"),
             dataloader_num_workers=0, dataloader_pin_memory=False)
 
         class Trainer(SentenceTransformerTrainer):

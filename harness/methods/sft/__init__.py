@@ -7,7 +7,7 @@ from harness.methods.sft.config import SftConfig
 
 METHOD = MethodSpec(name="sft", method="harness.methods.sft.method:SftMethod",
                     help='instruction fine-tuning of a generative model with a class-weighted TRL SFTTrainer',
-                    uses_model=True, section="sft", config=SftConfig,
+                    uses_model=True, token_prompts=True, section="sft", config=SftConfig,
                     test_settings=("model.name_or_path=tiny-qwen3", "prompt.max_length=128",
                                    "prompt.context_turns=1", "lora.r=4", "lora.alpha=8", "train.max_steps=2",
                                    "train.batch_size=4", "train.learning_rate=1e-3"))

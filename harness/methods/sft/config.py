@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from harness.config.fields import setting
 from harness.config.sections import DataConfig
 from harness.config.presets import named_instructions
+from harness.methods.hf.settings import HFSettings
 
 
 @dataclass
@@ -32,7 +33,7 @@ class TaskConfig:
 
 
 @dataclass
-class SftConfig:
+class SftConfig(HFSettings):
     extra_tasks: list[TaskConfig] = setting(
         "extra labelled datasets added to every fold's TRAINING part (never validation); each with its own "
         "format, labels, verbalizers and instruction. OOF rows and metrics stay the experiment's own", factory=list)

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
 from harness.methods.hf.generative import TaskPrompts, score_rows
 from harness.methods.sft.config import SftConfig
 from harness.data.schema import Example
@@ -43,12 +43,12 @@ class SftFitted(Fitted):
         m = self.method
         if not rows:
             return np.zeros((0, len(m.label_names)), dtype=np.float32)
-        s = score_rows(self.model, m.prompts, m.prompt_ids(rows), m.cfg.generative.score_batch_size)
+        s = score_rows(self.model, m.prompts, m.prompt_ids(rows), m.settings.generative.score_batch_size)
         return softmax_rows(s)
 
     def save(self, out: Path) -> None:
         # a PeftModel writes its adapter only; a fully fine-tuned model writes itself
-        self.model.save_pretrained(out / (ADAPTER if self.method.cfg.lora.enabled else FULL))
+        self.model.save_pretrained(out / (ADAPTER if self.method.settings.lora.enabled else FULL))
 
     def info(self) -> dict[str, Any]:
         return self._info
@@ -67,15 +67,15 @@ class SftMethod(Method):
         """The model must be one this machine can hold (before the run directory is claimed)."""
         from harness.methods.hf.model import check_model_here
 
-        check_model_here(self.cfg.model.name_or_path, load_config=True)
+        check_model_here(self.settings.model.name_or_path, load_config=True)
 
-    def __init__(self, cfg: Any, cache: Path | None = None):
-        super().__init__(cfg, cache)
+    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
         from harness.methods.hf.model import load_tokenizer
 
-        self.tok = load_tokenizer(cfg.model)
-        g = cfg.generative
-        self.prompts = TaskPrompts(cfg, self.tok, self.label_names, g.verbalizers, g.instruction, cfg.data.facts())
+        self.tok = load_tokenizer(settings.model)
+        g = settings.generative
+        self.prompts = TaskPrompts(task.prompt, self.tok, self.label_names, g.verbalizers, g.instruction, task.facts)
         # extra training tasks are sft's own setting (a method built on sft, like preference, has none)
         self.tasks = self.settings.extra_tasks if isinstance(self.settings, SftConfig) else []
         self._ids: dict[str, list[int]] = {}  # row content -> prompt ids, for every fold and seed
@@ -93,7 +93,7 @@ class SftMethod(Method):
         extra = self.extra_tasks()
         self.check_extra_tasks_disjoint(rows)
         lengths = [len(x) for x in ids]
-        note = f"{self.cfg.method} prompts: {len(ids)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
+        note = f"{self.name} prompts: {len(ids)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
         return note + "".join(f"; task {t.name}: {len(r)} extra training rows" for t, _, r, _ in extra)
 
     def extra_tasks(self) -> list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]]:
@@ -103,8 +103,8 @@ class SftMethod(Method):
 
             self._extra = []
             for task in self.tasks:
-                rows = load_task(self.cfg, task)
-                prompts = TaskPrompts(self.cfg, self.tok, task.data.label_names(), task.verbalizers, task.instruction,
+                rows = load_task(task)
+                prompts = TaskPrompts(self.task.prompt, self.tok, task.data.label_names(), task.verbalizers, task.instruction,
                                       task.data.facts())
                 self._extra.append((task, prompts, rows, [prompts.prompt_ids(e) for e in rows]))
         return self._extra
@@ -139,7 +139,7 @@ class SftMethod(Method):
                                    row_weights(labels, class_weights))
         for task, prompts, extra_rows, ids in (self.extra_tasks() if with_extra else []):
             y = [e.label for e in extra_rows]
-            w = weights_of(y, len(prompts.label_names), self.cfg.loss)
+            w = weights_of(y, len(prompts.label_names), self.settings.loss)
             more = completion_features(ids, [prompts.continuations[c] for c in y], row_weights(y, w, task.weight))
             for k in cols:
                 cols[k] += more[k]
@@ -150,11 +150,11 @@ class SftMethod(Method):
         from harness.methods.hf.model import disable_cpu_bf16_repack, use_cuda
 
         model = self.base_model()
-        if self.cfg.quant.quantized():
+        if self.settings.quant.quantized():
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=self.cfg.model.gradient_checkpointing or use_cuda(),
+                model, use_gradient_checkpointing=self.settings.model.gradient_checkpointing or use_cuda(),
                 gradient_checkpointing_kwargs={"use_reentrant": False})
             disable_cpu_bf16_repack(model)
         return model
@@ -175,12 +175,12 @@ class SftMethod(Method):
         inner_set = to_dataset(self.training_set(inner, ctx.class_weights, with_extra=False)) if inner else None
         ckpt = ctx.scratch
         trainer = WeightedSFTTrainer(
-            model=model, args=sft_config(self.cfg, ckpt, ctx.seed, inner_set is not None, mixed_precision(self.cfg)),
+            model=model, args=sft_config(self.settings, ckpt, ctx.seed, inner_set is not None, mixed_precision(self.settings)),
             train_dataset=train_set, eval_dataset=inner_set, processing_class=self.tok,
-            data_collator=LeftPadCollator(self.tok.pad_token_id, self.cfg.train.pad_to_multiple_of),
-            peft_config=peft_config(self.cfg) if self.cfg.lora.enabled else None,
-            callbacks=[log_callback(ctx.log)], label_smoothing=self.cfg.loss.label_smoothing,
-            focal_gamma=self.cfg.loss.focal_gamma)
+            data_collator=LeftPadCollator(self.tok.pad_token_id, self.settings.train.pad_to_multiple_of),
+            peft_config=peft_config(self.settings) if self.settings.lora.enabled else None,
+            callbacks=[log_callback(ctx.log)], label_smoothing=self.settings.loss.label_smoothing,
+            focal_gamma=self.settings.loss.focal_gamma)
         if not interactive():
             trainer.remove_callback(PrinterCallback)
         trainer.train()
@@ -198,7 +198,7 @@ class SftMethod(Method):
 
         model = unwrap_mixed_precision(trainer.model)
         disable_cpu_bf16_repack(model)
-        if self.cfg.quant.quantized():
+        if self.settings.quant.quantized():
             # TRL trains a quantised model's adapter in bf16; PEFT loads a saved adapter as fp32. Upcast (exact)
             # so this fold's scores equal those of its reloaded adapter (`predict --test`)
             for p in model.parameters():
@@ -207,7 +207,7 @@ class SftMethod(Method):
         return model
 
     def load(self, out: Path) -> Fitted:
-        if not self.cfg.lora.enabled:
+        if not self.settings.lora.enabled:
             from transformers import AutoModelForCausalLM
 
             return SftFitted(self, AutoModelForCausalLM.from_pretrained(out / FULL), {})
@@ -227,6 +227,6 @@ class SftMethod(Method):
     def base_model(self) -> Any:
         from harness.methods.hf.generative import load_causal_lm
 
-        base = load_causal_lm(self.cfg)
+        base = load_causal_lm(self.settings)
         base.config.pad_token_id = self.tok.pad_token_id
         return base

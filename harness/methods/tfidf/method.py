@@ -48,7 +48,7 @@ class Features:
     """The fitted TF-IDF blocks: rows -> one sparse matrix [word | char | context]."""
 
     def __init__(self, cfg: Any):
-        self.cfg = cfg
+        self.settings = cfg
         self.blocks: list[tuple[str, Any]] = []  # (name, vectorizer)
         if cfg.word_ngrams:
             self.blocks.append(("word", _vectorizer("word", cfg.word_ngrams, cfg)))
@@ -59,7 +59,7 @@ class Features:
 
     def _texts(self, name: str, rows: Sequence[Example]) -> list[str]:
         if name == "context":
-            return [context_text(e, self.cfg.context_turns) for e in rows]
+            return [context_text(e, self.settings.context_turns) for e in rows]
         return [target_text(e) for e in rows]
 
     def fit(self, rows: Sequence[Example]) -> "Features":
@@ -70,7 +70,7 @@ class Features:
                 from harness.config import ConfigError
 
                 raise ConfigError([f"tfidf: cannot build the {name!r} block from {len(rows)} training rows ({e}); "
-                                   f"check tfidf.min_df={self.cfg.min_df}, tfidf.max_features and "
+                                   f"check tfidf.min_df={self.settings.min_df}, tfidf.max_features and "
                                    "tfidf.context_turns"]) from None
         return self
 
@@ -128,7 +128,7 @@ class TfidfMethod(Method):
             svm = None
         else:
             svm = _fit_svm(X, y, class_weights, k, cfg, seed)
-            scores = _grouped_decision_scores(X, y, rows, class_weights, k, cfg, seed, self.cfg.group_key())
+            scores = _grouped_decision_scores(X, y, rows, class_weights, k, cfg, seed, self.task.group_key)
             head = LinearHead.fit_logreg(scores, y, class_weights, k, 1.0, cfg.max_iter, seed)
         info = {"features": int(X.shape[1]), "fit_seconds": round(time.time() - t0, 3)}
         ctx.log({"train/features": float(X.shape[1]), "train/fit_seconds": info["fit_seconds"]}, 0)
