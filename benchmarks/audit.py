@@ -41,7 +41,7 @@ def main() -> int:
 
     from harness.posthoc.audit import audit_runs
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
 
     os.environ.setdefault("WANDB_MODE", "disabled")
     t0 = time.time()
@@ -62,7 +62,7 @@ def main() -> int:
     table = []
     for label, path in (("flipped", data), ("as published", DREADDIT)):
         run = tmp / f"run-{label.replace(' ', '-')}"
-        run_cv(load_config(recipe, [f"data.train_path={path}", "decide.enabled=false", "track.backend=none",
+        run_experiment(load_config(recipe, [f"data.train_path={path}", "decide.enabled=false", "track.backend=none",
                                     f"run_dir={run}"]), verbose=False)
         found = audit_runs([run], tmp / f"audit-{label.replace(' ', '-')}", top=100_000, verbose=False)
         ids = [x["id"] for x in found["issues"]]

@@ -40,7 +40,7 @@ def main() -> int:
     os.environ.setdefault("HARNESS_QUIET", "1")
     from harness.posthoc.compare import compare_runs, format_comparison, load_comparable
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
 
     common = [f"data.train_path={DREADDIT}", "decide.enabled=false", "track.backend=none", f"cv.n_folds={args.folds}"]
     if args.rows:
@@ -51,7 +51,7 @@ def main() -> int:
         extra = list(args.overrides) if name == "sft" else []
         cfg = load_config(ROOT / "experiments" / recipe, common + extra + [f"run_dir={run_dir}"])
         t0 = time.time()
-        run_cv(cfg, verbose=True)  # resumes finished folds (kill it and run again)
+        run_experiment(cfg, verbose=True)  # resumes finished folds (kill it and run again)
         seconds[name], dirs[name] = time.time() - t0, run_dir
     result = compare_runs(load_comparable([dirs["zero-shot"], dirs["sft"]]), "previous")
     print("\n" + format_comparison(result, "balanced_accuracy"))

@@ -39,12 +39,12 @@ def main() -> int:
     from harness.config import load_config
     from harness.data.load import load_file
     from harness.methods.hf.scoring import label_logprobs, label_logprobs_naive
-    from harness.methods.prompt.method import PromptMethod
+    from harness.methods.base import make_method
 
     cfg = load_config(None, ["method=prompt", f"model.name_or_path={args.model}", f"prompt.max_length={args.max_length}",
                              "prompt.context_turns=6", f"generative.score_batch_size={args.batch_size}"])
     rows = load_file(DATA, cfg, require_label=False)[: args.rows]
-    method = PromptMethod(cfg)
+    method = make_method(cfg)
     scorer = method.scorer()
     prompts = [scorer.prompts.prompt_ids(e) for e in rows]
     lengths = [len(p) for p in prompts]

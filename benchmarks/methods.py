@@ -40,7 +40,7 @@ DATASETS: dict[str, tuple[str, list[str]]] = {
 
 def run(dataset: str, method: str, out: Path) -> dict[str, float | str]:
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
 
     base, extra = DATASETS[dataset]
     run_dir = out / f"{dataset}-{method}"
@@ -48,7 +48,7 @@ def run(dataset: str, method: str, out: Path) -> dict[str, float | str]:
     cfg = load_config(base, extra + METHODS[method] + [f"run_dir={run_dir}", "decide.enabled=false",
                                                        "track.backend=none", "data.test_path=null"])
     t0 = time.time()
-    m = run_cv(cfg, verbose=False)
+    m = run_experiment(cfg, verbose=False)
     wall = time.time() - t0
     s = m["summary"]
     folds = m["per_fold"]

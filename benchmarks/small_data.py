@@ -121,7 +121,7 @@ def main() -> None:
 
     from harness.posthoc.compare import run_compare
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
     from harness.posthoc.decision import decide_run
     from harness.posthoc.ensemble import build_ensemble
     from harness.run.rundir import RunDir
@@ -144,7 +144,7 @@ def main() -> None:
             run = tmp / f"run-{i}-{method}"
             base = [*data, *METHODS[method], "cv.n_folds=5", "track.backend=none", "decide.enabled=false",
                     f"run_dir={run}"]
-            run_cv(load_config(None, base), verbose=False)
+            run_experiment(load_config(None, base), verbose=False)
             runs[method] = run
             seconds.setdefault((name, method), []).extend(
                 f["seconds"] for f in RunDir(run).read_metrics()["per_fold"])

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import run_cli
 from harness.config import load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.data.synthetic import make_psydefconv, write_psydefconv
 
 FLIPPED = 12
@@ -32,7 +32,7 @@ def planted(tmp_path_factory):
     data = root / "train.json"
     write_psydefconv(data, rows)
     run = root / "run"
-    run_cv(load_config(None, ["method=tfidf", f"data.train_path={data}", "data.synthetic=none", "cv.n_folds=4",
+    run_experiment(load_config(None, ["method=tfidf", f"data.train_path={data}", "data.synthetic=none", "cv.n_folds=4",
                               "track.backend=none", f"run_dir={run}"]), verbose=False)
     return root, run, {rows[i].id for i in flip}, data
 

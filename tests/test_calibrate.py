@@ -52,12 +52,12 @@ def test_reliability_bins_and_ece_by_hand():
 
 def test_decide_records_calibration_and_the_report_draws_it(tmp_path):
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
     from harness.track.report import write_report
     from harness.run.rundir import RunDir
 
     run = tmp_path / "run"
-    run_cv(load_config(None, ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60",
+    run_experiment(load_config(None, ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60",
                               "cv.n_folds=3", "track.backend=none", "decide.enabled=true", "decide.n_trials=60",
                               f"run_dir={run}"]), verbose=False)
     rd = RunDir(run)

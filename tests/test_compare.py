@@ -14,7 +14,7 @@ import pytest
 from helpers import wandb_env
 from harness import cli
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.data.load import load_train
 from harness.run.rundir import RunDir
 
@@ -31,7 +31,7 @@ def _test_csv(path: Path, seed: int = 7, n: int | None = None) -> Path:
 
 
 def _run(root: Path, name: str, *extra: str) -> Path:
-    run_cv(load_config(None, BASE + [f"run_dir={root / name}", *extra]), verbose=False)
+    run_experiment(load_config(None, BASE + [f"run_dir={root / name}", *extra]), verbose=False)
     return root / name
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import TINY
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 
 FAST = TINY + ["data.synthetic_groups=24", "cv.n_folds=3", "train.epochs=1", "train.batch_size=8",
                "train.learning_rate=1e-3", "train.eval_batch_size=64"]
@@ -29,7 +29,7 @@ def test_cv_writes_the_run_directory(tmp_path):
     write_psydefconv(tmp_path / "test.json", make_psydefconv(n_groups=10, seed=5), with_labels=False)
     cfg = cfg_for(tmp_path / "run", "train.seeds=[1,2]", f"data.test_path={tmp_path / 'test.json'}",
                   "augment.enabled=true", "augment.classes=[2,8]", "augment.k=2")
-    m = run_cv(cfg, verbose=False)
+    m = run_experiment(cfg, verbose=False)
     run = tmp_path / "run"
     for f in ["config.yaml", "folds.json", "oof.npz", "test.npz", "metrics.json"]:
         assert (run / f).exists(), f
@@ -48,16 +48,16 @@ def test_cv_writes_the_run_directory(tmp_path):
 
 def test_folds_subset_then_rest_completes(tmp_path):
     cfg = cfg_for(tmp_path / "run")
-    assert run_cv(cfg, folds=[0], verbose=False) is None  # not all folds yet: no OOF assembled
+    assert run_experiment(cfg, folds=[0], verbose=False) is None  # not all folds yet: no OOF assembled
     assert not (tmp_path / "run" / "oof.npz").exists()
-    m = run_cv(cfg, folds=[1, 2], verbose=False)
+    m = run_experiment(cfg, folds=[1, 2], verbose=False)
     assert m is not None and (tmp_path / "run" / "oof.npz").exists()
 
 
 def test_run_dir_refuses_another_experiment(tmp_path):
-    run_cv(cfg_for(tmp_path / "run"), folds=[0], verbose=False)
+    run_experiment(cfg_for(tmp_path / "run"), folds=[0], verbose=False)
     with pytest.raises(ConfigError, match="lora.r"):
-        run_cv(cfg_for(tmp_path / "run", "lora.r=8"), folds=[1], verbose=False)
+        run_experiment(cfg_for(tmp_path / "run", "lora.r=8"), folds=[1], verbose=False)
 
 
 def _cli(run_dir: Path, *extra: str) -> list[str]:
@@ -113,7 +113,7 @@ def test_inner_split_for_checkpoint_choice_never_uses_validation_rows(tmp_path):
     assert not ({e.id for e in inner} | {e.id for e in fit}) & {e.id for e in val}
     cfg = cfg_for(tmp_path / "run", "train.inner_val_fraction=0.25", "train.early_stopping_patience=1",
                   "train.epochs=3")
-    run_cv(cfg, folds=[0], verbose=False)
+    run_experiment(cfg, folds=[0], verbose=False)
     fd = tmp_path / "run" / "folds" / "seed42" / "fold0"
     m = json.loads((fd / "metrics.json").read_text())
     assert m["inner_rows"] > 0 and any("eval_macro_f1_official" in h for h in m["log_history"])

@@ -222,7 +222,7 @@ def test_predict_writes_submission_with_locked_decision(tmp_path):
 
 @pytest.mark.parametrize("blend_mode", ["search", "equal"])
 def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
-    import harness.posthoc.decision as D
+    import harness.posthoc.decision.space as D
     from harness.config import DecideConfig
     from harness.posthoc.decision import OOF, random_candidates
 
@@ -245,7 +245,7 @@ def test_fused_kernel_equals_numpy_path(blend_mode, monkeypatch):
 
 
 def test_candidate_vectors_decode_like_their_params(tmp_path):
-    from harness.posthoc.decision import _arrays, _box, _params
+    from harness.posthoc.decision.searches import _arrays, _box, _params
 
     run, cfg = make_run(tmp_path)
     oof = load_oof(run, cfg)
@@ -314,9 +314,9 @@ def test_the_rung_margin_trades_parsimony_for_fit():
 def test_a_noisy_rung_worse_than_a_simpler_one_is_never_picked():
     """Seen on a stacked ensemble: argmax trails the best rung on every fold (a small SE), a richer rung trails it
     by more but so noisily that it was 'within two SEs'. The simpler, better argmax must win over it."""
-    from harness.posthoc.decision import Rung, pick_rung
+    from harness.posthoc.decision import pick_rung, rung_named
 
-    rungs = [Rung("argmax"), Rung("delta"), Rung("delta_gate")]
+    rungs = [rung_named("argmax"), rung_named("delta"), rung_named("delta_gate")]
     per_fold = {"argmax": np.array([0.70, 0.69, 0.70, 0.69, 0.71]),
                 "delta": np.array([0.60, 0.78, 0.62, 0.75, 0.66]),
                 "delta_gate": np.array([0.71, 0.70, 0.71, 0.70, 0.73])}
@@ -333,7 +333,7 @@ def test_the_blend_rung_leans_on_the_member_that_knows(seed):
     """An ensemble of an informative member and a pure-noise one: equal weights (argmax) halve the signal, so the
     ladder locks the blend rung, its weights on the simplex grid, most of them on the informative member."""
     from harness.config import DecideConfig
-    from harness.posthoc.decision import OOF, choose_rung, fit_rung, simplex_grid
+    from harness.posthoc.decision import OOF, choose_rung, simplex_grid
 
     rng = np.random.default_rng(seed)
     n, k = 400, 3
@@ -347,5 +347,5 @@ def test_the_blend_rung_leans_on_the_member_that_knows(seed):
     space = make_space(d, oof)
     rung, scores = choose_rung(oof.probs, oof.labels, oof.fold, space, d, None)
     assert rung.name == "blend" and scores["blend"] > scores["argmax"], scores
-    weights = fit_rung(oof.probs, oof.labels, space, rung, d, 0, None, 0).weights
+    weights = rung.fit(oof.probs, oof.labels, space, d, 0, None, 0).weights
     assert weights[0] >= 0.75 and any(np.allclose(weights, g) for g in simplex_grid(2, 4)), weights

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.run.rundir import RunDir
+from harness.run.verify import check_all
 from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_the_readme_first_experiment_runs_as_written(tmp_path, monkeypatch):
     for run in ("runs/my", "runs/my-embed"):
         summary = RunDir(run).read_metrics()["summary"]
         assert summary["cv/macro_f1"] > summary["baseline/majority_macro_f1"] + 0.2  # both really learn
-        assert not RunDir(run).check_all()
+        assert not check_all(RunDir(run))
     assert RunDir("runs/my").read_folds().fold_of == RunDir("runs/my-embed").read_folds().fold_of
     assert (tmp_path / "runs" / "compare.html").exists() and (tmp_path / "runs" / "report.html").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["experiments", "my.csv", "runs"]  # nothing else in cwd
@@ -92,13 +93,13 @@ def test_init_infers_what_it_can_and_says_what_it_cannot(tmp_path):
 
 def test_outputs_land_beside_the_runs_never_in_the_current_folder(tmp_path, monkeypatch):
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
 
     runs = tmp_path / "runs"
     base = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=12", "cv.n_folds=3",
             "track.backend=none", f"output_dir={runs}"]
     for name, c in (("a", "1.0"), ("b", "0.2")):
-        run_cv(load_config(None, [*base, f"name={name}", f"tfidf.C={c}"]), verbose=False)
+        run_experiment(load_config(None, [*base, f"name={name}", f"tfidf.C={c}"]), verbose=False)
     cwd = tmp_path / "elsewhere"
     cwd.mkdir()
     monkeypatch.chdir(cwd)
@@ -114,11 +115,11 @@ def test_the_report_says_only_what_applies(tmp_path):
     """A TF-IDF run on data without score labels: no model column value, no official column, no cross-fitted gain
     line when argmax is locked."""
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
     from harness.track.report import render_html, load_runs
 
     run = tmp_path / "r"
-    run_cv(load_config(None, ["method=tfidf", "data.synthetic=dreaddit", "data.synthetic_groups=20", "cv.n_folds=3",
+    run_experiment(load_config(None, ["method=tfidf", "data.synthetic=dreaddit", "data.synthetic_groups=20", "cv.n_folds=3",
                               "track.backend=none", "data.score_labels=null", f"run_dir={run}"]), verbose=False)
     page = render_html(load_runs([run]))
     assert "Qwen" not in page and "official macro-F1 [95% CI]" not in page

@@ -12,9 +12,10 @@ import json
 import numpy as np
 import pytest
 
+from harness.methods.base import make_method
 from harness.config import load_config
 from harness.config.presets import DMRS_LABELS
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from helpers import fold_dir
 from harness.data.folds import Folds
 
@@ -65,7 +66,7 @@ def test_few_shot_exemplars_come_from_the_training_part_only(tmp_path):
     over = ["method=prompt", "model.name_or_path=tiny-qwen3", "data.synthetic=psydefconv",
             "data.synthetic_groups=20", "cv.n_folds=3", "prompt.max_length=192", "prompt.context_turns=1",
             "generative.shots_per_class=2", "track.backend=none", "train.seeds=[1,2]", f"run_dir={tmp_path / 'run'}"]
-    run_cv(load_config(None, over), verbose=False)
+    run_experiment(load_config(None, over), verbose=False)
     folds = Folds.load(tmp_path / "run" / "folds.json")
     seen = {}
     for seed in (1, 2):
@@ -80,5 +81,5 @@ def test_few_shot_exemplars_come_from_the_training_part_only(tmp_path):
     cfg = load_config(None, over)
     rows = load_train(cfg)
     train = folds.split(rows, 0)[0]
-    assert [e.id for e in PromptMethod(cfg).draw_exemplars(train, 1)] == \
-        [e.id for e in PromptMethod(cfg).draw_exemplars(train, 1)]  # and deterministic
+    assert [e.id for e in make_method(cfg).draw_exemplars(train, 1)] == \
+        [e.id for e in make_method(cfg).draw_exemplars(train, 1)]  # and deterministic

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.run.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def test_a_rival_experiment_that_claims_the_directory_first_stops_this_one(tmp_p
 
     monkeypatch.setattr(cv, "load_train", load_then_lose_the_race)
     with pytest.raises(ConfigError, match=r"tfidf\.C: 0\.01 in .*config\.yaml but 1\.0 now"):
-        run_cv(load_config(None, [*TFIDF, f"run_dir={run}"]), verbose=False)
+        run_experiment(load_config(None, [*TFIDF, f"run_dir={run}"]), verbose=False)
     assert RunDir(run).read_config().tfidf.C == 0.01  # the rival's claim stands
     assert not any(RunDir(run).fold_done(42, k) for k in range(3)) and not RunDir(run).folds_path().exists()
 
@@ -72,9 +72,9 @@ def _test_file(path: Path, marker: str) -> Path:
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    a = run_cv(load_config(None, [*TFIDF, f"run_dir={root / 'a'}",
+    a = run_experiment(load_config(None, [*TFIDF, f"run_dir={root / 'a'}",
                                   f"data.test_path={_test_file(root / 'ta.json', 'calm')}"]), verbose=False)
-    b = run_cv(load_config(None, [*TFIDF, f"run_dir={root / 'b'}", "tfidf.C=0.5",
+    b = run_experiment(load_config(None, [*TFIDF, f"run_dir={root / 'b'}", "tfidf.C=0.5",
                                   f"data.test_path={_test_file(root / 'tb.json', 'angry')}"]), verbose=False)
     assert a and b
     return root
@@ -198,13 +198,13 @@ def test_a_damaged_decision_study_is_one_line(two_runs, tmp_path):
 def test_an_interrupted_tune_trial_is_rerun_keeping_its_finished_folds(tmp_path, monkeypatch, capsys):
     import optuna
 
-    import harness.run.cv as cv
+    import harness.run.experiment as experiment
     from harness.search.tune import run_study
 
     storage = f"sqlite:///{tmp_path / 's.db'}"
     over = [*TFIDF, f"output_dir={tmp_path / 'runs'}", "tune.pruner=none", "tune.seed=0",
             "tune.space={tfidf.C: {type: float, low: 0.1, high: 10.0, log: true}}"]
-    real = cv.run_cv
+    real = experiment.run_experiment
 
     def interrupted_after_two_folds(cfg, **kw):
         on_fold = kw.pop("on_fold")
@@ -216,11 +216,11 @@ def test_an_interrupted_tune_trial_is_rerun_keeping_its_finished_folds(tmp_path,
 
         return real(cfg, on_fold=stop, **kw)
 
-    monkeypatch.setattr(cv, "run_cv", interrupted_after_two_folds)
+    monkeypatch.setattr(experiment, "run_experiment", interrupted_after_two_folds)
     with pytest.raises(KeyboardInterrupt):
         run_study("demo_cpu", over, "s", storage, n_trials=1, verbose=False)
     assert "Traceback" not in capsys.readouterr().err  # Optuna's own report of the failed trial stays quiet
-    monkeypatch.setattr(cv, "run_cv", real)
+    monkeypatch.setattr(experiment, "run_experiment", real)
     first = RunDir(tmp_path / "runs" / "studies" / "s" / "trial-0000")
     stamps = {k: first.fold_dir(42, k).joinpath("probs.npz").stat().st_mtime_ns for k in (0, 1)}
     run_study("demo_cpu", over, "s", storage, n_trials=1, verbose=False)
@@ -283,7 +283,7 @@ def test_hostile_rows(tmp_path, case, rows, over, expect):
                              "data.score_labels=null", "data.synthetic=none", f"data.train_path={path}", *over])
     if case == "one class":
         with pytest.raises(ConfigError, match=expect):
-            run_cv(load_config(None, [*TFIDF, "data.format=table", "data.group_column=post_id", "data.labels=[a,b]",
+            run_experiment(load_config(None, [*TFIDF, "data.format=table", "data.group_column=post_id", "data.labels=[a,b]",
                                       "data.score_labels=null", "data.synthetic=none", f"data.train_path={path}",
                                       f"run_dir={tmp_path / 'run'}"]), verbose=False)
         assert not (tmp_path / "run").exists()  # refused before the directory became anything
@@ -303,7 +303,7 @@ def test_duplicate_label_names_and_a_test_file_that_is_the_training_file(tmp_pat
     over = [*TFIDF, "data.synthetic=none", f"data.train_path={tmp_path / 'train.json'}",
             f"data.test_path={tmp_path / 'train.json'}", f"run_dir={tmp_path / 'run'}"]
     with pytest.warns(UserWarning, match="data.test_path is the training file"):
-        run_cv(load_config(None, over), verbose=False)
+        run_experiment(load_config(None, over), verbose=False)
 
 
 def test_a_rare_class_that_misses_an_inner_calibration_split_still_trains(tmp_path):
@@ -314,7 +314,7 @@ def test_a_rare_class_that_misses_an_inner_calibration_split_still_trains(tmp_pa
     rows = make_dreaddit(n_groups=30, seed=1)
     rows = [r for r in rows if r.label == 0] + [r for r in rows if r.label == 1][:2]
     write_dreaddit_csv(tmp_path / "t.csv", rows)
-    m = run_cv(load_config(None, ["method=tfidf", "tfidf.classifier=svm", "data.format=table", "data.synthetic=none",
+    m = run_experiment(load_config(None, ["method=tfidf", "tfidf.classifier=svm", "data.format=table", "data.synthetic=none",
                                   f"data.train_path={tmp_path / 't.csv'}", "data.group_column=post_id",
                                   "data.labels=[a,b]", "data.score_labels=null", "cv.n_folds=5", "track.backend=none",
                                   "decide.enabled=false", f"run_dir={tmp_path / 'run'}"]), verbose=False)
@@ -364,7 +364,7 @@ def test_small_messages_say_the_right_thing_once(tmp_path, two_runs, capsys):
     with pytest.raises(ConfigError, match=r"run_dir: holds a NUL byte"):
         load_config(None, {"run_dir": "a\x00b"})
     with pytest.raises(ConfigError, match=r"tfidf: cannot build the 'word' block .* tfidf\.min_df=1000"):
-        run_cv(load_config(None, [*TFIDF, "tfidf.min_df=1000", f"run_dir={tmp_path / 'r'}"]), verbose=False)
+        run_experiment(load_config(None, [*TFIDF, "tfidf.min_df=1000", f"run_dir={tmp_path / 'r'}"]), verbose=False)
     r = run_cli("cv", "demo_cpu", *TFIDF, "data.synthetic=none", f"data.train_path={tmp_path / 'nope.json'}", ok=False)
     assert f"{tmp_path / 'nope.json'}: cannot read: No such file" in r.stderr and ": -:" not in r.stderr
     out = tmp_path / "my ensemble"  # a path a shell would split

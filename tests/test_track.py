@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from harness.config import load_config
-from harness.run.cv import run_cv
+from harness.run.experiment import run_experiment
 from harness.core.store import read_json
 from harness.track import WandbTracker, offline_runs, read_offline_run, resolve_mode
 from helpers import TINY, run_cli, wandb_env
@@ -33,7 +33,7 @@ def tracked(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         wdir = wandb_env(mp, root / "wandb")
         cfg = load_config(None, FAST + [f"run_dir={root / 'run'}"])
-        metrics = run_cv(cfg, verbose=False)
+        metrics = run_experiment(cfg, verbose=False)
     runs = [read_offline_run(p) for p in offline_runs(wdir)]
     return {"run_dir": root / "run", "metrics": metrics, "runs": runs, "wandb_dir": wdir}
 
@@ -131,7 +131,7 @@ def test_a_wandb_server_outage_never_stops_training(monkeypatch, tmp_path):
                                     "data.synthetic_groups=16"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        metrics = run_cv(cfg, verbose=False)
+        metrics = run_experiment(cfg, verbose=False)
     assert metrics is not None and (tmp_path / "run" / "oof.npz").exists()
     failures = [w for w in caught if "W&B logging failed" in str(w.message)]
     assert len(failures) == 1, [str(w.message) for w in caught]

@@ -79,6 +79,27 @@ def _pick(columns: list[str], names: tuple[str, ...]) -> str | None:
     return next((lower[n.lower()] for n in names if n.lower() in lower), None)
 
 
+def _group_column(found: Inferred, rows: list[dict[str, Any]], candidates: list[str]) -> str | None:
+    """The column named like a group, unless every row has its own value there (then it groups nothing)."""
+    groupc = _pick(candidates, GROUP_NAMES)
+    if groupc is not None and len({str(r.get(groupc) or "") for r in rows}) == len(rows):
+        found.why.append(f"group column {groupc!r} ignored: every row has its own value")
+        return None
+    return groupc
+
+
+def _infer_labels(found: Inferred, raw: list[str]) -> None:
+    """Class ids 0..K-1 kept as ids; other values become names in sorted order (class id = position)."""
+    distinct = sorted(set(raw))
+    ints = all(v.lstrip("-").isdigit() for v in distinct)
+    if ints and sorted(int(v) for v in distinct) == list(range(len(distinct))):
+        found.labels = [str(i) for i in range(len(distinct))]
+        found.why.append(f"labels: class ids 0..{len(distinct) - 1} (name them with data.labels=[...] in id order)")
+    else:
+        found.labels = distinct
+        found.why.append(f"labels: {len(distinct)} names, in sorted order (class id = position): {', '.join(distinct)}")
+
+
 def infer(path: str | Path) -> Inferred:
     """The format, columns, labels and preset of a data file (InitError naming what cannot be inferred)."""
     path = Path(path)
@@ -114,12 +135,7 @@ def infer(path: str | Path) -> Inferred:
     if textc is None or labelc is None:
         raise InitError(f"{path}: cannot tell the {'text' if textc is None else 'label'} column among {columns}; "
                         "rename it (e.g. 'text', 'label') or write the recipe's data.* keys by hand")
-    groupc = _pick([c for c in columns if c not in (idc, textc, labelc)], GROUP_NAMES)
-    if groupc is not None:
-        values = [str(r.get(groupc) or "") for r in rows]
-        if len(set(values)) == len(values):
-            found.why.append(f"group column {groupc!r} ignored: every row has its own value")
-            groupc = None
+    groupc = _group_column(found, rows, [c for c in columns if c not in (idc, textc, labelc)])
     if idc is None:
         raise InitError(f"{path}: no id column (one of {', '.join(ID_NAMES[:4])}, ...); add one with a unique value "
                         "per row: ids tie predictions, folds and label fixes to rows")
@@ -131,15 +147,7 @@ def infer(path: str | Path) -> Inferred:
     else:
         found.why.append("no group column: each row is its own group (set data.group_column if rows share a "
                          "source, e.g. a user or a document)")
-    raw = [str(r.get(labelc)).strip() for r in rows if r.get(labelc) not in (None, "")]
-    distinct = sorted(set(raw))
-    ints = all(v.lstrip("-").isdigit() for v in distinct)
-    if ints and sorted(int(v) for v in distinct) == list(range(len(distinct))):
-        found.labels = [str(i) for i in range(len(distinct))]
-        found.why.append(f"labels: class ids 0..{len(distinct) - 1} (name them with data.labels=[...] in id order)")
-    else:
-        found.labels = distinct
-        found.why.append(f"labels: {len(distinct)} names, in sorted order (class id = position): {', '.join(distinct)}")
+    _infer_labels(found, [str(r.get(labelc)).strip() for r in rows if r.get(labelc) not in (None, "")])
     if {"subreddit", "post_id", "sentence"} <= set(columns) and found.labels == ["0", "1"]:
         found.preset = "dreaddit"
         found.why.append("preset dreaddit: its columns (subreddit, post_id, sentence) and binary labels")

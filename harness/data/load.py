@@ -112,6 +112,40 @@ def _read_records(path: Path, issues: list[Issue]) -> list[Any] | None:
 # PsyDefConv schema
 # ----------------------------------------------------------------------------
 
+def _dialogue_turns(dia: list[Any], cur: str | None, file: str, where: str, issues: list[Issue]) -> list[Turn]:
+    """A record's dialogue as turns, ending with the seeker's target utterance (problems appended to `issues`)."""
+    turns: list[Turn] = []
+    if not dia:
+        issues.append(Issue(file, where, "dialogue", "empty dialogue"))
+    for j, t in enumerate(dia):
+        if not isinstance(t, dict) or not isinstance(t.get("speaker"), str) or not isinstance(t.get("text"), str):
+            issues.append(Issue(file, where, f"dialogue[{j}]", "expected {speaker: str, text: str}"))
+        else:
+            turns.append(Turn(t["speaker"], t["text"]))
+    if turns and len(turns) == len(dia):
+        if turns[-1].speaker != SEEKER:
+            issues.append(Issue(file, where, "dialogue[-1].speaker", f"last turn is {turns[-1].speaker!r}, not the seeker's"))
+        if cur is not None and turns[-1].text != cur:
+            issues.append(Issue(file, where, "dialogue[-1].text", "last turn differs from current_text"))
+    return turns
+
+
+def _record_label(rec: dict[str, Any], n_labels: int, require_label: bool, file: str, where: str,
+                  issues: list[Issue]) -> int | None:
+    """A record's class id, checked against the label set (None: unlabelled, or a problem appended)."""
+    label = rec.get("label")
+    if label is None:
+        if require_label:
+            issues.append(Issue(file, where, "label", "missing (this file must be labelled)"))
+        return None
+    if not isinstance(label, int) or isinstance(label, bool):
+        issues.append(Issue(file, where, "label", f"expected an integer, got {label!r}"))
+        return None
+    if not 0 <= label < n_labels:
+        issues.append(Issue(file, where, "label", f"{label} is outside the label set 0..{n_labels - 1}"))
+    return label
+
+
 def parse_psydefconv(records: list[Any], file: str, n_labels: int, require_label: bool) -> tuple[list[Example], list[Issue]]:
     issues: list[Issue] = []
     examples: list[Example] = []
@@ -153,31 +187,8 @@ def parse_psydefconv(records: list[Any], file: str, n_labels: int, require_label
                 seen[rid] = i
         if cur is not None and not cur.strip():
             issues.append(Issue(file, where, "current_text", "empty target text"))
-        turns: list[Turn] = []
-        if dia is not None:
-            if not dia:
-                issues.append(Issue(file, where, "dialogue", "empty dialogue"))
-            for j, t in enumerate(dia):
-                if not isinstance(t, dict) or not isinstance(t.get("speaker"), str) or not isinstance(t.get("text"), str):
-                    issues.append(Issue(file, where, f"dialogue[{j}]", "expected {speaker: str, text: str}"))
-                else:
-                    turns.append(Turn(t["speaker"], t["text"]))
-            if turns and len(turns) == len(dia):
-                if turns[-1].speaker != SEEKER:
-                    issues.append(Issue(file, where, "dialogue[-1].speaker",
-                                        f"last turn is {turns[-1].speaker!r}, not the seeker's"))
-                if cur is not None and turns[-1].text != cur:
-                    issues.append(Issue(file, where, "dialogue[-1].text", "last turn differs from current_text"))
-        label = None
-        if "label" in rec and rec["label"] is not None:
-            label = rec["label"]
-            if not isinstance(label, int) or isinstance(label, bool):
-                issues.append(Issue(file, where, "label", f"expected an integer, got {label!r}"))
-                label = None
-            elif not 0 <= label < n_labels:
-                issues.append(Issue(file, where, "label", f"{label} is outside the label set 0..{n_labels - 1}"))
-        elif require_label:
-            issues.append(Issue(file, where, "label", "missing (this file must be labelled)"))
+        turns = _dialogue_turns(dia, cur, file, where, issues) if dia is not None else []
+        label = _record_label(rec, n_labels, require_label, file, where, issues)
         if len(issues) == bad:
             examples.append(Example(id=rid, group=did, target=cur, dialogue=tuple(turns), label=label))
     return examples, issues

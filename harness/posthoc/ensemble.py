@@ -174,63 +174,27 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
     the T fitted on the other folds) so that no member weighs by its confidence, then the decision layer searches
     member weights with δ and τ. `stack`: a class-weighted logistic regression on the members' log-probabilities,
     cross-fitted by fold (its OOF rows never come from a stacker that saw their fold), then the same ladder."""
-    from harness.config import parse_overrides
     from harness.posthoc.decision import decide_run
 
     out = Path(out)
     target = RunDir(out)
     target.check_usable("--out")
-    seen: dict[Path, str] = {}
-    for d in run_dirs:
-        if Path(d).resolve() in seen:
-            raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
-                               "distinct runs"])
-        seen[Path(d).resolve()] = str(d)
-    if out.resolve() in seen:
-        raise ConfigError([f"--out {out}: is one of the members; choose a new --out"])
-    if stack_c is not None and (not stack_c > 0 or not np.isfinite(stack_c)):
-        raise ConfigError([f"--stack-c: {stack_c} must be a positive number (or auto)"])
+    _check_arguments(run_dirs, out, stack_c)
     check_members(run_dirs)
     runs = load_comparable(run_dirs)
-    members: list[EnsembleMember] = []
-    for r in runs:
-        for seed in r.oof.seeds:
-            members.append(EnsembleMember(member=len(members), run_dir=str(r.run.path.resolve()), name=r.run.name,
-                                          method=r.cfg.method, seed=int(seed)))
+    members = [EnsembleMember(member=i, run_dir=str(r.run.path.resolve()), name=r.run.name, method=r.cfg.method,
+                              seed=int(seed)) for i, (r, seed) in enumerate((r, s) for r in runs for s in r.oof.seeds)]
     if stack and len(members) < 2:
         raise ConfigError([f"--stack: one member ({members[0].label()}) has nothing to be stacked with; give two or "
                            "more runs (or a run with several seeds)"])
-    combine = "stack" if stack else "weights"
-    first = runs[0]
-    over = parse_overrides(list(overrides))
-    unknown = [k for k in over if k != "decide"]
-    if unknown:
-        raise ConfigError([f"{k}: only decide.* settings apply to an ensemble" for k in unknown])
-    # the members are the blend's "seeds"; their weights are searched unless the command line says otherwise
-    # (a member run's own decide.blend was about its seeds, not about these members). A stacker is one "seed".
-    # Validated before any write.
-    n_sets = 1 if stack else len(members)
-    cfg = apply_overrides(first.cfg, {"name": f"ensemble-{out.name}", "run_dir": str(out),
-                                      "train.seeds": list(range(n_sets)), "decide.enabled": True,
-                                      "decide.blend": "search", "decide.weights": None, **over})
-    if cfg.decide.weights is not None and len(cfg.decide.weights) != n_sets:
-        raise ConfigError([f"decide.weights: {len(cfg.decide.weights)} weights for {n_sets} blended members"])
+    combine, first = ("stack" if stack else "weights"), runs[0]
+    n_sets = 1 if stack else len(members)  # a stacker is one "seed"
+    cfg = _ensemble_config(first.cfg, out, overrides, n_sets)
     test_ids, test_raw = _test_probs([r.run.path for r in runs])  # checked before anything is written
     with target.writing("ensemble"):  # the lock: a second ensemble into this --out is refused; one commit
         _check_out(target, members, combine)
-        raw = np.concatenate([r.oof.probs for r in runs], 0)
         o = first.oof
-        if stack:
-            stacked, fold_c = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)
-            probs = stacked[None]
-            final_c = stack_c if stack_c is not None else choose_stack_c(raw, o.labels, o.fold, cfg)
-            final = Stacker.fit(raw, o.labels, cfg, final_c)
-            combiner = {"temperatures": np.ones(len(members)), "stack_c": np.array(final_c),
-                        "stack_fold_c": np.array(fold_c), **final.arrays()}
-        else:
-            fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
-            probs = np.stack([c.oof for c in fitted]).astype(np.float32)
-            combiner = {"temperatures": np.array([c.temperature for c in fitted])}
+        probs, combiner = _combined_oof(np.concatenate([r.oof.probs for r in runs], 0), o, cfg, stack, stack_c)
         target.write_combiner(combiner)
         target.write_members(members, combine, {str(r.run.path.resolve()): RunDir(r.run.path).results_digest()
                                                 for r in runs})
@@ -241,14 +205,65 @@ def build_ensemble(run_dirs: Sequence[str | Path], out: str | Path, overrides: S
         per_fold = _per_fold(cfg, o.labels, o.fold, probs)
         target.write_metrics(oof_metrics(cfg, target, o.labels, probs, cfg.train.seeds, per_fold))
         if verbose:
-            listed = ", ".join(m.label() for m in members)
-            how = (f"stacked by a logistic regression (C {float(combiner['stack_c']):g}"
-                   f"{'' if stack_c is not None else ' chosen by inner cross-fitting'}; per fold "
-                   f"{', '.join(f'{c:g}' for c in fold_c)}; cross-fitted by fold)" if stack else
-                   "temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), " +
-                   ("weights fixed by decide.weights" if cfg.decide.weights is not None else "weights searched"))
-            print(f"ensemble of {len(members)} members ({listed}) in {out}: {how}")
+            print(f"ensemble of {len(members)} members ({', '.join(m.label() for m in members)}) in {out}: "
+                  + _how(combiner, stack, stack_c, cfg))
         return decide_run(out, cfg, verbose=verbose)  # also adds its decide/* keys to metrics.json; same commit
+
+
+def _check_arguments(run_dirs: Sequence[str | Path], out: Path, stack_c: float | None) -> None:
+    """Distinct members, an --out that is none of them, a usable --stack-c."""
+    seen: dict[Path, str] = {}
+    for d in run_dirs:
+        if Path(d).resolve() in seen:
+            raise ConfigError([f"{d}: given twice (as {seen[Path(d).resolve()]}); an ensemble's members are "
+                               "distinct runs"])
+        seen[Path(d).resolve()] = str(d)
+    if out.resolve() in seen:
+        raise ConfigError([f"--out {out}: is one of the members; choose a new --out"])
+    if stack_c is not None and (not stack_c > 0 or not np.isfinite(stack_c)):
+        raise ConfigError([f"--stack-c: {stack_c} must be a positive number (or auto)"])
+
+
+def _ensemble_config(first: ExperimentConfig, out: Path, overrides: Sequence[str], n_sets: int) -> ExperimentConfig:
+    """The ensemble's config: the first member's, with the members as the blend's "seeds", whose weights are
+    searched unless the command line says otherwise (a member run's own decide.blend was about its seeds, not
+    about these members). Only decide.* may be overridden. Validated before any write."""
+    from harness.config import parse_overrides
+
+    over = parse_overrides(list(overrides))
+    unknown = [k for k in over if k != "decide"]
+    if unknown:
+        raise ConfigError([f"{k}: only decide.* settings apply to an ensemble" for k in unknown])
+    cfg = apply_overrides(first, {"name": f"ensemble-{out.name}", "run_dir": str(out),
+                                  "train.seeds": list(range(n_sets)), "decide.enabled": True,
+                                  "decide.blend": "search", "decide.weights": None, **over})
+    if cfg.decide.weights is not None and len(cfg.decide.weights) != n_sets:
+        raise ConfigError([f"decide.weights: {len(cfg.decide.weights)} weights for {n_sets} blended members"])
+    return cfg
+
+
+def _combined_oof(raw: np.ndarray, o: Any, cfg: ExperimentConfig, stack: bool, stack_c: float | None
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ensemble's OOF sets and its combiner's arrays: one stacked set (cross-fitted by fold), or each member
+    temperature-scaled out of sample."""
+    if stack:
+        stacked, fold_c = crossfit_stack(raw, o.labels, o.fold, cfg, stack_c)
+        final_c = stack_c if stack_c is not None else choose_stack_c(raw, o.labels, o.fold, cfg)
+        final = Stacker.fit(raw, o.labels, cfg, final_c)
+        return stacked[None], {"temperatures": np.ones(len(raw)), "stack_c": np.array(final_c),
+                               "stack_fold_c": np.array(fold_c), **final.arrays()}
+    fitted = [crossfit_temperature(p, o.labels, o.fold) for p in raw]
+    return (np.stack([c.oof for c in fitted]).astype(np.float32),
+            {"temperatures": np.array([c.temperature for c in fitted])})
+
+
+def _how(combiner: dict[str, np.ndarray], stack: bool, stack_c: float | None, cfg: ExperimentConfig) -> str:
+    if stack:
+        return (f"stacked by a logistic regression (C {float(combiner['stack_c']):g}"
+                f"{'' if stack_c is not None else ' chosen by inner cross-fitting'}; per fold "
+                f"{', '.join(f'{c:g}' for c in combiner['stack_fold_c'])}; cross-fitted by fold)")
+    return ("temperature-scaled (T " + ", ".join(f"{t:.2f}" for t in combiner["temperatures"]) + "), " +
+            ("weights fixed by decide.weights" if cfg.decide.weights is not None else "weights searched"))
 
 
 def check_members(run_dirs: Sequence[str | Path]) -> None:

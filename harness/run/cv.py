@@ -10,7 +10,6 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from functools import partial
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -20,9 +19,9 @@ from harness.run.claims import FoldClaim
 from harness.config import ConfigError, ExperimentConfig
 from harness.data.load import Example, group_of, load_test, load_train
 from harness.data.folds import Folds, audit, class_problems, make_folds
-from harness.track.report import write_report
 from harness.run.rundir import FoldRecord, OofArrays, RunDir, TestArrays
 from harness.data.schema import rows_digest
+from harness.core.metrics import report
 from harness.core.store import StoreError
 
 if TYPE_CHECKING:
@@ -135,58 +134,6 @@ def load_fold(run: RunDir, seed: int, k: int) -> FoldRecord | None:
         return None
 
 
-def run_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
-             test: list[Example], run: RunDir, tracker: Any) -> FoldRecord | None:
-    """Train one fold for one seed with any method and write its probabilities atomically (or load them).
-    None: another live process has claimed this fold and is training it."""
-    finished = load_fold(run, seed, k)
-    if finished is not None:
-        return finished
-    with FoldClaim(run.claim_path(seed, k)) as claim:
-        if not claim.acquire():
-            return None
-        return load_fold(run, seed, k) or _train_fold(cfg, method, seed, k, folds, train, test, run, tracker)
-
-
-def _train_fold(cfg: ExperimentConfig, method: Method, seed: int, k: int, folds: Folds, train: list[Example],
-                test: list[Example], run: RunDir, tracker: Any) -> FoldRecord:
-    from harness.data.augment import augment
-    from harness.core.metrics import report
-    from harness.methods.base import FoldContext, check_probs_shape
-    from harness.data.weights import class_weights
-
-    t0 = time.time()
-    label_names = cfg.data.label_names()
-    train_part, val_part = folds.split(train, k)
-    train_aug = augment(train_part, cfg.augment)
-    check_no_leak(k, train_aug, val_part)
-    fit, inner = _inner_split(train_aug, cfg.train.inner_val_fraction, seed, cfg.group_key())
-    weights = class_weights([e.label for e in fit], len(label_names), cfg.loss)
-    tracker.start_fold(seed, k)
-    ctx = FoldContext(run=run, seed=seed, fold=k, class_weights=weights, scratch=run.scratch_dir(seed, k),
-                      log=tracker.fold_logger())
-    try:
-        fitted = method.fit(fit, inner, ctx)
-    finally:
-        shutil.rmtree(ctx.scratch, ignore_errors=True)  # transient by contract: never left in the run directory
-    try:
-        who = f"method {cfg.method!r} (seed {seed} fold {k})"
-        val_probs = check_probs_shape(fitted.predict_proba(val_part), len(val_part), len(label_names), who)
-        test_probs = check_probs_shape(fitted.predict_proba(test) if test else
-                                       np.zeros((0, len(label_names)), np.float32), len(test), len(label_names), who)
-        y_val = np.array([e.label for e in val_part])
-        metrics = report(y_val, val_probs.argmax(1), label_names, cfg.data.score_labels, n_boot=0)
-        metrics.update(seed=seed, fold=k, method=cfg.method, train_rows=len(fit),
-                       augmented_rows=len(train_aug) - len(train_part), inner_rows=len(inner),
-                       val_rows=len(val_part), class_weights=weights.tolist(), seconds=round(time.time() - t0, 1),
-                       **fitted.info())
-        record = FoldRecord(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
-        run.write_fold(record, fitted.save if cfg.train.save_adapters else None)  # model, metrics, probs: one commit
-    finally:
-        fitted.close()
-    return record
-
-
 def assemble(cfg: ExperimentConfig, run: RunDir, train: list[Example], test: list[Example], folds: Folds,
              results: dict[tuple[int, int], FoldRecord]) -> dict[str, Any]:
     """Write oof.npz, test.npz and metrics.json from every seed's folds."""
@@ -245,115 +192,190 @@ def fold_progress(results: dict[tuple[int, int], FoldRecord]) -> dict[str, float
             for m in keys.FOLD_PROGRESS_SCORES} | {keys.CV_FOLDS_DONE: len(results)}
 
 
-def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True,
-           tracker: Any = None, on_fold: Callable[[FoldRecord], None] | None = None) -> dict[str, Any] | None:
-    """Run (or resume) every fold of every seed; assemble OOF/test/metrics once all are done.
+class CVRun:
+    """One experiment's fold loop: `prepare` checks the experiment and its data and claims the run directory,
+    `fold` trains (or resumes) one seed's fold, `finish` assembles OOF/test/metrics once every fold is on disk.
+    `run` does the three. What follows (the decision step, the trackers' summary, the report) is chained by the
+    command (harness.run.experiment), never here."""
 
-    `on_fold` sees every finished fold in order (a tuning trial reports it and may raise optuna.TrialPruned).
-    """
-    tracker = tracker or _make_tracker(cfg)
-    try:
-        return _run_cv(cfg, folds, verbose, tracker, on_fold)
-    finally:
-        tracker.finish()
+    def __init__(self, cfg: ExperimentConfig, tracker: Any, verbose: bool = True):
+        self.cfg, self.tracker, self.verbose = cfg, tracker, verbose
+        self.run = RunDir(cfg.resolved_run_dir())
+        self.label_names = cfg.data.label_names()
+        self.results: dict[tuple[int, int], FoldRecord] = {}
+        self.train: list[Example] = []
+        self.test: list[Example] = []
+
+    def say(self, *parts: Any) -> None:
+        if self.verbose:
+            print(*parts, flush=True)
+
+    # -- prepare ------------------------------------------------------------------
+    def prepare(self, folds: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """Everything before the first fold: the data loaded and checked, the method built, the directory claimed
+        for this experiment (config, fingerprint, folds), the method's one-off work. The (seed, fold) jobs asked."""
+        from harness.methods.base import make_method
+
+        cfg, run = self.cfg, self.run
+        wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
+        bad = [f for f in wanted if not 0 <= f < cfg.cv.n_folds]
+        if bad:
+            raise ConfigError([f"--folds: {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})"])
+        run.check_usable()
+        _check_same_experiment(run, cfg)
+        self.train, self.test = self._load_data()
+        self.method = make_method(cfg, run.cache)
+        fingerprint = _fingerprint(cfg, self.method, self.train, self.test)
+        _check_same_data(run, fingerprint)
+        self.method.check_run(run)  # e.g. the sft run a preference run continues: refused before any fold trains
+        self.folds = self._claim(fingerprint)
+        check = audit(self.folds, self.train, self.label_names)
+        if not check["ok"]:
+            raise RuntimeError(f"fold audit failed: {check}")
+        self.say(f"run dir: {run.path}\nmethod {cfg.method}: {len(self.train)} train rows ({check['groups']} groups), "
+                 f"{len(self.test)} test rows")
+        jobs = [(s, k) for s in cfg.train.seeds for k in wanted]
+        if any(not run.fold_done(s, k) for s, k in jobs):
+            note = self.method.prepare(self.train + self.test, progress=self.verbose)  # once for every fold and seed
+            if note:
+                self.say(note)
+        self.tracker.start_experiment(cfg)
+        return jobs
+
+    def _load_data(self) -> tuple[list[Example], list[Example]]:
+        cfg = self.cfg
+        train, test = load_train(cfg), load_test(cfg)
+        problems, notes = class_problems(train, self.label_names, cfg.cv.n_folds,
+                                         cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", cfg.group_key())
+        if problems:
+            raise ConfigError(problems)
+        for note in notes:
+            self.say(note)
+        if cfg.data.test_path and cfg.data.train_path and Path(cfg.data.test_path).resolve() == \
+                Path(cfg.data.train_path).resolve():
+            warnings.warn(f"data.test_path is the training file {cfg.data.train_path}: its test scores are of rows "
+                          "every fold model trained on (except its own fold's)", stacklevel=3)
+        return train, test
+
+    def _claim(self, fingerprint: dict[str, Any]) -> Folds:
+        """Only now, with the data in order, does the directory become this experiment's: under its lock, so of two
+        processes started together with different settings one commits and the other is refused."""
+        run, cfg = self.run, self.cfg
+        with run.writing("cv", wait=120.0):
+            _check_same_experiment(run, cfg)  # the winner (or an earlier run) committed it: it must be this one
+            _check_same_data(run, fingerprint)
+            run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
+            if run.read_fingerprint() is None:
+                run.write_fingerprint(fingerprint)
+            return _load_or_make_folds(run, cfg, self.train)
+
+    # -- fold ---------------------------------------------------------------------
+    def fold(self, seed: int, k: int) -> FoldRecord | None:
+        """Train one fold for one seed with any method and commit its files (or load them when finished).
+        None: another live process has claimed this fold and is training it."""
+        finished = load_fold(self.run, seed, k)
+        if finished is not None:
+            return finished
+        with FoldClaim(self.run.claim_path(seed, k)) as claim:
+            if not claim.acquire():
+                return None
+            return load_fold(self.run, seed, k) or self._train(seed, k)
+
+    def _train(self, seed: int, k: int) -> FoldRecord:
+        from harness.data.augment import augment
+        from harness.data.weights import class_weights
+        from harness.methods.base import FoldContext
+
+        cfg, run, t0 = self.cfg, self.run, time.time()
+        train_part, val_part = self.folds.split(self.train, k)
+        train_aug = augment(train_part, cfg.augment)
+        check_no_leak(k, train_aug, val_part)
+        fit, inner = _inner_split(train_aug, cfg.train.inner_val_fraction, seed, cfg.group_key())
+        weights = class_weights([e.label for e in fit], len(self.label_names), cfg.loss)
+        self.tracker.start_fold(seed, k)
+        ctx = FoldContext(run=run, seed=seed, fold=k, class_weights=weights, scratch=run.scratch_dir(seed, k),
+                          log=self.tracker.fold_logger())
+        try:
+            fitted = self.method.fit(fit, inner, ctx)
+        finally:
+            shutil.rmtree(ctx.scratch, ignore_errors=True)  # transient by contract: never left in the run directory
+        try:
+            val_probs, test_probs = self._predict(fitted, seed, k, val_part)
+            metrics = report(np.array([e.label for e in val_part]), val_probs.argmax(1), self.label_names,
+                             cfg.data.score_labels, n_boot=0)
+            metrics.update(seed=seed, fold=k, method=cfg.method, train_rows=len(fit),
+                           augmented_rows=len(train_aug) - len(train_part), inner_rows=len(inner),
+                           val_rows=len(val_part), class_weights=weights.tolist(),
+                           seconds=round(time.time() - t0, 1), **fitted.info())
+            record = FoldRecord(seed, k, [e.id for e in val_part], val_probs, test_probs, metrics, resumed=False)
+            run.write_fold(record, fitted.save if cfg.train.save_adapters else None)  # model, metrics, probs: one commit
+        finally:
+            fitted.close()
+        return record
+
+    def _predict(self, fitted: Any, seed: int, k: int, val_part: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+        """The fold model's validation and test probabilities, checked at the seam."""
+        from harness.methods.base import check_probs_shape
+
+        n, who = len(self.label_names), f"method {self.cfg.method!r} (seed {seed} fold {k})"
+        val = check_probs_shape(fitted.predict_proba(val_part), len(val_part), n, who)
+        test = fitted.predict_proba(self.test) if self.test else np.zeros((0, n), np.float32)
+        return val, check_probs_shape(test, len(self.test), n, who)
+
+    def run_folds(self, jobs: Sequence[tuple[int, int]], on_fold: Callable[[FoldRecord], None] | None = None) -> None:
+        """Every job in turn (a progress bar on a terminal, a line per fold in a log); `on_fold` sees each finished
+        fold (a tuning trial reports it and may raise optuna.TrialPruned)."""
+        from harness.core.progress import interactive, progress_bar
+
+        log_lines = self.verbose and not interactive()  # a log file gets a line as each fold starts
+        for seed, k in progress_bar(jobs, desc="folds", enable=self.verbose):
+            if log_lines and not self.run.fold_done(seed, k):
+                self.say(f"seed {seed} fold {k}: training ({time.strftime('%H:%M:%S')})")
+            r = self.fold(seed, k)
+            if r is None:
+                holder = FoldClaim(self.run.claim_path(seed, k)).holder() or {}
+                self.say(f"seed {seed} fold {k}: being trained by {holder.get('host', '?')} pid {holder.get('pid', '?')}")
+                continue
+            self.results[(seed, k)] = r
+            self.tracker.end_fold(seed, k, r.metrics, fold_progress(self.results))
+            self.say(f"seed {seed} fold {k}: {'resumed' if r.resumed else 'trained'} "
+                     f"macro-F1 {r.metrics['macro_f1']:.4f} official {r.metrics['macro_f1_official']:.4f} "
+                     f"({r.metrics.get('seconds', 0)}s)")
+            if on_fold:
+                on_fold(r)
+
+    # -- finish -------------------------------------------------------------------
+    def finish(self) -> dict[str, Any] | None:
+        """oof.npz, test.npz and metrics.json once every seed's folds are on disk (folds run elsewhere with --folds
+        count once their files are here); None, saying which are missing, before that."""
+        cfg = self.cfg
+        for seed in cfg.train.seeds:
+            for k in range(cfg.cv.n_folds):
+                if (seed, k) not in self.results:
+                    done = load_fold(self.run, seed, k)
+                    if done is not None:
+                        self.results[(seed, k)] = done
+        missing = [(s, k) for s in cfg.train.seeds for k in range(cfg.cv.n_folds) if (s, k) not in self.results]
+        if missing:
+            self.say(f"{len(missing)} fold(s) still to run: " + ", ".join(f"seed {s} fold {k}" for s, k in missing))
+            return None
+        return assemble(cfg, self.run, self.train, self.test, self.folds, self.results)
+
+    def __call__(self, folds: Sequence[int] | None = None, on_fold: Callable[[FoldRecord], None] | None = None
+                 ) -> dict[str, Any] | None:
+        """prepare, every fold asked, finish."""
+        self.run_folds(self.prepare(folds), on_fold)
+        return self.finish()
 
 
-def _make_tracker(cfg: ExperimentConfig) -> Any:
+def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True, tracker: Any = None,
+           on_fold: Callable[[FoldRecord], None] | None = None) -> dict[str, Any] | None:
+    """The fold loop alone (no decision step, no report): every fold of every seed run or resumed, then assembled.
+    The tracker (made here when none is given) is finished here."""
     from harness.track import make_tracker
 
-    return make_tracker(cfg, cfg.resolved_run_dir())
-
-
-def _run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None, verbose: bool, tracker: Any,
-            on_fold: Callable[[FoldRecord], None] | None) -> dict[str, Any] | None:
-    from harness.core.metrics import format_per_class
-    from harness.methods.base import make_method
-    from harness.core.progress import progress_bar
-
-    run = RunDir(cfg.resolved_run_dir())
-    run_dir = run.path
-    wanted = list(folds) if folds is not None else (cfg.cv.folds or list(range(cfg.cv.n_folds)))
-    bad = [f for f in wanted if not 0 <= f < cfg.cv.n_folds]
-    if bad:
-        raise ConfigError([f"--folds: {bad} outside 0..{cfg.cv.n_folds - 1} (cv.n_folds={cfg.cv.n_folds})"])
-    run.check_usable()
-    _check_same_experiment(run, cfg)
-    train, test = load_train(cfg), load_test(cfg)
-    problems, notes = class_problems(train, cfg.data.label_names(), cfg.cv.n_folds,
-                                     cfg.data.train_path or f"synthetic:{cfg.data.synthetic}", cfg.group_key())
-    if problems:
-        raise ConfigError(problems)
-    if verbose:
-        for note in notes:
-            print(note, flush=True)
-    if cfg.data.test_path and cfg.data.train_path and Path(cfg.data.test_path).resolve() == \
-            Path(cfg.data.train_path).resolve():
-        warnings.warn(f"data.test_path is the training file {cfg.data.train_path}: its test scores are of rows "
-                      "every fold model trained on (except its own fold's)", stacklevel=2)
-    method = make_method(cfg, run.cache)
-    fingerprint = _fingerprint(cfg, method, train, test)
-    _check_same_data(run, fingerprint)
-    method.check_run(run)  # e.g. the sft run a preference run continues: refused before any fold trains
-    # only now, with the data in order, does the directory become this experiment's: under the directory's lock,
-    # so of two processes started together with different settings one commits and the other is refused
-    with run.writing("cv", wait=120.0):
-        _check_same_experiment(run, cfg)  # the winner (or an earlier run) committed it: it must be this experiment
-        _check_same_data(run, fingerprint)
-        run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
-        if run.read_fingerprint() is None:
-            run.write_fingerprint(fingerprint)
-        fold_set = _load_or_make_folds(run, cfg, train)
-    check = audit(fold_set, train, cfg.data.label_names())
-    if not check["ok"]:
-        raise RuntimeError(f"fold audit failed: {check}")
-    say = partial(print, flush=True) if verbose else (lambda *a, **k: None)
-    say(f"run dir: {run_dir}\nmethod {cfg.method}: {len(train)} train rows ({check['groups']} groups), "
-        f"{len(test)} test rows")
-    jobs = [(s, k) for s in cfg.train.seeds for k in wanted]
-    if any(not run.fold_done(s, k) for s, k in jobs):
-        note = method.prepare(train + test, progress=verbose)  # once for every fold and seed
-        if note:
-            say(note)
-    tracker.start_experiment(cfg)
-    results: dict[tuple[int, int], FoldRecord] = {}
-    from harness.core.progress import interactive
-
-    log_lines = verbose and not interactive()  # a log file gets a line as each fold starts (a terminal: the bars)
-    for seed, k in progress_bar(jobs, desc="folds", enable=verbose):
-        if log_lines and not run.fold_done(seed, k):
-            say(f"seed {seed} fold {k}: training ({time.strftime('%H:%M:%S')})")
-        r = run_fold(cfg, method, seed, k, fold_set, train, test, run, tracker)
-        if r is None:
-            holder = FoldClaim(run.claim_path(seed, k)).holder() or {}
-            say(f"seed {seed} fold {k}: being trained by {holder.get('host', '?')} pid {holder.get('pid', '?')}")
-            continue
-        results[(seed, k)] = r
-        tracker.end_fold(seed, k, r.metrics, fold_progress(results))
-        say(f"seed {seed} fold {k}: {'resumed' if r.resumed else 'trained'} "
-            f"macro-F1 {r.metrics['macro_f1']:.4f} official {r.metrics['macro_f1_official']:.4f} "
-            f"({r.metrics.get('seconds', 0)}s)")
-        if on_fold:
-            on_fold(r)
-    for seed in cfg.train.seeds:  # folds run elsewhere (--folds) count once their files are here
-        for k in range(cfg.cv.n_folds):
-            if (seed, k) not in results:
-                done = load_fold(run, seed, k)
-                if done is not None:
-                    results[(seed, k)] = done
-    missing = [(s, k) for s in cfg.train.seeds for k in range(cfg.cv.n_folds) if (s, k) not in results]
-    if missing:
-        say(f"{len(missing)} fold(s) still to run: " + ", ".join(f"seed {s} fold {k}" for s, k in missing))
-        return None
-    metrics = assemble(cfg, run, train, test, fold_set, results)
-    if cfg.decide.enabled:
-        from harness.posthoc.decision import decide_run
-
-        metrics["decide"] = decide_run(run_dir, cfg, verbose=verbose, wait=600.0)
-        metrics["summary"] = run.read_metrics()["summary"]  # decide/* keys added there
-    tracker.end_experiment(run_dir, metrics)
-    write_report([run_dir], run.report_path)
-    s = metrics["summary"]
-    say("\nOOF per class (mean of seeds):\n" + format_per_class(metrics["blend"]))
-    say(f"majority baseline macro-F1 {s[keys.BASELINE_MAJORITY]:.4f}, "
-        f"official {s[keys.BASELINE_MAJORITY_OFFICIAL]:.4f}\nresults in {run_dir} (report: {run.report_path})")
-    return metrics
+    tracker = tracker or make_tracker(cfg, cfg.resolved_run_dir())
+    try:
+        return CVRun(cfg, tracker, verbose)(folds, on_fold)
+    finally:
+        tracker.finish()

@@ -1,45 +1,26 @@
 """RunDir: the one reader and writer of a run directory, the source of truth every command reads.
 
-    config.yaml          the resolved config (secrets masked)
-    data.json            rows and content digest of the training and test data (and extra training tasks)
-    folds.json           the fold of every row (+ its group)
-    folds/seed<S>/fold<K>/probs.npz     written last and atomically: its presence means "fold done"
-    folds/seed<S>/fold<K>/metrics.json  fold metrics, training log
-    folds/seed<S>/fold<K>/model/        what the method saved (`Method.load` reads it)
-    folds/seed<S>/fold<K>/claim.json    who trains this fold now (host, pid, heartbeat)
-    folds/seed<S>/fold<K>/scratch/      the method's transient files (trainer checkpoints); removed after fit
-    cache/               content-keyed caches of a method (e.g. embeddings)
-    oof.npz              ids, labels, fold, seeds, probs[seed, row, class]
-    test.npz             ids, seeds, probs[seed, fold, row, class]
-    metrics.json         OOF metrics per seed and for the seed mean, per fold, summary keys
-    calibration.json     the locked decision (delta, tau, blend weights) and its in-sample / cross-fitted gains
-    crossfit.npz         each OOF row decided by a rule searched on the other folds (belongs to calibration.json)
-    decide.db            the decision searches' Optuna study (SQLite)
-    ensemble.json        an ensemble directory's members (run, seed), in blend order, and how they combine
-    combiner.npz         an ensemble's per-member temperatures and, stacked, its logistic-regression stacker
-    track.json           the W&B run ids this directory was mirrored to
-    track/history.jsonl  the disk tracker's mirror of what W&B would get (track.backend: disk)
-    report.html          the local report
-    scored-<key>.npz     a new file's test probabilities (`predict --test`), keyed by its content and the config
-    manifest.json        digest, size and writer of every file above that commands build on, and provenance
-    writer.lock          who is committing to this directory now (harness.run.manifest)
-    .stage-<token>/      a writer's files before its one-step commit
-
-No other module names these files: they ask a RunDir. Every write goes through a commit (harness.run.manifest):
-inside `with run.writing(cmd):` all writes become visible together; a lone write is its own commit. Every
-read of a listed file is verified against the manifest.
+Its files are named in harness.run.layout; an ensemble's in harness.run.ensemble_files. No other module
+names them: they ask a RunDir. Every write goes through a commit (harness.run.manifest): inside
+`with run.writing(cmd):` all writes become visible together; a lone write is its own commit. Every read of a
+listed file is verified against the manifest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
+from harness.run.ensemble_files import EnsembleFiles
+from harness.run.layout import (CACHE, CALIBRATION, COMBINER, CONFIG, CROSSFIT, DATA, DECIDE_DB, ENSEMBLE, FOLDS,
+                                FOLD_CLAIM, FOLD_DONE, FOLD_METRICS, FOLD_ROOT, LOCK, MANIFEST, METRICS, MODEL, OOF,
+                                REPORT, RESULTS_MARK, RESULT_FILES, SCORED_PREFIX, SCRATCH, TEST, TRACK,
+                                TRACK_HISTORY, UPGRADE, EnsembleMember, FoldRecord, OofArrays, TestArrays)  # noqa: F401 - RunDir offers every name of the layout
 from harness.run.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
 from harness.core.store import StoreError, load_npz, read_json
 
@@ -47,83 +28,7 @@ if TYPE_CHECKING:
     from harness.config import ExperimentConfig
     from harness.data.folds import Folds
 
-CONFIG = "config.yaml"
-DATA = "data.json"
-FOLDS = "folds.json"
-OOF = "oof.npz"
-TEST = "test.npz"
-METRICS = "metrics.json"
-CALIBRATION = "calibration.json"
-CROSSFIT = "crossfit.npz"
-DECIDE_DB = "decide.db"
-ENSEMBLE = "ensemble.json"
-COMBINER = "combiner.npz"
-TRACK = "track.json"
-TRACK_HISTORY = "track/history.jsonl"  # the disk tracker's JSON-lines mirror (track.backend: disk)
-REPORT = "report.html"
-CACHE = "cache"
-FOLD_ROOT = "folds"
-FOLD_DONE = "probs.npz"
-FOLD_METRICS = "metrics.json"
-FOLD_CLAIM = "claim.json"
-MODEL = "model"
-SCRATCH = "scratch"
-MANIFEST = "manifest.json"
-LOCK = "writer.lock"
-SCORED_PREFIX = "scored-"
-# what a run directory holds once `harness cv` (or `harness ensemble`) has written results: a directory with these
-# and no manifest was written by an older harness
-RESULTS_MARK = (DATA, OOF, FOLD_ROOT, ENSEMBLE, CALIBRATION)
-UPGRADE = "harness verify {path} --upgrade records its files as they are now (after you check them)"
-# what a results artifact carries (the mirrors upload these and nothing else)
-RESULT_FILES = (OOF, TEST, FOLDS, CALIBRATION, CONFIG, METRICS)
-
-
-@dataclass
-class FoldRecord:
-    """One finished fold of one seed: its validation rows' and the test rows' probabilities, and its metrics."""
-    seed: int
-    fold: int
-    val_ids: list[str]
-    val_probs: np.ndarray  # (val rows, K)
-    test_probs: np.ndarray  # (test rows, K)
-    metrics: dict[str, Any]
-    resumed: bool = False
-
-
-@dataclass
-class OofArrays:
-    """oof.npz: every training row's out-of-fold probabilities for every seed (or ensemble member)."""
-    ids: np.ndarray
-    labels: np.ndarray
-    fold: np.ndarray
-    seeds: np.ndarray
-    probs: np.ndarray  # (S, N, K)
-
-
-@dataclass
-class TestArrays:
-    """test.npz: every fold model's test probabilities for every seed (or ensemble member)."""
-    __test__ = False  # not a pytest test class
-    ids: np.ndarray
-    seeds: np.ndarray
-    probs: np.ndarray  # (S, F, M, K)
-
-
-@dataclass
-class EnsembleMember:
-    """One blend member of an ensemble directory: one seed's OOF set of one member run."""
-    member: int
-    run_dir: str
-    name: str
-    method: str
-    seed: int
-
-    def label(self) -> str:
-        return f"{self.name}/seed {self.seed}"
-
-
-class RunDir:
+class RunDir(EnsembleFiles):
     """Paths and typed records of one run directory (a `harness cv` experiment or an ensemble)."""
 
     def __init__(self, path: str | Path):
@@ -194,50 +99,6 @@ class RunDir:
             raise StoreError(f"{on_disk}: not recorded in {MANIFEST}: written by a command that did not finish, "
                              "or by hand; remove it or re-run the step that writes it")
         return None
-
-    def upgrade(self) -> list[str]:
-        """Record a legacy run directory's files in a new manifest, as they are (after refusing one without
-        its data fingerprint: nothing could say which data its results belong to)."""
-        if self.store.exists():
-            return []
-        if not (self.path / DATA).exists() and not (self.path / ENSEMBLE).exists():
-            raise StoreError(f"{self.path}: no {DATA} (the data fingerprint); its results cannot be tied to any data: "
-                             "start a new run directory (run_dir=...)")
-        names = [n for n in (CONFIG, DATA, FOLDS, OOF, TEST, METRICS, CALIBRATION, CROSSFIT, ENSEMBLE, COMBINER)
-                 if (self.path / n).exists()]
-        names += [p.relative_to(self.path).as_posix() for p in sorted((self.path / FOLD_ROOT).glob("seed*/fold*/*"))
-                  if p.name in (FOLD_DONE, FOLD_METRICS, MODEL)]
-        names += [p.name for p in sorted(self.path.glob(f"{SCORED_PREFIX}*.npz"))]
-        manifest = Manifest()
-        for n in names:
-            sha, size = file_digest(self.path / n)
-            manifest.files[n] = {"sha256": sha, "size": size, "writer": "upgrade"}
-        manifest.history.append({"writer": "upgrade", "files": names, "removed": []})
-        from harness.core.store import atomic_write_json
-
-        self.store.lock.acquire(0.0, "harness verify --upgrade")
-        try:
-            atomic_write_json(self.store.manifest_path, manifest.to_json())
-        finally:
-            self.store.lock.release()
-        return names
-
-    def check_all(self) -> list[str]:
-        """Every problem of the committed state: files whose digest differs, missing or never committed."""
-        if not self.store.exists():
-            return [f"{self.path}: no {MANIFEST}" + ("; " + UPGRADE.format(path=self.path) if self.is_legacy() else "")]
-        self.store.recover()
-        manifest = self.store.read()
-        problems = []
-        for name in manifest.files:
-            try:
-                self.store.verify(name, manifest)
-            except StoreError as e:
-                problems.append(str(e))
-        for name in (CONFIG, DATA, FOLDS, OOF, TEST, METRICS, CALIBRATION, CROSSFIT, ENSEMBLE, COMBINER):
-            if (self.path / name).exists() and name not in manifest.files:
-                problems.append(f"{self.path / name}: on disk but not recorded in {MANIFEST}")
-        return problems
 
     # -- paths ------------------------------------------------------------------
     def file(self, name: str) -> Path:
@@ -482,88 +343,6 @@ class RunDir:
     def read_crossfit(self) -> dict[str, np.ndarray] | None:
         path = self._optional(CROSSFIT)
         return load_npz(path, "ids", "pred") if path is not None else None
-
-    # -- ensembles ---------------------------------------------------------------------
-    def _ensemble_json(self) -> dict[str, Any] | None:
-        path = self._optional(ENSEMBLE)
-        if path is None:
-            return None
-        data = read_json(path)
-        members = data.get("members") if isinstance(data, dict) else None
-        if not isinstance(members, list) or not members:
-            raise StoreError(f"{path}: no 'members' list")
-        return data
-
-    def read_members(self) -> list[EnsembleMember] | None:
-        """The members of an ensemble directory; None for a plain run directory."""
-        data = self._ensemble_json()
-        if data is None:
-            return None
-        out, problems = [], []
-        fields = set(EnsembleMember.__dataclass_fields__)
-        for i, m in enumerate(data["members"]):
-            missing = sorted(fields - set(m)) if isinstance(m, dict) else sorted(fields)
-            if missing:
-                problems.append(f"member {i}: missing {', '.join(missing)}")
-                continue
-            out.append(EnsembleMember(**{k: m[k] for k in fields}))
-        if problems:
-            raise StoreError(f"{self.path / ENSEMBLE}: " + "; ".join(problems))
-        return out
-
-    def write_members(self, members: list[EnsembleMember], combine: str = "weights",
-                      member_manifests: dict[str, str] | None = None) -> None:
-        """ensemble.json, and in the manifest's provenance each member's manifest digest as it was when fitted."""
-        with self.writing("ensemble", exclusive=False) as tx:
-            tx.write_json(ENSEMBLE, {"members": [asdict(m) for m in members], "combine": combine})
-            if member_manifests is not None:
-                tx.provenance["members"] = member_manifests
-
-    def read_combine(self) -> str | None:
-        """How an ensemble's members combine: `weights` (a searched blend) or `stack` (a stacker); None: not one."""
-        data = self._ensemble_json()
-        if data is None:
-            return None
-        combine = data.get("combine", "weights")
-        if combine not in ("weights", "stack"):
-            raise StoreError(f"{self.path / ENSEMBLE}: combine {combine!r} is neither 'weights' nor 'stack'")
-        return combine
-
-    def write_combiner(self, arrays: dict[str, np.ndarray]) -> None:
-        self._write(COMBINER, lambda p: _npz(p, **arrays))
-
-    def read_combiner(self) -> dict[str, np.ndarray] | None:
-        path = self._optional(COMBINER)
-        return load_npz(path, "temperatures") if path is not None else None
-
-    def is_ensemble(self) -> bool:
-        return self.recorded(ENSEMBLE) or (self.path / ENSEMBLE).exists()
-
-    def member_provenance(self) -> dict[str, str] | None:
-        """Each member run's manifest digest when this ensemble was fitted (None: not recorded)."""
-        return self.manifest().provenance.get("members") if self.store.exists() else None
-
-    def results_digest(self) -> str | None:
-        """What an ensemble builds on, from the manifest: every committed file but the decision's, the config
-        (resume-safe settings may change) and caches. A member re-run with other settings or labels changes it."""
-        if not self.store.exists():
-            return None
-        import hashlib
-        import json
-
-        files = {k: v["sha256"] for k, v in self.manifest().files.items()
-                 if k not in (CALIBRATION, CROSSFIT, METRICS, CONFIG) and not k.startswith(SCORED_PREFIX)}
-        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
-
-    # -- the predict cache -----------------------------------------------------------------
-    def read_scored(self, key: str) -> dict[str, np.ndarray] | None:
-        name = f"{SCORED_PREFIX}{key}.npz"
-        path = self._optional(name)
-        return load_npz(path, "probs") if path is not None else None
-
-    def write_scored(self, key: str, **arrays: np.ndarray) -> None:
-        with self.writing("predict-cache", exclusive=False) as tx:
-            tx.write_npz(f"{SCORED_PREFIX}{key}.npz", **arrays)
 
     # -- other runs ----------------------------------------------------------------------
     @staticmethod

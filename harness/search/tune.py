@@ -159,7 +159,7 @@ class Objective:
         import numpy as np
         import optuna
 
-        from harness.run.cv import run_cv
+        from harness.run.experiment import run_experiment
         from harness.track import make_tracker
 
         import os
@@ -200,7 +200,7 @@ class Objective:
         if self.verbose:
             print(f"\n== trial {trial.number}" + (f" (retry of {root})" if root != trial.number else "")
                   + f": {params}", flush=True)
-        metrics = run_cv(cfg, verbose=self.verbose, tracker=tracker, on_fold=on_fold)
+        metrics = run_experiment(cfg, verbose=self.verbose, tracker=tracker, on_fold=on_fold)
         if metrics is None:
             raise RuntimeError(f"trial {trial.number}: CV did not finish all folds (cv.folds is set?)")
         summary = metrics["summary"]

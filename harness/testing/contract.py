@@ -59,11 +59,12 @@ def check_method(name: str, workdir: str | Path, settings: Sequence[str] | None 
     that make it fast on a CPU (default: the ones its MethodSpec declares in `test_settings`). Raises
     ContractError naming the clause broken; returns what it measured."""
     from harness.config import load_config
-    from harness.run.cv import run_cv
+    from harness.run.experiment import run_experiment
     from harness.data.load import load_train
     from harness.methods.base import make_method
     from harness.methods.registry import spec
     from harness.run.rundir import RunDir
+    from harness.run.verify import check_all
 
     extra = list(spec(name).test_settings if settings is None else settings)
     run_dir = Path(workdir) / f"contract-{name}"
@@ -73,7 +74,7 @@ def check_method(name: str, workdir: str | Path, settings: Sequence[str] | None 
     fits: list[set[str]] = []
     with _spied(name, fits, crash_on_fit=2):  # 1. a crash in the second fold
         try:
-            run_cv(cfg, verbose=False)
+            run_experiment(cfg, verbose=False)
         except _Crash:
             pass
         else:
@@ -82,7 +83,7 @@ def check_method(name: str, workdir: str | Path, settings: Sequence[str] | None 
              "after a crash in fold 1, fold 0 must be complete on disk and fold 1 not")
     fits.clear()
     with _spied(name, fits, crash_on_fit=None):  # 2. the re-run resumes
-        metrics = run_cv(cfg, verbose=False)
+        metrics = run_experiment(cfg, verbose=False)
     _require(metrics is not None and len(fits) == 2, name, f"a resumed run refits only the unfinished folds "
              f"(it fitted {len(fits)} of 2)")
     folds = run.read_folds()
@@ -103,7 +104,7 @@ def check_method(name: str, workdir: str | Path, settings: Sequence[str] | None 
     drift = float(np.abs(np.asarray(again) - run.read_fold(42, 2).val_probs).max())
     _require(drift <= 1e-6, name, f"a saved and loaded model gives the same probabilities (max difference {drift:.2e})")
     _require(not any(run.scratch_dir(42, f).exists() for f in range(3)), name, "its scratch folder is removed")
-    problems = run.check_all()
+    problems = check_all(run)
     _require(not problems, name, f"the run directory verifies against its manifest: {problems[:3]}")
     return {"method": name, "rows": len(oof.ids), "classes": k, "reload_max_difference": drift,
             "macro_f1": metrics["summary"]["cv/macro_f1"]}

@@ -1,0 +1,7 @@
+"""`python -m harness.cli …`: the same commands as `harness …` (what subprocess tests and job scripts call)."""
+
+import sys
+
+from harness.cli import main
+
+sys.exit(main())
