@@ -67,9 +67,9 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float | str]:
         from harness.methods.hf.sft_trainer import peft_config
         from harness.methods.base import make_method
 
-        model = get_peft_model(make_method(cfg).build_model(), peft_config(cfg.settings()))
+        model = get_peft_model(make_method(cfg).lm.build_model(), peft_config(cfg.settings()))
     else:
-        from harness.methods.embed.method import Embedder
+        from harness.methods.hf.embedding import Embedder
 
         emb = Embedder(cfg.settings(), cfg.prompt.max_length, None)
         emb.pooling()  # loads the model

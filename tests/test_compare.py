@@ -17,6 +17,7 @@ from harness.config import ConfigError, load_config
 from harness.run.experiment import run_experiment
 from harness.data.load import load_train
 from harness.run.rundir import RunDir
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ["method=tfidf", "data.format=table", "data.synthetic=dreaddit", "data.synthetic_groups=60", "cv.n_folds=3",
@@ -105,11 +106,11 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
     root, logreg, svm, words, _, test = runs
     ens = tmp_path / "ens"
     assert cli.main(["ensemble", str(logreg), str(svm), str(words), "--out", str(ens), "decide.n_trials=80"]) == 0
-    cal = json.loads((ens / "calibration.json").read_text())
+    cal = json.loads((ens / run_files.CALIBRATION).read_text())
     assert len(cal["weights"]) == 3 and sum(cal["weights"]) == pytest.approx(1, abs=1e-6)  # one weight per member
     lo, hi = cal["crossfit"]["pooled_gain_ci"]
     assert lo <= cal["crossfit"]["pooled_gain"] <= hi
-    members = json.loads((ens / "ensemble.json").read_text())["members"]
+    members = json.loads((ens / run_files.ENSEMBLE).read_text())["members"]
     assert [Path(m["run_dir"]).name for m in members] == ["logreg", "svm", "words"]
     # submission from the members' stacked test probabilities
     assert cli.main(["predict", str(ens), "--out", str(tmp_path / "s.json")]) == 0
@@ -120,8 +121,8 @@ def test_ensemble_blends_runs_with_a_crossfitted_gain_and_predicts(runs, tmp_pat
 
     from harness.posthoc.calibrate import scale
 
-    stacked = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
-    temps = load_npz(ens / "combiner.npz", "temperatures")["temperatures"]  # members blend calibrated
+    stacked = np.concatenate([load_npz(d / run_files.TEST, "probs")["probs"] for d in (logreg, svm, words)], 0)
+    temps = load_npz(ens / run_files.COMBINER, "temperatures")["temperatures"]  # members blend calibrated
     assert len(temps) == 3 and (temps > 0).all() and not np.allclose(temps, 1)
     scaled = np.stack([scale(p, t) for p, t in zip(stacked, temps)])
     assert [i["label"] for i in items] == apply_to_test(scaled, load_decision(ens)).tolist()
@@ -210,11 +211,11 @@ def test_stacked_ensemble_round_trips_through_predict(runs, tmp_path):
                      "decide.n_trials=80"]) == 0
     run = RunDir(ens)
     assert run.read_combine() == "stack" and len(run.read_members()) == 3
-    cal = json.loads((ens / "calibration.json").read_text())
+    cal = json.loads((ens / run_files.CALIBRATION).read_text())
     assert len(cal["weights"]) == 1 and len(cal["stacked"]) == 3  # one OOF set: the stacker's
     assert "complexity" in cal and "crossfit" in cal
     # the saved stacker is the one fitted on every OOF row; applied per fold to the members' test probabilities
-    member_test = np.concatenate([load_npz(d / "test.npz", "probs")["probs"] for d in (logreg, svm, words)], 0)
+    member_test = np.concatenate([load_npz(d / run_files.TEST, "probs")["probs"] for d in (logreg, svm, words)], 0)
     member_oof = np.concatenate([run_oof(d) for d in (logreg, svm, words)], 0)
     saved = Stacker.from_arrays(run.read_combiner())
     refit = Stacker.fit(member_oof, run.read_oof().labels, run.read_config(), float(run.read_combiner()["stack_c"]))

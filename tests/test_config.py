@@ -5,6 +5,7 @@ import yaml
 
 from harness.config import (ConfigError, ExperimentConfig, apply_overrides, load_config, mask_secrets,
                             parse_overrides)
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml")) + sorted((ROOT / "harness" / "recipes").glob("*.yaml"))
@@ -77,8 +78,8 @@ def test_flat_dict_round_trip_and_apply():
 
 def test_resolved_config_written(tmp_path: Path):
     cfg = load_config(None, ["data.synthetic=psydefconv", "lora.r=7"])
-    cfg.save(tmp_path / "config.yaml")
-    assert load_config(tmp_path / "config.yaml") == cfg
+    cfg.save(tmp_path / run_files.CONFIG)
+    assert load_config(tmp_path / run_files.CONFIG) == cfg
 
 
 def test_bad_yaml_names_the_file(tmp_path: Path):

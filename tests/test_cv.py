@@ -14,6 +14,7 @@ import pytest
 from helpers import TINY
 from harness.config import ConfigError, load_config
 from harness.run.experiment import run_experiment
+import harness.run.layout as run_files
 
 FAST = TINY + ["data.synthetic_groups=24", "cv.n_folds=3", "train.epochs=1", "train.batch_size=8",
                "train.learning_rate=1e-3", "train.eval_batch_size=64"]
@@ -31,15 +32,15 @@ def test_cv_writes_the_run_directory(tmp_path):
                   "augment.enabled=true", "augment.classes=[2,8]", "augment.k=2")
     m = run_experiment(cfg, verbose=False)
     run = tmp_path / "run"
-    for f in ["config.yaml", "folds.json", "oof.npz", "test.npz", "metrics.json"]:
+    for f in [run_files.CONFIG, run_files.FOLDS, run_files.OOF, run_files.TEST, run_files.METRICS]:
         assert (run / f).exists(), f
-    oof = np.load(run / "oof.npz")
+    oof = np.load(run / run_files.OOF)
     n = len(oof["ids"])
     assert oof["probs"].shape == (2, n, 9) and np.allclose(oof["probs"].sum(-1), 1, atol=1e-5)
     assert not np.allclose(oof["probs"][0], oof["probs"][1])  # two seeds, two OOF sets
-    test = np.load(run / "test.npz")
+    test = np.load(run / run_files.TEST)
     assert test["probs"].shape == (2, 3, len(test["ids"]), 9)
-    fm = json.loads((run / "folds" / "seed1" / "fold0" / "metrics.json").read_text())
+    fm = json.loads((run / "folds" / "seed1" / "fold0" / run_files.METRICS).read_text())
     assert fm["augmented_rows"] > 0 and fm["val_rows"] > 0
     assert (run / "folds" / "seed1" / "fold0" / "model" / "adapter_config.json").exists()
     assert set(m["summary"]) >= {"cv/macro_f1", "cv/macro_f1_official", "cv/balanced_accuracy"}
@@ -49,9 +50,9 @@ def test_cv_writes_the_run_directory(tmp_path):
 def test_folds_subset_then_rest_completes(tmp_path):
     cfg = cfg_for(tmp_path / "run")
     assert run_experiment(cfg, folds=[0], verbose=False) is None  # not all folds yet: no OOF assembled
-    assert not (tmp_path / "run" / "oof.npz").exists()
+    assert not (tmp_path / "run" / run_files.OOF).exists()
     m = run_experiment(cfg, folds=[1, 2], verbose=False)
-    assert m is not None and (tmp_path / "run" / "oof.npz").exists()
+    assert m is not None and (tmp_path / "run" / run_files.OOF).exists()
 
 
 def test_run_dir_refuses_another_experiment(tmp_path):
@@ -74,7 +75,7 @@ def test_kill_during_fold_2_loses_no_finished_fold(tmp_path):
     log = open(tmp_path / "killed.log", "w")  # a file, not a pipe: an unread pipe can block the child
     proc = subprocess.Popen(_cli(run), cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    fold1 = run / "folds" / "seed42" / "fold1" / "probs.npz"
+    fold1 = run / "folds" / "seed42" / "fold1" / run_files.FOLD_DONE
     deadline = time.time() + 600
     while not fold1.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
@@ -82,19 +83,19 @@ def test_kill_during_fold_2_loses_no_finished_fold(tmp_path):
     time.sleep(0.5)  # fold 2 is training now
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (run / "folds" / "seed42" / "fold2" / "probs.npz").exists(), "fold 2 finished before the kill"
-    stamps = {k: (run / "folds" / "seed42" / f"fold{k}" / "probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    assert not (run / "folds" / "seed42" / "fold2" / run_files.FOLD_DONE).exists(), "fold 2 finished before the kill"
+    stamps = {k: (run / "folds" / "seed42" / f"fold{k}" / run_files.FOLD_DONE).stat().st_mtime_ns for k in (0, 1)}
     again = subprocess.run(_cli(run), cwd=root, env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "fold 0: resumed" in again.stdout and "fold 1: resumed" in again.stdout
     assert "fold 2: trained" in again.stdout
-    assert stamps == {k: (run / "folds" / "seed42" / f"fold{k}" / "probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    assert stamps == {k: (run / "folds" / "seed42" / f"fold{k}" / run_files.FOLD_DONE).stat().st_mtime_ns for k in (0, 1)}
     # identical to a run that was never interrupted (in this process: the same code, no process boundary needed)
     from harness import cli
 
     clean = tmp_path / "clean"
     assert cli.main(_cli(clean)[3:]) == 0
-    a, b = np.load(run / "oof.npz"), np.load(clean / "oof.npz")
+    a, b = np.load(run / run_files.OOF), np.load(clean / run_files.OOF)
     assert (a["ids"] == b["ids"]).all()
     np.testing.assert_allclose(a["probs"], b["probs"], rtol=1e-5, atol=1e-6)
 
@@ -115,7 +116,7 @@ def test_inner_split_for_checkpoint_choice_never_uses_validation_rows(tmp_path):
                   "train.epochs=3")
     run_experiment(cfg, folds=[0], verbose=False)
     fd = tmp_path / "run" / "folds" / "seed42" / "fold0"
-    m = json.loads((fd / "metrics.json").read_text())
+    m = json.loads((fd / run_files.METRICS).read_text())
     assert m["inner_rows"] > 0 and any("eval_macro_f1_official" in h for h in m["log_history"])
     from harness.run.rundir import RunDir
 

@@ -13,6 +13,7 @@ from harness.posthoc.predict import write_submission
 from harness.core.metrics import score
 from harness.run.rundir import OofArrays, RunDir, TestArrays
 from harness.testing.oof import make_oof_probs
+import harness.run.layout as run_files
 
 SCORE = list(range(1, 9))
 
@@ -78,7 +79,7 @@ def test_decide_run_resumes_study_and_cross_fits(tmp_path):
     again = decide_run(run, cfg, verbose=False)
     assert again["trials_total"] == first["trials_total"] + 260  # the same study, extended
     assert again["in_sample"]["after"] >= first["in_sample"]["after"]
-    cal = json.loads((run / "calibration.json").read_text())
+    cal = json.loads((run / run_files.CALIBRATION).read_text())
     for key in ("delta", "tau", "weights", "sampler", "seed", "trials_total", "in_sample", "crossfit", "before", "after"):
         assert key in cal
     cf = cal["crossfit"]
@@ -110,7 +111,7 @@ def test_warns_when_cross_fitted_gain_is_not_positive(tmp_path):
     for complexity in ("delta_gate", "auto"):
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # no warning at all
-            out = decide_run(run, load_config(run / "config.yaml", [f"decide.complexity={complexity}"]), verbose=False)
+            out = decide_run(run, load_config(run / run_files.CONFIG, [f"decide.complexity={complexity}"]), verbose=False)
         assert out["in_sample"]["gain"] == 0
     assert out["complexity"]["chosen"] == "argmax"
 
@@ -214,8 +215,8 @@ def test_predict_writes_submission_with_locked_decision(tmp_path):
     decided = json.loads(out.read_text())
     assert [r["id"] for r in decided] == [f"t{i}" for i in range(30)]
     assert all(0 <= r["label"] <= 8 for r in decided)
-    z = np.load(run / "test.npz")
-    cal = Decision.from_json(json.loads((run / "calibration.json").read_text()))
+    z = np.load(run / run_files.TEST)
+    cal = Decision.from_json(json.loads((run / run_files.CALIBRATION).read_text()))
     assert [r["label"] for r in decided] == decode(z["probs"].mean(1), cal).tolist()
     assert [r["label"] for r in plain] == z["probs"].mean(1).mean(0).argmax(-1).tolist()
 

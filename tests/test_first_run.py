@@ -16,6 +16,7 @@ import pytest
 
 from harness.run.rundir import RunDir
 from harness.run.verify import check_all
+import harness.run.layout as run_files
 from helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_the_readme_first_experiment_runs_as_written(tmp_path, monkeypatch):
         assert summary["cv/macro_f1"] > summary["baseline/majority_macro_f1"] + 0.2  # both really learn
         assert not check_all(RunDir(run))
     assert RunDir("runs/my").read_folds().fold_of == RunDir("runs/my-embed").read_folds().fold_of
-    assert (tmp_path / "runs" / "compare.html").exists() and (tmp_path / "runs" / "report.html").exists()
+    assert (tmp_path / "runs" / "compare.html").exists() and (tmp_path / "runs" / run_files.REPORT).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["experiments", "my.csv", "runs"]  # nothing else in cwd
     assert "<title>harness compare" in (tmp_path / "runs" / "compare.html").read_text()
 
@@ -107,7 +108,7 @@ def test_outputs_land_beside_the_runs_never_in_the_current_folder(tmp_path, monk
     run_cli("report", str(runs / "a"), str(runs / "b"))
     run_cli("audit", str(runs / "a"))
     assert not list(cwd.iterdir())
-    assert (runs / "compare.html").exists() and (runs / "compare.json").exists() and (runs / "report.html").exists()
+    assert (runs / "compare.html").exists() and (runs / "compare.json").exists() and (runs / run_files.REPORT).exists()
     assert (runs / "audit-a" / "label_issues.json").exists()
 
 

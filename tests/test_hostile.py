@@ -12,6 +12,7 @@ import pytest
 from harness.config import ConfigError, load_config
 from harness.run.experiment import run_experiment
 from harness.run.rundir import RunDir
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -222,12 +223,12 @@ def test_an_interrupted_tune_trial_is_rerun_keeping_its_finished_folds(tmp_path,
     assert "Traceback" not in capsys.readouterr().err  # Optuna's own report of the failed trial stays quiet
     monkeypatch.setattr(experiment, "run_experiment", real)
     first = RunDir(tmp_path / "runs" / "studies" / "s" / "trial-0000")
-    stamps = {k: first.fold_dir(42, k).joinpath("probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    stamps = {k: first.fold_dir(42, k).joinpath(run_files.FOLD_DONE).stat().st_mtime_ns for k in (0, 1)}
     run_study("demo_cpu", over, "s", storage, n_trials=1, verbose=False)
     trials = optuna.load_study(study_name="s", storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[1].params == trials[0].params and trials[1].user_attrs["run_dir"] == str(first.path)
-    assert stamps == {k: first.fold_dir(42, k).joinpath("probs.npz").stat().st_mtime_ns for k in (0, 1)}
+    assert stamps == {k: first.fold_dir(42, k).joinpath(run_files.FOLD_DONE).stat().st_mtime_ns for k in (0, 1)}
     assert first.is_finished()
 
 

@@ -227,3 +227,40 @@ def test_modules_and_functions_stay_small():
                     and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES:
                 long_functions.append(f"{mod}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
     assert not long_modules and not long_functions, "\n".join(long_modules + long_functions)
+
+
+def test_methods_share_code_through_hf_not_each_other():
+    """A method folder imports no other method's folder (shared code lives in methods/hf/, used by composition),
+    and no Method subclass extends another method's class."""
+    folders = {d.name for d in (PKG / "methods").iterdir() if (d / "__init__.py").exists() and d.name != "hf"}
+    found = []
+    for mod, path in modules().items():
+        parts = mod.split(".")
+        if parts[:2] != ["harness", "methods"] or len(parts) < 3 or parts[2] not in folders:
+            continue
+        for target in imports(path):
+            tp = target.split(".")
+            if tp[:2] == ["harness", "methods"] and len(tp) > 2 and tp[2] in folders and tp[2] != parts[2]:
+                found.append(f"{mod} imports {target}")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = [ast.unparse(b) for b in node.bases]
+                found += [f"{mod}.{node.name} extends {b}" for b in bases if b.endswith("Method") and b != "Method"]
+    assert not found, "\n".join(found)
+
+
+def test_tests_ask_for_run_directory_file_names():
+    """Tests name run-directory files through harness.run.layout (what RunDir offers), never as bare strings, so a
+    renamed file is one edit; messages the user reads (f-strings, `match=` patterns) still spell them out."""
+    from harness.run import layout
+
+    names = {v for k, v in vars(layout).items() if k.isupper() and isinstance(v, str) and "." in v}
+    found = []
+    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+        if path.name == Path(__file__).name:
+            continue
+        tree = ast.parse(path.read_text())
+        skip = {id(c) for n in ast.walk(tree) if isinstance(n, (ast.JoinedStr, ast.Expr)) for c in ast.walk(n)}
+        found += [f"{path.name}:{n.lineno}: {n.value!r}" for n in ast.walk(tree)
+                  if isinstance(n, ast.Constant) and n.value in names and id(n) not in skip]
+    assert not found, "run-directory file names spelled in tests:\n" + "\n".join(found)

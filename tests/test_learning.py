@@ -1,6 +1,7 @@
 """Real learning (the pretrained MiniLM) and the end-to-end path to a submission file."""
 
 import json
+import harness.run.layout as run_files
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ def test_minilm_really_learns_the_synthetic_task(tmp_path, monkeypatch):
     m = run_experiment(cfg, verbose=False)
     runs = [read_offline_run(p) for p in offline_runs(wdir)]
     assert sorted(r["job_type"] for r in runs) == ["cv", "fold", "fold", "fold"]
-    assert (tmp_path / "run" / "report.html").stat().st_size > 10_000
+    assert (tmp_path / "run" / run_files.REPORT).stat().st_size > 10_000
     exp = next(r for r in runs if r["job_type"] == "cv")
     assert exp["summary"]["cv/macro_f1"] == pytest.approx(m["summary"]["cv/macro_f1"])
     s = m["summary"]
@@ -79,10 +80,10 @@ def test_predict_scores_a_new_file_with_the_fold_adapters(tmp_path):
     from harness.data.load import load_file
     from harness.methods.base import make_method
 
-    cfg = load_config(run / "config.yaml")
+    cfg = load_config(run / run_files.CONFIG)
     rows = load_file(first, cfg, require_label=False)
     method = make_method(cfg)
-    test = np.load(run / "test.npz")["probs"]
+    test = np.load(run / run_files.TEST)["probs"]
     for k in range(cfg.cv.n_folds):
         again = method.load(run / "folds" / "seed42" / f"fold{k}" / "model").predict_proba(rows)
         np.testing.assert_allclose(again, test[0, k], rtol=1e-4, atol=1e-5)

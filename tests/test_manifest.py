@@ -21,6 +21,7 @@ from harness.run.manifest import KILL_AT_ENV
 from harness.run.rundir import RunDir
 from harness.run.verify import check_all
 from harness.core.store import StoreError
+import harness.run.layout as run_files
 from helpers import run_cli
 
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -71,7 +72,7 @@ def _state(run: Path) -> dict[str, str]:
 def test_every_reader_refuses_a_file_whose_digest_does_not_match(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
     assert run_cli("verify", str(a)).returncode == 0
-    with open(a / "oof.npz", "r+b") as f:  # one byte flipped in place, same size
+    with open(a / run_files.OOF, "r+b") as f:  # one byte flipped in place, same size
         f.seek(200)
         byte = f.read(1)
         f.seek(200)
@@ -84,14 +85,14 @@ def test_every_reader_refuses_a_file_whose_digest_does_not_match(runs, tmp_path)
         if args[0] in ("predict", "report"):  # they do not read oof.npz: they must still work
             assert r.returncode == 0, said
             continue
-        assert r.returncode == 2 and f"{a / 'oof.npz'}: changed since cv wrote it" in said, (args, said)
+        assert r.returncode == 2 and f"{a / run_files.OOF}: changed since cv wrote it" in said, (args, said)
     v = run_cli("verify", str(a), ok=False)
     assert v.returncode == 1 and "oof.npz: changed since cv wrote it" in v.stdout
 
 
 def test_a_file_dropped_in_by_hand_is_not_read(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
-    (a / "calibration.json").write_text(json.dumps({"delta": [5.0] + [0.0] * 8, "tau": None, "gate_class": None,
+    (a / run_files.CALIBRATION).write_text(json.dumps({"delta": [5.0] + [0.0] * 8, "tau": None, "gate_class": None,
                                                     "weights": [1.0]}))
     r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
     assert r.returncode == 2 and "calibration.json: not recorded in manifest.json" in r.stderr
@@ -100,7 +101,7 @@ def test_a_file_dropped_in_by_hand_is_not_read(runs, tmp_path):
 
 def test_a_run_written_before_manifests_is_read_with_one_warning_or_upgraded(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
-    (a / "manifest.json").unlink()
+    (a / run_files.MANIFEST).unlink()
     with pytest.warns(UserWarning, match="written before run directories had a manifest") as caught:
         run_cli("report", str(a), "--out", str(tmp_path / "r.html"))
         run_cli("compare", str(a), "--out", str(tmp_path / "c.html"), "--no-track")
@@ -128,10 +129,10 @@ def test_kill_9_of_decide_at_each_commit_step_leaves_the_old_decision_or_the_new
         assert now == old and rung == "argmax"
     else:  # the journal was written: the commit is rolled forward whole
         assert now != old and rung == "prior"
-        assert now["metrics.json"] != old["metrics.json"]  # its decide/* keys came with it
+        assert now[run_files.METRICS] != old[run_files.METRICS]  # its decide/* keys came with it
     run_cli("decide", str(a), "decide.complexity=argmax")  # the next writer is not blocked, and sweeps up
     assert RunDir(a).read_calibration()["complexity"]["chosen"] == "argmax"
-    assert not list(a.glob(".stage-*")) and not (a / "writer.lock").exists()
+    assert not list(a.glob(".stage-*")) and not (a / run_files.LOCK).exists()
 
 
 @pytest.mark.parametrize("step", ["journal", "moved-one"])
@@ -144,7 +145,7 @@ def test_kill_9_of_cv_mid_commit_keeps_the_journalled_commit_and_resumes(tmp_pat
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == -9
     committed = _state(run)  # rolled forward by this reader, every file verified
-    assert {"config.yaml", "data.json", "folds.json"} <= set(committed)
+    assert {run_files.CONFIG, run_files.DATA, run_files.FOLDS} <= set(committed)
     assert not any(k.startswith("folds/") for k in committed) and not RunDir(run).fold_done(42, 0)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
@@ -161,11 +162,11 @@ def test_kill_9_of_ensemble_and_audit_leaves_nothing_half_written(runs, tmp_path
                            timeout=300)
         assert p.returncode == -9, p.stderr[-2000:]
         if step == "staged":  # before the journal: nothing of it is visible, and the same command then runs
-            assert not RunDir(out).store.exists() and not (out / "oof.npz").exists() and \
+            assert not RunDir(out).store.exists() and not (out / run_files.OOF).exists() and \
                 not (out / "label_issues.json").exists()
         else:  # after the journal: a reader rolls the whole commit forward, every file verified
             names = set(_state(out))
-            assert {"oof.npz", "calibration.json", "combiner.npz"} <= names or names == {"label_issues.json",
+            assert {run_files.OOF, run_files.CALIBRATION, run_files.COMBINER} <= names or names == {"label_issues.json",
                                                                                        "errors.html"}, names
         run_cli(*args)
         assert _state(out)
@@ -209,9 +210,9 @@ def test_bad2_two_ensembles_into_one_out_one_is_refused(runs, tmp_path):
 def test_bad3_a_failed_ensemble_writes_nothing_and_the_corrected_one_runs(runs, tmp_path):
     a, b = _copy(runs, tmp_path, "a", "b")
     ens = tmp_path / "ens"
-    (b / "folds.json").unlink()
+    (b / run_files.FOLDS).unlink()
     r = run_cli("ensemble", str(a), str(b), "--out", str(ens), ok=False)
-    assert r.returncode == 2 and "folds.json" in r.stderr
+    assert r.returncode == 2 and run_files.FOLDS in r.stderr
     assert not ens.exists() or not [p for p in ens.iterdir() if not p.name.startswith(".")]
     shutil.rmtree(b)
     shutil.copytree(runs / "b", b)
@@ -224,14 +225,14 @@ def test_bad4_cv_on_an_ensemble_directory_trains_nothing_there(runs, tmp_path):
     ens = tmp_path / "ens"
     run_cli("ensemble", str(a), str(b), "--out", str(ens), "--stack", "decide.n_trials=40")
     before = _state(ens)
-    r = run_cli("cv", str(ens / "config.yaml"), ok=False)
+    r = run_cli("cv", str(ens / run_files.CONFIG), ok=False)
     assert r.returncode == 2 and "is an ensemble directory" in r.stderr
     assert _state(ens) == before and not (ens / "folds").exists()
 
 
 def test_bad5_audit_of_a_run_without_its_fingerprint_is_refused(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
-    (a / "data.json").unlink()
+    (a / run_files.DATA).unlink()
     r = run_cli("audit", str(a), "--out", str(tmp_path / "au"), ok=False)
     assert r.returncode == 2 and "data.json: missing" in r.stderr
     assert not (tmp_path / "au" / "label_issues.json").exists()
@@ -241,14 +242,14 @@ def test_bad6_cv_does_not_resume_folds_without_a_fingerprint(tmp_path):
     run = tmp_path / "run"
     cfg = load_config(None, [*TFIDF, f"run_dir={run}"])
     run_experiment(cfg, folds=[0], verbose=False)
-    (run / "data.json").unlink()
+    (run / run_files.DATA).unlink()
     with pytest.raises(StoreError, match=r"data\.json: missing"):
         run_experiment(cfg, verbose=False)
-    assert not (run / "data.json").exists() and not RunDir(run).fold_done(42, 1)  # nothing blessed, nothing trained
+    assert not (run / run_files.DATA).exists() and not RunDir(run).fold_done(42, 1)  # nothing blessed, nothing trained
     legacy = tmp_path / "legacy"  # the same without a manifest: an older harness's run
     run_experiment(load_config(None, [*TFIDF, f"run_dir={legacy}"]), folds=[0], verbose=False)
-    (legacy / "data.json").unlink()
-    (legacy / "manifest.json").unlink()
+    (legacy / run_files.DATA).unlink()
+    (legacy / run_files.MANIFEST).unlink()
     r = run_cli("verify", str(legacy), "--upgrade", ok=False)
     assert r.returncode == 2 and "start a new run directory" in r.stderr
 
@@ -256,12 +257,12 @@ def test_bad6_cv_does_not_resume_folds_without_a_fingerprint(tmp_path):
 def test_bad7_a_decide_that_fails_changes_nothing(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
     run_cli("decide", str(a), "decide.complexity=argmax")
-    old = (a / "calibration.json").read_bytes(), (a / "crossfit.npz").read_bytes()
-    text = (a / "metrics.json").read_text()
-    (a / "metrics.json").write_text(text[: len(text) // 2])  # truncated
+    old = (a / run_files.CALIBRATION).read_bytes(), (a / run_files.CROSSFIT).read_bytes()
+    text = (a / run_files.METRICS).read_text()
+    (a / run_files.METRICS).write_text(text[: len(text) // 2])  # truncated
     r = run_cli("decide", str(a), "decide.complexity=prior", ok=False)
     assert r.returncode == 2 and "metrics.json: changed since" in r.stderr
-    assert ((a / "calibration.json").read_bytes(), (a / "crossfit.npz").read_bytes()) == old
+    assert ((a / run_files.CALIBRATION).read_bytes(), (a / run_files.CROSSFIT).read_bytes()) == old
     assert not list(a.glob(".stage-*"))
 
 
@@ -279,13 +280,13 @@ def test_bad8_numbers_read_from_calibration_json_are_checked(runs, tmp_path, edi
     re-recorded with verify --upgrade, so the digest passes) or came from a setting."""
     (a,) = _copy(runs, tmp_path, "a")
     run_cli("decide", str(a), "decide.complexity=argmax")
-    d = json.loads((a / "calibration.json").read_text())
+    d = json.loads((a / run_files.CALIBRATION).read_text())
     d.update(edit)
-    (a / "calibration.json").write_text(json.dumps(d))
-    (a / "manifest.json").unlink()
+    (a / run_files.CALIBRATION).write_text(json.dumps(d))
+    (a / run_files.MANIFEST).unlink()
     run_cli("verify", str(a), "--upgrade")
     r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
-    assert r.returncode == 2 and "calibration.json" in r.stderr
+    assert r.returncode == 2 and run_files.CALIBRATION in r.stderr
     import re
 
     assert re.search(needle, r.stderr), r.stderr
@@ -295,10 +296,10 @@ def test_bad8_numbers_read_from_calibration_json_are_checked(runs, tmp_path, edi
 def test_bad8_a_missing_key_of_calibration_json_is_named(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
     run_cli("decide", str(a), "decide.complexity=argmax")
-    d = json.loads((a / "calibration.json").read_text())
+    d = json.loads((a / run_files.CALIBRATION).read_text())
     del d["gate_class"]
-    (a / "calibration.json").write_text(json.dumps(d))
-    (a / "manifest.json").unlink()
+    (a / run_files.CALIBRATION).write_text(json.dumps(d))
+    (a / run_files.MANIFEST).unlink()
     run_cli("verify", str(a), "--upgrade")
     r = run_cli("predict", str(a), "--out", str(tmp_path / "s.json"), ok=False)
     assert r.returncode == 2 and "missing key(s) gate_class" in r.stderr
@@ -308,7 +309,7 @@ def test_bad9_a_blend_ensemble_without_its_combiner_is_refused(runs, tmp_path):
     a, b = _copy(runs, tmp_path, "a", "b")
     ens = tmp_path / "ens"
     run_cli("ensemble", str(a), str(b), "--out", str(ens), "decide.n_trials=40")
-    (ens / "combiner.npz").unlink()
+    (ens / run_files.COMBINER).unlink()
     r = run_cli("predict", str(ens), "--test", str(runs / "test.json"), "--out", str(tmp_path / "s.json"), ok=False)
     assert r.returncode == 2 and "combiner.npz: missing" in r.stderr
 
@@ -323,7 +324,7 @@ def test_bad10_11_fixed_member_weights_are_checked_and_do_not_overflow(runs, tmp
     if needle:
         r = run_cli(*args, ok=False)
         assert r.returncode == 2 and f"decide.weights: {needle}" in r.stderr
-        assert not (ens / "calibration.json").exists()
+        assert not (ens / run_files.CALIBRATION).exists()
         return
     r = run_cli(*args)
     assert "weights fixed by decide.weights" in r.stdout
@@ -368,10 +369,10 @@ def _hand_edit(run: Path, name: str, edit) -> None:
     from harness.run.manifest import file_digest
 
     edit(run / name)
-    m = json.loads((run / "manifest.json").read_text())
+    m = json.loads((run / run_files.MANIFEST).read_text())
     sha, size = file_digest(run / name)
     m["files"][name].update(sha256=sha, size=size)
-    (run / "manifest.json").write_text(json.dumps(m))
+    (run / run_files.MANIFEST).write_text(json.dumps(m))
     assert run_cli("verify", str(run)).returncode == 0
 
 
@@ -393,9 +394,9 @@ def _edit_oof(**change):
 ])
 def test_a_hand_edited_oof_file_is_checked_where_it_is_read(runs, tmp_path, change, needle):
     (a,) = _copy(runs, tmp_path, "a")
-    _hand_edit(a, "oof.npz", _edit_oof(**change))
+    _hand_edit(a, run_files.OOF, _edit_oof(**change))
     r = run_cli("decide", str(a), ok=False)
-    assert r.returncode == 2 and "oof.npz" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and run_files.OOF in r.stderr and "Traceback" not in r.stderr
     import re
 
     assert re.search(needle, r.stderr), r.stderr
@@ -417,8 +418,8 @@ def test_damaged_ensemble_files_are_named(runs, tmp_path):
         del z["stack_coef"]
         np.savez(path, **z)
 
-    for name, edit, needle in (("ensemble.json", drop_seed, "member 1: missing seed"),
-                               ("combiner.npz", drop_coef, "combiner without stack_coef")):
+    for name, edit, needle in ((run_files.ENSEMBLE, drop_seed, "member 1: missing seed"),
+                               (run_files.COMBINER, drop_coef, "combiner without stack_coef")):
         e2 = tmp_path / f"e-{name}"
         shutil.copytree(ens, e2)
         _hand_edit(e2, name, edit)
@@ -434,15 +435,15 @@ def test_a_crossfit_file_missing_an_id_is_named_by_compare(runs, tmp_path):
         z = dict(np.load(path))
         np.savez(path, ids=z["ids"][1:], pred=z["pred"][1:])
 
-    _hand_edit(a, "crossfit.npz", drop_row)
+    _hand_edit(a, run_files.CROSSFIT, drop_row)
     r = run_cli("compare", str(a), "--use", "crossfit", "--no-track", "--out", str(tmp_path / "c.html"), ok=False)
     assert r.returncode == 2 and "crossfit.npz: does not match oof.npz (1 OOF ids missing" in r.stderr
 
 
 def test_a_truncated_config_is_named_not_misread(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
-    text = (a / "config.yaml").read_text()
-    (a / "config.yaml").write_text(text[: len(text) // 3])
+    text = (a / run_files.CONFIG).read_text()
+    (a / run_files.CONFIG).write_text(text[: len(text) // 3])
     r = run_cli("decide", str(a), ok=False)
     assert r.returncode == 2 and "config.yaml: changed since cv wrote it" in r.stderr and "no rows for folds" not in r.stderr
 
@@ -457,7 +458,7 @@ def test_decision_settings_that_cannot_work_are_refused_before_the_work(runs, tm
     (a,) = _copy(runs, tmp_path, "a")
     r = run_cli("decide", str(a), setting, ok=False)
     assert r.returncode == 2 and needle in r.stderr, r.stderr
-    assert not (a / "calibration.json").exists()
+    assert not (a / run_files.CALIBRATION).exists()
 
 
 def test_a_pinned_rung_that_does_not_apply_says_what_was_locked_instead(runs, tmp_path):
@@ -481,7 +482,7 @@ def test_logits_on_probabilities_are_refused(runs, tmp_path):
     (a,) = _copy(runs, tmp_path, "a")
     r = run_cli("decide", str(a), "--logits", ok=False)
     assert r.returncode == 2 and "already a probability distribution" in r.stderr
-    assert not (a / "calibration.json").exists()
+    assert not (a / run_files.CALIBRATION).exists()
 
 
 def test_ensemble_arguments_that_mislead_are_refused(runs, tmp_path):
@@ -585,9 +586,9 @@ def test_more_readers_refuse_their_damaged_files(runs, tmp_path):
     """predict reads test.npz and calibration.json, report metrics.json: each refuses its own file when damaged."""
     (a,) = _copy(runs, tmp_path, "a")
     run_cli("decide", str(a), "decide.complexity=argmax")
-    for name, args in (("test.npz", ["predict", str(a), "--out", str(tmp_path / "s.json")]),
-                       ("calibration.json", ["predict", str(a), "--out", str(tmp_path / "s.json")]),
-                       ("metrics.json", ["report", str(a), "--out", str(tmp_path / "r.html")])):
+    for name, args in ((run_files.TEST, ["predict", str(a), "--out", str(tmp_path / "s.json")]),
+                       (run_files.CALIBRATION, ["predict", str(a), "--out", str(tmp_path / "s.json")]),
+                       (run_files.METRICS, ["report", str(a), "--out", str(tmp_path / "r.html")])):
         b = tmp_path / f"copy-{name}"
         shutil.copytree(a, b)
         args = [x.replace(str(a), str(b)) for x in args]
@@ -606,7 +607,7 @@ def test_predict_names_an_unwritable_out_before_scoring(runs, tmp_path):
 
 
 def test_an_interrupted_decide_says_nothing_was_committed(runs, tmp_path, monkeypatch):
-    import harness.posthoc.decision as decide
+    import harness.posthoc.decision.ladder as ladder
 
     (a,) = _copy(runs, tmp_path, "a")
     before = _state(a)
@@ -614,7 +615,7 @@ def test_an_interrupted_decide_says_nothing_was_committed(runs, tmp_path, monkey
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(decide, "batch_scores", interrupted)
+    monkeypatch.setattr(ladder, "batch_scores", interrupted)
     r = run_cli("decide", str(a), ok=False)
     assert r.returncode == 130 and "nothing it was writing was committed" in r.stderr
     assert "finished folds are kept" not in r.stderr and _state(a) == before

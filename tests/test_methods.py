@@ -154,8 +154,10 @@ def test_setfit_pulls_classes_apart_and_its_head_learns(tmp_path):
         same = (y[:, None] == y[None]) & ~np.eye(len(y), dtype=bool)
         return float(sim[same].mean() - sim[y[:, None] != y[None]].mean())
 
-    frozen = separation(method.features(held))
-    tuned = separation(method.features(held, embedder=fitted.embedder))
+    from harness.methods.hf.embedding import Embedder
+
+    frozen = separation(method.rows.features(held, Embedder(cfg.settings(), cfg.prompt.max_length, None)))
+    tuned = separation(method.rows.features(held, fitted.embedder))
     assert tuned > frozen + 0.05, (frozen, tuned)
     pred = fitted.predict_proba(held).argmax(1)
     majority = np.full_like(y, np.bincount(y_train).argmax())
@@ -178,7 +180,7 @@ def test_setfit_pairs_follow_the_class_weights():
 
 
 def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monkeypatch):
-    from harness.methods.embed.method import Embedder
+    from harness.methods.hf.embedding import Embedder
 
     calls: list[int] = []
     real = Embedder._forward

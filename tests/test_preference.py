@@ -22,6 +22,7 @@ from harness.data.load import load_train
 from harness.data.folds import Folds
 from harness.methods.preference.trainer import make_pairs
 from harness.data.weights import class_weights
+import harness.run.layout as run_files
 
 SMOL = ["model.name_or_path=smollm2", "data.synthetic=dreaddit", "data.synthetic_groups=12", "prompt.max_length=48",
         "lora.r=8", "lora.alpha=16", "lora.dropout=0", "track.backend=none", "cv.n_folds=2", "train.batch_size=4",
@@ -47,7 +48,7 @@ def _margin(method, model, rows) -> float:
     """Mean of log P(gold answer) - log P(other answer) over the rows (binary task), under `model`."""
     from harness.methods.hf.generative import score_rows
 
-    s = score_rows(model, method.prompts, method.prompt_ids(rows), 8)
+    s = score_rows(model, method.lm.prompts, method.lm.prompt_ids(rows), 8)
     y = np.array([e.label for e in rows])
     return float(np.mean(s[np.arange(len(y)), y] - s[np.arange(len(y)), 1 - y]))
 
@@ -70,10 +71,10 @@ def test_preference_training_widens_the_margin_and_moves_only_the_adapter(sft_ru
     cfg = _pref_cfg(sft_run, algorithm)
     method = make_method(cfg)
     rows = load_train(cfg)
-    train, _ = Folds.load(sft_run / "folds.json").split(rows, 0)
+    train, _ = Folds.load(sft_run / run_files.FOLDS).split(rows, 0)
     weights = class_weights([e.label for e in train], 2, cfg.loss)
     start_adapter = fold_dir(sft_run, 0, 0) / "model" / "adapter"
-    start = method.adapter_model(start_adapter) if algorithm != "orpo" else method.base_model()
+    start = method.lm.adapter_model(start_adapter) if algorithm != "orpo" else method.lm.base_model()
     before = _margin(method, start, train)
     base_before = {k.replace(".base_layer", ""): v.detach().clone() for k, v in start.named_parameters()
                    if "lora_" not in k}
@@ -110,7 +111,7 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
     run_experiment(cfg)
     digests = []
     for k in range(2):
-        m = __import__("json").loads((fold_dir(run, 0, k) / "metrics.json").read_text())
+        m = __import__("json").loads((fold_dir(run, 0, k) / run_files.METRICS).read_text())
         start = fold_dir(sft_run, 0, k) / "model" / "adapter"
         assert m["started_from"] == str(start)
         assert m["reference_sha256"] == file_digest(start / "adapter_model.safetensors")
@@ -119,16 +120,17 @@ def test_dpo_folds_start_from_the_same_fold_of_the_sft_run(sft_run, tmp_path):
     assert digests[0] != digests[1]
     # the saved adapter (without the reference copy) gives the fold's own validation probabilities
     rows = load_train(cfg)
-    _, val = Folds.load(run / "folds.json").split(rows, 1)
+    _, val = Folds.load(run / run_files.FOLDS).split(rows, 1)
     method = make_method(cfg)
     reloaded = method.load(fold_dir(run, 0, 1) / "model").predict_proba(val)
-    z = np.load(fold_dir(run, 0, 1) / "probs.npz")
+    z = np.load(fold_dir(run, 0, 1) / run_files.FOLD_DONE)
     np.testing.assert_allclose(reloaded, z["val_probs"], atol=1e-5)
 
     with pytest.raises(ConfigError) as err:
         run_experiment(_pref_cfg(sft_run, "dpo", f"run_dir={tmp_path / 'other'}", "cv.seed=7", "prompt.max_length=40"))
     msg = str(err.value)
     assert "cv.seed" in msg and "prompt.max_length" in msg and "folds differ" in msg and str(sft_run) in msg
+    assert not (tmp_path / "other").exists()  # refused before the directory was claimed
 
 
 def test_pairs_hard_negatives_and_rebalancing():
@@ -163,12 +165,12 @@ def test_dpo_on_a_4bit_sft_run_reloads_to_the_same_scores(tmp_path):
                                     f"run_dir={tmp_path / 'dpo'}"])
     run_experiment(cfg)
     rows = load_train(cfg)
-    _, val = Folds.load(tmp_path / "dpo" / "folds.json").split(rows, 0)
+    _, val = Folds.load(tmp_path / "dpo" / run_files.FOLDS).split(rows, 0)
     fitted = make_method(cfg).load(fold_dir(tmp_path / "dpo", 0, 0) / "model")
     import bitsandbytes as bnb
 
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in fitted.model.modules())
-    np.testing.assert_allclose(fitted.predict_proba(val), np.load(fold_dir(tmp_path / "dpo", 0, 0) / "probs.npz")
+    np.testing.assert_allclose(fitted.predict_proba(val), np.load(fold_dir(tmp_path / "dpo", 0, 0) / run_files.FOLD_DONE)
                                ["val_probs"], atol=1e-5)
 
 
@@ -189,5 +191,5 @@ def test_psydefdetect_ladder_dpo_recipe_on_qwen3_8b(tmp_path):
     run_experiment(load_config(root / "psydefdetect_dpo_qwen3_8b.yaml",
                        cut + [f"run_dir={tmp_path / 'dpo'}", f"preference.sft_run={tmp_path / 'sft'}"]))
     for k in range(2):
-        m = __import__("json").loads((fold_dir(tmp_path / "dpo", 42, k) / "metrics.json").read_text())
+        m = __import__("json").loads((fold_dir(tmp_path / "dpo", 42, k) / run_files.METRICS).read_text())
         assert m["started_from"] == str(fold_dir(tmp_path / "sft", 42, k) / "model" / "adapter")

@@ -25,6 +25,7 @@ from harness.config import ConfigError, load_config, mask_secrets
 from harness.run.experiment import run_experiment
 from harness.data.load import load_file
 from harness.data.synthetic import make_dreaddit, make_psydefconv, write_dreaddit_csv, write_psydefconv
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TFIDF = ["method=tfidf", "data.synthetic=psydefconv", "data.synthetic_groups=20", "cv.n_folds=3",
@@ -103,7 +104,7 @@ def test_no_password_reaches_a_file_or_the_output(tmp_path, monkeypatch, postgre
     assert not hits, hits
     said = "".join(o.stdout + o.stderr for o in output)
     assert not [n for n in needles if n in said]
-    assert (tmp_path / "run0" / "config.yaml").read_text().count("postgres:***@") == 1
+    assert (tmp_path / "run0" / run_files.CONFIG).read_text().count("postgres:***@") == 1
     from harness.track import offline_runs
 
     assert len(offline_runs(wdir)) >= 4  # the W&B files were there to search
@@ -148,7 +149,7 @@ def test_predict_never_serves_stale_scores_for_a_file_whose_context_changed(tmp_
     cli("predict", str(run), "--test", str(tmp_path / "b.json"), "--out", str(tmp_path / "b.out"))
     from harness.posthoc.predict import score_file
 
-    cfg = load_config(run / "config.yaml")
+    cfg = load_config(run / run_files.CONFIG)
     a = score_file(run, cfg, load_file(tmp_path / "a.json", cfg, False), verbose=False)
     b = score_file(run, cfg, load_file(tmp_path / "b.json", cfg, False), verbose=False)
     assert not np.allclose(a, b), "the context changed but the scores did not"
@@ -160,13 +161,13 @@ def test_decide_reruns_with_another_space_and_cv_reruns_keep_decide_keys(tmp_pat
     run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)
     cli("decide", str(run), "decide.n_trials=80")
     cli("decide", str(run), "decide.n_trials=40", "decide.delta_range=[-0.1,0.1]", "decide.delta_classes=[1,2]")
-    cal = json.loads((run / "calibration.json").read_text())
+    cal = json.loads((run / run_files.CALIBRATION).read_text())
     assert max(abs(x) for x in cal["delta"]) <= 0.1 + 1e-9
     assert all(x == 0 for i, x in enumerate(cal["delta"]) if i not in (1, 2))
     cli("decide", str(run), "decide.n_trials=40", "decide.delta_classes=[1,2,3,4]")
-    before = json.loads((run / "metrics.json").read_text())["summary"]
+    before = json.loads((run / run_files.METRICS).read_text())["summary"]
     run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={run}"]), verbose=False)  # every fold resumed
-    after = json.loads((run / "metrics.json").read_text())["summary"]
+    after = json.loads((run / run_files.METRICS).read_text())["summary"]
     assert {k: v for k, v in after.items() if k.startswith("decide/")} == \
         {k: v for k, v in before.items() if k.startswith("decide/")} and "decide/gain_crossfit" in after
 
@@ -252,7 +253,7 @@ def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
 def test_bad_settings_are_named_before_any_work(tmp_path, args, message):
     r = cli("cv", "demo_cpu", *TFIDF, f"run_dir={tmp_path / 'run'}", *args, ok=False)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
-    assert not (tmp_path / "run" / "config.yaml").exists()  # a failed first attempt claims nothing
+    assert not (tmp_path / "run" / run_files.CONFIG).exists()  # a failed first attempt claims nothing
 
 
 def test_a_corrected_command_runs_after_a_failed_first_attempt(tmp_path):
@@ -278,25 +279,25 @@ def test_corrupt_files_are_named_and_a_corrupt_fold_is_retrained(tmp_path):
     run = tmp_path / "run"
     over = [*TFIDF, f"run_dir={run}"]
     run_experiment(load_config("demo_cpu", over), verbose=False)
-    probs = run / "folds" / "seed42" / "fold1" / "probs.npz"
+    probs = run / "folds" / "seed42" / "fold1" / run_files.FOLD_DONE
     probs.write_bytes(probs.read_bytes()[:100])  # torn
     with pytest.warns(UserWarning, match="fold1: fold files fail their check"):
         run_experiment(load_config("demo_cpu", over), verbose=False)
     assert np.load(probs)["val_probs"].shape[1] == 9  # trained again, whole
-    (run / "oof.npz").write_bytes(b"")
+    (run / run_files.OOF).write_bytes(b"")
     r = cli("decide", str(run), ok=False)
     assert r.returncode == 2 and "oof.npz: changed since cv wrote it" in r.stderr  # refused by its digest
-    (run / "metrics.json").write_text('{"summary": ')
+    (run / run_files.METRICS).write_text('{"summary": ')
     r = cli("report", str(run), "--out", str(tmp_path / "r.html"), ok=False)
     assert r.returncode == 2 and "metrics.json: changed since cv wrote it" in r.stderr
-    (run / "folds.json").write_text("[]")
+    (run / run_files.FOLDS).write_text("[]")
     r = cli("cv", "demo_cpu", *over, ok=False)
     assert r.returncode == 2 and "folds.json: changed since cv wrote it" in r.stderr
 
 
 def test_results_follow_the_umask(tmp_path):
     run_experiment(load_config("demo_cpu", [*TFIDF, f"run_dir={tmp_path / 'run'}"]), verbose=False)
-    mode = (tmp_path / "run" / "oof.npz").stat().st_mode & 0o777
+    mode = (tmp_path / "run" / run_files.OOF).stat().st_mode & 0o777
     mask = os.umask(0)
     os.umask(mask)
     assert mode == 0o666 & ~mask
@@ -317,7 +318,7 @@ def test_two_processes_split_the_folds_of_one_run(tmp_path):
     assert len(trained) == 4, "\n".join(o[0] for o in outs)  # every fold trained once, not twice
     assert all(any(": trained" in ln for ln in o[0].splitlines()) for o in outs)  # and both did work
     # whoever wrote the last fold saw every fold's file (each writes before it checks) and assembled the run
-    assert (tmp_path / "run" / "oof.npz").exists(), "\n".join(o[0] for o in outs)
+    assert (tmp_path / "run" / run_files.OOF).exists(), "\n".join(o[0] for o in outs)
     assembled = [ln for o in outs for ln in o[0].splitlines() if ln.startswith("results in ")]
     assert len(assembled) >= 1
 
@@ -326,12 +327,12 @@ def test_a_dead_owners_claim_is_taken_over(tmp_path):
     from harness.run.claims import FoldClaim
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    claim_file = tmp_path / "claim.json"
-    claim_file.write_text(json.dumps({"host": FoldClaim(tmp_path / "claim.json").owner["host"], "pid": int(dead.stdout),
+    claim_file = tmp_path / run_files.FOLD_CLAIM
+    claim_file.write_text(json.dumps({"host": FoldClaim(tmp_path / run_files.FOLD_CLAIM).owner["host"], "pid": int(dead.stdout),
                                       "token": "old"}))
-    mine = FoldClaim(tmp_path / "claim.json")
+    mine = FoldClaim(tmp_path / run_files.FOLD_CLAIM)
     assert mine.acquire()  # its owner is gone: taken over at once
-    other = FoldClaim(tmp_path / "claim.json")
+    other = FoldClaim(tmp_path / run_files.FOLD_CLAIM)
     assert not other.acquire()  # a live claim is respected
     mine.release()
     assert not claim_file.exists() and other.acquire()

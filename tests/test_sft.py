@@ -19,6 +19,7 @@ from helpers import fold_context, fold_dir
 from harness.data.load import load_train
 from harness.data.folds import Folds
 from harness.data.weights import class_weights
+import harness.run.layout as run_files
 from test_training import GradCapture, assert_same_step
 
 BASE = ["method=sft", "model.name_or_path=tiny-qwen3", "data.synthetic=dreaddit", "data.synthetic_groups=20",
@@ -42,9 +43,9 @@ def _trainer(cfg, method, cols, out, model=None, callbacks=()):
                                                 to_dataset)
 
     return WeightedSFTTrainer(
-        model=model if model is not None else method.build_model(), args=sft_config(cfg, out, 0, False, "fp32"),
-        train_dataset=to_dataset(cols), processing_class=method.tok,
-        data_collator=LeftPadCollator(method.tok.pad_token_id, 8),
+        model=model if model is not None else method.lm.build_model(), args=sft_config(cfg, out, 0, False, "fp32"),
+        train_dataset=to_dataset(cols), processing_class=method.lm.tok,
+        data_collator=LeftPadCollator(method.lm.tok.pad_token_id, 8),
         peft_config=peft_config(cfg) if cfg.lora.enabled else None, callbacks=list(callbacks),
         label_smoothing=cfg.loss.label_smoothing, focal_gamma=cfg.loss.focal_gamma)
 
@@ -57,14 +58,14 @@ def test_sft_loss_equals_a_hand_computation_from_full_sequence_scores(tmp_path):
 
     cfg, method, rows, labels, w = _setup("lora.enabled=false")
     cols = method.training_set(rows, w, with_extra=False)
-    assert all(c == -100 for lab, p in zip(cols["labels"], method.prompt_ids(rows)) for c in lab[:len(p)])
+    assert all(c == -100 for lab, p in zip(cols["labels"], method.lm.prompt_ids(rows)) for c in lab[:len(p)])
     trainer = _trainer(cfg, method, cols, tmp_path / "o")
     model = trainer.model.eval()
-    batch = LeftPadCollator(method.tok.pad_token_id, 8)([{k: cols[k][i] for k in cols} for i in range(8)])
-    assert len({len(p) for p in method.prompt_ids(rows)}) > 1  # padding really in play
+    batch = LeftPadCollator(method.lm.tok.pad_token_id, 8)([{k: cols[k][i] for k in cols} for i in range(8)])
+    assert len({len(p) for p in method.lm.prompt_ids(rows)}) > 1  # padding really in play
     with torch.no_grad():
         loss = float(trainer.compute_loss(model, dict(batch), num_items_in_batch=8))
-    naive = label_logprobs_naive(model, method.prompt_ids(rows), method.prompts.continuations)
+    naive = label_logprobs_naive(model, method.lm.prompt_ids(rows), method.lm.prompts.continuations)
     hand = sum(w[y] * -naive[i, y] for i, y in enumerate(labels)) / 8
     assert loss == pytest.approx(hand, rel=1e-4)
     assert w[0] != w[1]  # the class weights really differ
@@ -91,7 +92,7 @@ def _one_step(tmp_path, batch: int, accum: int):
     cfg, method, rows, labels, w = _setup(f"train.batch_size={batch}", f"train.grad_accum={accum}",
                                           "train.max_steps=1", "loss.label_smoothing=0.05", "loss.focal_gamma=1.0")
     torch.manual_seed(0)
-    model = method.build_model()
+    model = method.lm.build_model()
     cap = GradCapture(model)
     trainer = _trainer(cfg, method, method.training_set(rows, w, with_extra=False), tmp_path / f"o{batch}",
                        model=model, callbacks=[cap])
@@ -121,7 +122,7 @@ def test_sft_trains_lora_only_and_reloads_identically(tmp_path, extra):
     eight_bit = "quant.load_in_8bit=true" in extra
     over = ["train.max_steps=3", "train.batch_size=4", "train.learning_rate=1e-2"]
     cfg, method, rows, labels, w = _setup(*over, *extra)
-    base_before = {n: p.detach().clone() for n, p in method.build_model().named_parameters()}
+    base_before = {n: p.detach().clone() for n, p in method.lm.build_model().named_parameters()}
     fitted = method.fit(rows, [], fold_context(tmp_path / "run", 0, 0, w, tmp_path))
     params = dict(fitted.model.named_parameters())
     lora_b = [p for n, p in params.items() if "lora_B" in n]
@@ -172,15 +173,15 @@ def test_multi_task_rows_join_every_training_part_never_validation(tmp_path):
     m = make_method(cfg)
     (t, prompts, rows, _), = m.extra_tasks()
     assert len(rows) == 12 and prompts.verbalizers == ["calm", "sad", "angry"]
-    assert prompts.prompt_ids(rows[0]) != m.prompts.prompt_ids(rows[0])  # its own instruction
+    assert prompts.prompt_ids(rows[0]) != m.lm.prompts.prompt_ids(rows[0])  # its own instruction
     run_experiment(cfg, verbose=False)
-    folds = Folds.load(tmp_path / "run" / "folds.json")
+    folds = Folds.load(tmp_path / "run" / run_files.FOLDS)
     for k in range(2):
-        metrics = json.loads((fold_dir(tmp_path / "run", 42, k) / "metrics.json").read_text())
+        metrics = json.loads((fold_dir(tmp_path / "run", 42, k) / run_files.METRICS).read_text())
         assert metrics["sft_train_rows"] == len(folds.split(load_train(cfg), k)[0]) + 12
-        ids = set(np.load(fold_dir(tmp_path / "run", 42, k) / "probs.npz", allow_pickle=False)["val_ids"])
+        ids = set(np.load(fold_dir(tmp_path / "run", 42, k) / run_files.FOLD_DONE, allow_pickle=False)["val_ids"])
         assert ids == folds.val_ids(k)  # OOF rows: the experiment's own, never a task row
-    data = json.loads((tmp_path / "run" / "data.json").read_text())
+    data = json.loads((tmp_path / "run" / run_files.DATA).read_text())
     assert data["task mood"]["rows"] == 12
     _task_csv(task, 12, shift=1)  # the task's data changes: resuming over it is refused, naming the file
     with pytest.raises(ConfigError, match="task.csv"):
@@ -218,8 +219,8 @@ def test_psydefconv_sft_recipe_on_qwen3_8b_qlora(tmp_path):
     m = run_experiment(cfg, verbose=False)
     assert m["summary"]["cv/macro_f1"] >= 0
     rows = load_train(cfg)
-    val = Folds.load(tmp_path / "run" / "folds.json").split(rows, 0)[1]
-    z = np.load(fold_dir(tmp_path / "run", 42, 0) / "probs.npz", allow_pickle=False)
+    val = Folds.load(tmp_path / "run" / run_files.FOLDS).split(rows, 0)[1]
+    z = np.load(fold_dir(tmp_path / "run", 42, 0) / run_files.FOLD_DONE, allow_pickle=False)
     again = make_method(cfg).load(fold_dir(tmp_path / "run", 42, 0) / "model").predict_proba(val)
     np.testing.assert_allclose(z["val_probs"], again, atol=2e-3)  # bf16 on GPU
 

@@ -18,6 +18,7 @@ from harness.methods.base import TaskInfo
 from harness.config import load_config
 from harness.run.experiment import run_experiment
 from harness.methods.hf import shape
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"vocab_size": 640, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -65,9 +66,9 @@ def test_a_shape_model_trains_as_qlora_through_the_fold_loop_and_reloads(tiny_sh
     assert not list(shape.ensure_shape_dir(tiny_shape).glob("*.safetensors"))  # no weights written
     run_experiment(cfg, verbose=False)
     rows = load_train(cfg)
-    val = Folds.load(tmp_path / "run" / "folds.json").split(rows, 1)[1]
+    val = Folds.load(tmp_path / "run" / run_files.FOLDS).split(rows, 1)[1]
     again = make_method(cfg).load(tmp_path / "run" / "folds" / "seed42" / "fold1" / "model").predict_proba(val)
-    z = np.load(tmp_path / "run" / "folds" / "seed42" / "fold1" / "probs.npz", allow_pickle=False)
+    z = np.load(tmp_path / "run" / "folds" / "seed42" / "fold1" / run_files.FOLD_DONE, allow_pickle=False)
     np.testing.assert_allclose(again, z["val_probs"], atol=1e-5)
 
 

@@ -11,9 +11,11 @@ import optuna
 import pytest
 import yaml
 
-from harness.cli import _config, parse_args
+from harness.cli import parse_args
+from harness.cli.common import experiment_config
 from harness.config import ConfigError, load_config
 from harness.search.sweep import LocalSweep, agent_command, load_sweep
+import harness.run.layout as run_files
 from helpers import wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +63,7 @@ def test_sweep_is_valid_and_its_agent_command_line_parses(path, tmp_path, monkey
         assert all(f"--{k}={v}" in cmd for k, v in params.items())  # exactly what `wandb agent` passes
         args = parse_args(cmd[2:])
         assert args.command == "cv" and Path(args.config or args.config_option).exists()
-        cfg = _config(args)
+        cfg = experiment_config(args)
         flat = cfg.to_flat_dict()
         for k, v in params.items():
             if k == "config":  # a ladder: one experiment YAML per run
@@ -74,7 +76,7 @@ def test_rank_grid_is_five_ranks_with_alpha_twice_rank(tmp_path, monkeypatch):
     local = optimizer_for(ROOT / "sweeps" / "rank.yaml", tmp_path, monkeypatch)
     runs = local.optimizer.ask_n_runs(10)
     assert len(runs) == 5  # the grid is exhausted after 5
-    cfgs = [_config(parse_args(agent_command(local.sweep, r.config.flat_dict())[2:])) for r in runs]
+    cfgs = [experiment_config(parse_args(agent_command(local.sweep, r.config.flat_dict())[2:])) for r in runs]
     assert sorted(c.lora.r for c in cfgs) == [16, 32, 64, 128, 256]
     assert all(c.lora.effective_alpha() == 2 * c.lora.r for c in cfgs)
 
@@ -89,7 +91,7 @@ def test_lr_loss_stops_weak_runs_by_fold():
 
 def test_optuna_sweep_searches_the_experiment_space_on_a_study_that_survives_restarts(tmp_path, monkeypatch):
     sweep = load_sweep(ROOT / "sweeps" / "optuna_tpe.yaml")
-    space = load_config(ROOT / "experiments" / "psydefdetect_qwen3_8b.yaml").tune.space
+    space = loadexperiment_config(ROOT / "experiments" / "psydefdetect_qwen3_8b.yaml").tune.space
     assert set(sweep["parameters"]) == set(space)
     local = optimizer_for(ROOT / "sweeps" / "optuna_tpe.yaml", tmp_path, monkeypatch)
     study_name = f"wandb-sweep-{local.state['sweep_id']}"
@@ -142,12 +144,12 @@ def test_sweep_local_runs_rank_yaml_offline_and_resumes(tmp_path, monkeypatch):
         assert [h["_step"] for h in x["history"]] == [0, 1]  # one row per fold: what hyperband reads
         assert "fold/s42_f0/confusion_matrix_table" in w["tables"]
         run_dir = tmp_path / "runs" / "sweeps" / state["sweep_id"] / x["id"]
-        assert (run_dir / "metrics.json").exists()
+        assert (run_dir / run_files.METRICS).exists()
     # a crash during the second run: it is relaunched under its run id and its finished folds are kept
     second = state["runs"][1]
     second["state"] = "running"
     (tmp_path / "state" / "state.json").write_text(json.dumps(state))
-    probs = tmp_path / "runs" / "sweeps" / state["sweep_id"] / second["id"] / "folds" / "seed42" / "fold0" / "probs.npz"
+    probs = tmp_path / "runs" / "sweeps" / state["sweep_id"] / second["id"] / "folds" / "seed42" / "fold0" / run_files.FOLD_DONE
     stamp = probs.stat().st_mtime_ns
     r = sweep_local(1)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -174,7 +176,7 @@ def test_sweep_local_runs_every_method_of_methods_yaml(tmp_path, monkeypatch):
     for x in state["runs"]:
         assert x["state"] == "finished"
         run_dir = tmp_path / "runs" / "sweeps" / state["sweep_id"] / x["id"]
-        assert json.loads((run_dir / "folds" / "seed42" / "fold0" / "metrics.json").read_text())["method"] == \
+        assert json.loads((run_dir / "folds" / "seed42" / "fold0" / run_files.METRICS).read_text())["method"] == \
             x["params"]["method"]
 
 
@@ -207,7 +209,7 @@ def test_ladder_runs_every_rung_and_compares_each_with_the_previous(tmp_path, mo
     assert "paired differences" in r.stdout and (tmp_path / "state" / "compare.html").exists()
     dpo_dir = Path(result["runs"][-1]["path"])
     sft_dir = Path(result["runs"][-2]["path"])
-    started = json.loads((dpo_dir / "folds" / "seed42" / "fold1" / "metrics.json").read_text())["started_from"]
+    started = json.loads((dpo_dir / "folds" / "seed42" / "fold1" / run_files.METRICS).read_text())["started_from"]
     assert started == str(sft_dir / "folds" / "seed42" / "fold1" / "model" / "adapter")
     (cmp,) = [x for x in map(read_offline_run, offline_runs(wdir)) if x["job_type"] == "compare"]
     assert {"compare/runs", "compare/per_class_f1_delta"} <= set(cmp["tables"])

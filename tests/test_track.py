@@ -16,6 +16,7 @@ from harness.config import load_config
 from harness.run.experiment import run_experiment
 from harness.core.store import read_json
 from harness.track import WandbTracker, offline_runs, read_offline_run, resolve_mode
+import harness.run.layout as run_files
 from helpers import TINY, run_cli, wandb_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ def test_experiment_and_fold_runs_share_a_group(tracked):
     exp = [r for r in runs if r["job_type"] == "cv"]
     folds = [r for r in runs if r["job_type"] == "fold"]
     assert len(exp) == 1 and len(folds) == 2
-    ids = read_json(tracked["run_dir"] / "track.json")
+    ids = read_json(tracked["run_dir"] / run_files.TRACK)
     assert exp[0]["id"] == ids["experiment_run_id"]
     assert {r["group"] for r in runs} == {ids["group"]}
     assert sorted(r["config"]["fold"] for r in folds) == [0, 1]
@@ -53,7 +54,7 @@ def test_experiment_and_fold_runs_share_a_group(tracked):
 
 def test_experiment_run_holds_the_run_directory_numbers(tracked):
     exp = next(r for r in tracked["runs"] if r["job_type"] == "cv")
-    on_disk = read_json(tracked["run_dir"] / "metrics.json")
+    on_disk = read_json(tracked["run_dir"] / run_files.METRICS)
     s = exp["summary"]
     for key in ("cv/macro_f1", "cv/macro_f1_official", "cv/balanced_accuracy", "cv/macro_f1_official_fold_sd",
                 "decide/macro_f1_official", "decide/gain_in_sample", "decide/gain_crossfit"):
@@ -71,7 +72,7 @@ def test_experiment_run_holds_the_run_directory_numbers(tracked):
     for true, pred, n in exp["tables"]["cv/confusion_matrix_table"]["data"]:
         cm[names.index(true), names.index(pred)] = n
     assert np.array_equal(cm, np.array(blend["confusion"]))
-    cal = read_json(tracked["run_dir"] / "calibration.json")
+    cal = read_json(tracked["run_dir"] / run_files.CALIBRATION)
     if cal["tau"] is not None:
         assert s["decide/tau"] == pytest.approx(cal["tau"]) and s["decide/gate_class"] == cal["gate_class"]
     assert s["decide/seed_weight/42"] == pytest.approx(cal["weights"][0])
@@ -85,13 +86,13 @@ def test_experiment_run_holds_the_run_directory_numbers(tracked):
     rows = [h for h in exp["history"] if "cv/folds_done" in h]
     assert [h["cv/folds_done"] for h in rows] == [1, 2]
     art = next(a for a in exp["artifacts"] if a["type"] == "cv-results")
-    assert {"oof.npz", "test.npz", "folds.json", "calibration.json", "config.yaml"} <= set(art["files"])
+    assert {run_files.OOF, run_files.TEST, run_files.FOLDS, run_files.CALIBRATION, run_files.CONFIG} <= set(art["files"])
 
 
 def test_fold_runs_hold_curves_per_class_and_confusion(tracked):
     for r in (r for r in tracked["runs"] if r["job_type"] == "fold"):
         fold = r["config"]["fold"]
-        m = read_json(tracked["run_dir"] / "folds" / "seed42" / f"fold{fold}" / "metrics.json")
+        m = read_json(tracked["run_dir"] / "folds" / "seed42" / f"fold{fold}" / run_files.METRICS)
         assert r["summary"]["fold/macro_f1_official"] == pytest.approx(m["macro_f1_official"])
         assert any(k.startswith("train/") for h in r["history"] for k in h), "training curves missing"
         counts = sum(n for _, _, n in r["tables"]["fold/confusion_matrix_table"]["data"])
@@ -132,7 +133,7 @@ def test_a_wandb_server_outage_never_stops_training(monkeypatch, tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         metrics = run_experiment(cfg, verbose=False)
-    assert metrics is not None and (tmp_path / "run" / "oof.npz").exists()
+    assert metrics is not None and (tmp_path / "run" / run_files.OOF).exists()
     failures = [w for w in caught if "W&B logging failed" in str(w.message)]
     assert len(failures) == 1, [str(w.message) for w in caught]
 
@@ -179,7 +180,7 @@ def test_report_renders_in_chromium(tracked, tmp_path):
 
     second = tmp_path / "second"
     shutil.copytree(tracked["run_dir"], second)
-    out = tmp_path / "report.html"
+    out = tmp_path / run_files.REPORT
     run_cli("report", str(tracked["run_dir"]), str(second), "--out", str(out))
     page = out.read_text()
     m = tracked["metrics"]["summary"]
@@ -209,7 +210,7 @@ def test_wandb_report_object(tracked, tmp_path):
     out = tmp_path / "dash.json"
     run_cli("dashboard", "--run", str(tracked["run_dir"]), "--out", str(out))
     spec = out.read_text()
-    group = read_json(tracked["run_dir"] / "track.json")["group"]
+    group = read_json(tracked["run_dir"] / run_files.TRACK)["group"]
     assert group in spec and "cv/macro_f1_official" in spec and "decide/gain_crossfit" in spec
     names = tracked["metrics"]["label_names"]
     assert all(f"cv/per_class_f1/{n}" in spec for n in names)

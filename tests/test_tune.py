@@ -2,6 +2,7 @@
 SQLite, and two parallel workers on a real PostgreSQL server that the test starts."""
 
 from __future__ import annotations
+import harness.run.layout as run_files
 
 import os
 import signal
@@ -56,7 +57,7 @@ def test_trials_report_folds_prune_and_log_to_wandb(tmp_path, monkeypatch):
         assert (t.state.name == "PRUNED") == (len(steps) < 3)
         assert Path(t.user_attrs["run_dir"]).name == f"trial-{t.number:04d}"
     best = study.best_trial
-    m = yaml.safe_load((Path(best.user_attrs["run_dir"]) / "config.yaml").read_text())
+    m = yaml.safe_load((Path(best.user_attrs["run_dir"]) / run_files.CONFIG).read_text())
     assert m["train"]["learning_rate"] == pytest.approx(best.params["train.learning_rate"])  # overrides applied
     runs = [read_offline_run(p) for p in offline_runs(wdir)]
     exp = [r for r in runs if r["job_type"] == "cv"]
@@ -89,7 +90,7 @@ def test_kill_9_mid_trial_then_resume_retries_the_stale_trial(tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled"}
     first = subprocess.Popen(tune_cmd(cfg, "crash", 2), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-    fold0 = tmp_path / "runs" / "studies" / "crash" / "trial-0000" / "folds" / "seed42" / "fold0" / "probs.npz"
+    fold0 = tmp_path / "runs" / "studies" / "crash" / "trial-0000" / "folds" / "seed42" / "fold0" / run_files.FOLD_DONE
     _wait_for(fold0, first, 300)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()

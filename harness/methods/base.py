@@ -131,6 +131,11 @@ class Method(ABC):
         """Optional checks of what the method needs from outside its rows (another run), before any fold
         trains; raise ConfigError listing every problem."""
 
+    def builds_on(self, run: RunDir) -> list[RunDir]:
+        """Other runs whose fold models this method continues (as DPO continues an sft run): the fold loop
+        refuses one whose folds or training data differ from this run's, before any fold trains."""
+        return []
+
     @abstractmethod
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         """Train on `train`; `inner` (held-out groups of the training part, maybe empty) is for checkpoint

@@ -88,15 +88,27 @@ def _check_same_data(run: RunDir, new: dict[str, Any]) -> None:
                                       "or start a new run directory (run_dir=...)"])
 
 
-def _load_or_make_folds(run: RunDir, cfg: ExperimentConfig, train: list[Example]) -> Folds:
+def _planned_folds(run: RunDir, cfg: ExperimentConfig, train: list[Example]) -> Folds:
+    """The run's folds: its folds.json (checked against the rows), else made from the rows (not yet written)."""
     if run.folds_path().exists():
         folds = run.read_folds()
         if set(folds.fold_of) != {e.id for e in train}:
             raise ConfigError([f"{run.folds_path()}: its rows differ from the training data; use a new run directory"])
         return folds
-    folds = make_folds(train, cfg.cv.n_folds, cfg.cv.seed, cfg.group_key())
-    run.write_folds(folds)
-    return folds
+    return make_folds(train, cfg.cv.n_folds, cfg.cv.seed, cfg.group_key())
+
+
+def builds_on_problems(other: RunDir, folds: Folds, fingerprint: dict[str, Any]) -> list[str]:
+    """Why another run's fold-k model may have seen this run's fold-k validation rows: other folds (other data or
+    cv settings: cv.n_folds, cv.seed, cv.group_by) or other training data."""
+    problems = []
+    if not other.has(other.folds_path().name) or other.read_folds().fold_of != folds.fold_of:
+        problems.append(f"{other.folds_path()}: the folds differ from this run's (other data or cv settings: "
+                        "cv.n_folds, cv.seed, cv.group_by), so its fold-k model saw this run's fold-k validation rows")
+    theirs = other.read_fingerprint() or {}
+    if theirs.get("train", {}).get("sha256") != fingerprint["train"]["sha256"]:
+        problems.append(f"{other}: its data fingerprint differs from this run's: the training data differ")
+    return problems
 
 
 def _inner_split(train_part: list[Example], frac: float, seed: int, group_key: str) -> tuple[list[Example], list[Example]]:
@@ -227,8 +239,9 @@ class CVRun:
         self.method = make_method(cfg, run.cache)
         fingerprint = _fingerprint(cfg, self.method, self.train, self.test)
         _check_same_data(run, fingerprint)
-        self.method.check_run(run)  # e.g. the sft run a preference run continues: refused before any fold trains
-        self.folds = self._claim(fingerprint)
+        planned = _planned_folds(run, cfg, self.train)
+        self._check_method_here(planned, fingerprint)
+        self.folds = self._claim(fingerprint, planned)
         check = audit(self.folds, self.train, self.label_names)
         if not check["ok"]:
             raise RuntimeError(f"fold audit failed: {check}")
@@ -257,7 +270,20 @@ class CVRun:
                           "every fold model trained on (except its own fold's)", stacklevel=3)
         return train, test
 
-    def _claim(self, fingerprint: dict[str, Any]) -> Folds:
+    def _check_method_here(self, folds: Folds, fingerprint: dict[str, Any]) -> None:
+        """The method's own checks (e.g. the sft run a preference run continues), and the runs whose fold models it
+        continues having this run's folds and training data: every problem at once, before the claim."""
+        problems: list[str] = []
+        try:
+            self.method.check_run(self.run)
+        except ConfigError as e:
+            problems += e.problems
+        for other in self.method.builds_on(self.run):
+            problems += builds_on_problems(other, folds, fingerprint)
+        if problems:
+            raise ConfigError(problems)
+
+    def _claim(self, fingerprint: dict[str, Any], planned: Folds) -> Folds:
         """Only now, with the data in order, does the directory become this experiment's: under its lock, so of two
         processes started together with different settings one commits and the other is refused."""
         run, cfg = self.run, self.cfg
@@ -267,7 +293,9 @@ class CVRun:
             run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
             if run.read_fingerprint() is None:
                 run.write_fingerprint(fingerprint)
-            return _load_or_make_folds(run, cfg, self.train)
+            if not run.folds_path().exists():
+                run.write_folds(planned)
+            return _planned_folds(run, cfg, self.train)
 
     # -- fold ---------------------------------------------------------------------
     def fold(self, seed: int, k: int) -> FoldRecord | None:

@@ -132,3 +132,26 @@ class HFSettings:
         n = len(label_names)
         v = self.generative.verbalizers
         return [f"generative.verbalizers: {len(v)} for {n} labels"] if v is not None and n and len(v) != n else []
+
+
+@dataclass
+class EmbeddingSettings(HFSettings):
+    """The keys of a method that embeds rows and fits a logistic head (embed, setfit): each has them in its own
+    section (SECTION), beside the shared model and quant sections."""
+    SECTION: ClassVar[str] = "embed"
+    pooling: Literal["auto", "mean", "last", "cls"] = _help(
+        "auto: mean over tokens for encoders, the last real token for decoders (causal LMs)", "auto")
+    normalize: bool = _help("L2-normalise each embedding before the head", True)
+    batch_size: int = _help("rows per embedding forward pass (rows are length-sorted)", 32)
+    C: float = _help("logistic-regression head: inverse regularisation strength", 1.0)
+    max_iter: int = _help("logistic-regression head: solver iterations", 3000)
+
+    def check(self) -> list[str]:
+        p = []
+        if self.batch_size < 1:
+            p.append(f"{self.SECTION}.batch_size: must be >= 1")
+        if self.C <= 0:
+            p.append(f"{self.SECTION}.C: must be > 0")
+        if self.max_iter < 1:
+            p.append(f"{self.SECTION}.max_iter: must be >= 1")
+        return p

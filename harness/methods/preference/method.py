@@ -24,23 +24,27 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError
-from harness.methods.base import Fitted, FoldContext, TaskInfo, resolve_other_run
-from harness.methods.sft.method import ADAPTER, SftFitted, SftMethod
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo, resolve_other_run
+from harness.methods.hf.causal import ADAPTER, LabelScoredFitted, LabelScoredLM
 from harness.run.rundir import RunDir
 from harness.data.schema import Example
 
+
 def _settings_view(settings: Any, task: TaskInfo) -> dict[str, Any]:
     """What an sft run's adapters and this run's pairs must agree on (setting -> value): the model and how it
-    was loaded, the prompts and their answers, the task's labels and grouping."""
-    return {"model.name_or_path": settings.model.name_or_path, "quant": settings.quant,
+    was loaded, the prompts and their answers, the task's labels. (Its folds and data: the fold loop.)"""
+    from dataclasses import asdict
+
+    return {"model.name_or_path": settings.model.name_or_path,
+            **{f"quant.{k}": v for k, v in asdict(settings.quant).items()},
             "generative.verbalizers": settings.generative.verbalizers,
-            "generative.instruction": settings.generative.instruction, "prompt": task.prompt,
-            "data.labels": task.label_names, "cv.group_by": task.group_key}
+            "generative.instruction": settings.generative.instruction,
+            **{f"prompt.{k}": v for k, v in asdict(task.prompt).items()}, "data.labels": list(task.label_names)}
 
 
 def sft_run_problems(settings: Any, task: TaskInfo, sft: RunDir) -> list[str]:
     """Why `sft` cannot be the start of this run's folds, from its settings (all reasons at once; empty: it can).
-    Its folds and data are compared once this run has its own (`same_folds_problems`)."""
+    Its folds and training data are compared by the fold loop (`builds_on`)."""
     theirs = sft.read_config()
     if theirs.method != "sft":
         return [f"{sft}: method is {theirs.method!r}, not 'sft'"]
@@ -48,18 +52,6 @@ def sft_run_problems(settings: Any, task: TaskInfo, sft: RunDir) -> list[str]:
         f"{sft}: train.save_adapters is false, so its fold adapters were not kept"]
     mine, old = _settings_view(settings, task), _settings_view(theirs.settings(), TaskInfo.of(theirs))
     return problems + [f"{k}: {old[k]!r} in {sft.config_path} but {mine[k]!r} here" for k in mine if mine[k] != old[k]]
-
-
-def same_folds_problems(run: RunDir, sft: RunDir) -> list[str]:
-    """Why the sft run's fold-k model may have seen this run's fold-k validation rows: other folds or other data."""
-    problems = []
-    if run.read_folds().fold_of != sft.read_folds().fold_of:
-        problems.append(f"{sft.folds_path()} differs from {run.folds_path()}: the folds differ (other data or cv "
-                        "settings), so its fold-k model saw this run's fold-k validation rows")
-    a, b = run.read_fingerprint(), sft.read_fingerprint()
-    if not a or not b or a.get("train", {}).get("sha256") != b.get("train", {}).get("sha256"):
-        problems.append(f"{sft}'s data fingerprint differs from {run}'s: the training data differ")
-    return problems
 
 
 def sft_adapter(ctx: FoldContext, sft: RunDir) -> Path:
@@ -74,34 +66,48 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class PreferenceMethod(SftMethod):
+class PreferenceMethod(Method):
     name = "preference"
 
     def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
         super().__init__(settings, task, cache)
+        self.lm = LabelScoredLM(settings, task)  # prompts, models and scoring, shared with sft by composition
         self._sft: RunDir | None = None
-        self._same_folds = False
 
     def sft_run(self, run: RunDir) -> RunDir:
-        """The checked sft run (resolved and its settings checked once per experiment; its folds and data too once
-        this run has its own, before the first fold trains)."""
+        """The sft run this one continues, resolved and its settings checked (once per experiment)."""
         if self._sft is None:
             found = resolve_other_run(self.settings.sft_run, run, self.task, "preference.sft_run")
             problems = sft_run_problems(self.settings, self.task, found)
             if problems:
                 raise ConfigError(problems + [f"preference.sft_run: {found} cannot start this run's folds"])
             self._sft = found
-        if not self._same_folds and run.has(run.folds_path().name):
-            problems = same_folds_problems(run, self._sft)
-            if problems:
-                raise ConfigError(problems + [f"preference.sft_run: {self._sft} cannot start this run's folds"])
-            self._same_folds = True
         return self._sft
 
+    def builds_on(self, run: RunDir) -> list[RunDir]:
+        if self.settings.algorithm not in ("dpo", "kto"):
+            return []
+        return [resolve_other_run(self.settings.sft_run, run, self.task, "preference.sft_run")]
+
     def check_run(self, run: RunDir) -> None:
-        super().check_run(run)
+        self.lm.check_here()
         if self.settings.algorithm in ("dpo", "kto"):
             self.sft_run(run)
+
+    def prepare(self, rows: Sequence[Example], progress: bool = False) -> str:
+        return self.lm.prompt_note(rows, self.name)
+
+    def load(self, out: Path) -> Fitted:
+        return self.lm.load(out)
+
+    def start_model(self, ctx: FoldContext) -> tuple[Any, dict[str, Any]]:
+        """The model this fold trains: the sft run's adapter of the same fold (dpo, kto: also the reference), or
+        the base model with a fresh adapter (orpo); and what it started from, for the fold's metrics."""
+        if self.settings.algorithm in ("dpo", "kto"):
+            start = sft_adapter(ctx, self.sft_run(ctx.run))
+            return (self.lm.adapter_model(start, trainable=True),
+                    {"started_from": str(start), "reference_sha256": file_digest(start / "adapter_model.safetensors")})
+        return self.lm.build_model(), {"started_from": f"base model {self.settings.model.name_or_path}"}
 
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         from transformers import PrinterCallback, set_seed
@@ -117,23 +123,17 @@ class PreferenceMethod(SftMethod):
 
         p, seed, class_weights = self.settings, ctx.seed, ctx.class_weights
         set_seed(seed)
-        info: dict[str, Any] = {"preference_algorithm": p.algorithm}
-        if p.algorithm in ("dpo", "kto"):
-            start = sft_adapter(ctx, self.sft_run(ctx.run))
-            model = self.adapter_model(start, trainable=True)
-            info.update(started_from=str(start), reference_sha256=file_digest(start / "adapter_model.safetensors"))
-        else:
-            model = self.build_model()
-            info.update(started_from=f"base model {self.settings.model.name_or_path}")
-        ids = self.prompt_ids(train)
+        model, started = self.start_model(ctx)
+        info: dict[str, Any] = {"preference_algorithm": p.algorithm, **started}
+        ids = self.lm.prompt_ids(train)
         labels = [e.label for e in train]
         # with two labels the hardest wrong label is the only one: no scoring pass needed
         negatives = p.negatives if len(self.label_names) > 2 else "all"
-        scores = (score_rows(model, self.prompts, ids, self.settings.generative.score_batch_size)
+        scores = (score_rows(model, self.lm.prompts, ids, self.settings.generative.score_batch_size)
                   if negatives == "hard" else None)
         rows, chosen, rejected = make_pairs(labels, scores, len(self.label_names), negatives,
                                             p.rebalance, class_weights, seed)
-        columns = pair_columns(ids, self.prompts.continuations, rows, chosen, rejected)
+        columns = pair_columns(ids, self.lm.prompts.continuations, rows, chosen, rejected)
         info.update(preference_pairs=len(rows), pairs_per_class=np.bincount(chosen, minlength=len(self.label_names))
                     .tolist())
         kto = (1.0, 1.0)
@@ -142,10 +142,10 @@ class PreferenceMethod(SftMethod):
             kto = kto_weights(columns["label"], p.kto_balance)
             info.update(kto_desirable_weight=kto[0], kto_undesirable_weight=kto[1])
         args = preference_args(self.settings, ctx.scratch, seed, mixed_precision(self.settings), kto)
-        common = dict(model=model, args=args, train_dataset=to_dataset(columns), processing_class=self.tok,
+        common = dict(model=model, args=args, train_dataset=to_dataset(columns), processing_class=self.lm.tok,
                       callbacks=[log_callback(ctx.log)])
         if p.algorithm == "orpo":
-            trainer = orpo_trainer_class()(**common, data_collator=PairCollator(self.tok.pad_token_id,
+            trainer = orpo_trainer_class()(**common, data_collator=PairCollator(self.lm.tok.pad_token_id,
                                                                                   self.settings.train.pad_to_multiple_of),
                                            peft_config=peft_config(self.settings))
         else:
@@ -156,6 +156,6 @@ class PreferenceMethod(SftMethod):
         shutil.rmtree(ctx.scratch, ignore_errors=True)  # TRL's output_dir; nothing is chosen from it
         if "ref" in getattr(trainer.model, "peft_config", {}):
             trainer.model.delete_adapter("ref")  # the reference copy is the sft adapter: never saved twice
-        model = self.trained_model(trainer)
+        model = self.lm.trained_model(trainer)
         info["log_history"] = list(trainer.state.log_history)
-        return SftFitted(self, model, info)
+        return LabelScoredFitted(self.lm, model, info)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from harness.config.fields import setting
-from harness.methods.embed.config import EmbedConfig
+from harness.methods.hf.settings import EmbeddingSettings
 
 
 # SetFit's papers draw tens of pairs per row; thousands only multiply the time (and the pair table's memory)
@@ -14,7 +14,7 @@ MAX_PAIRS_PER_ROW = 1000
 
 
 @dataclass
-class SetFitConfig(EmbedConfig):
+class SetFitConfig(EmbeddingSettings):
     SECTION: ClassVar[str] = "setfit"
     pairs_per_row: int = setting(
         "contrastive pairs drawn per training row, half same-class and half other-class (SetFit's num_iterations "

@@ -21,15 +21,17 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext
-from harness.methods.embed.method import EmbedFitted, EmbedMethod, Embedder
-from harness.methods.linear import LinearHead
 from harness.data.schema import Example
-from harness.core.store import atomic_write_npz
+from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
+from harness.methods.hf.embedding import Embedder, RowFeatures, StandardHead
+from harness.methods.setfit.config import SetFitConfig
+
+if TYPE_CHECKING:
+    from harness.run.rundir import RunDir
 
 BODY = "body"
 HEAD = "head.npz"
@@ -57,21 +59,23 @@ def draw_pairs(labels: np.ndarray, class_weights: np.ndarray, n_pairs: int, seed
     return pairs
 
 
-class SetFitFitted(EmbedFitted):
+class SetFitFitted(Fitted):
     """The fold's fine-tuned body and its head; features come from this body, never from a shared cache."""
 
-    def __init__(self, method: "SetFitMethod", body: Any, embedder: Embedder, head: LinearHead, mean: np.ndarray,
-                 scale: np.ndarray, info: dict[str, Any]):
-        super().__init__(method, head, mean, scale, info)
-        self.body, self.embedder = body, embedder
+    def __init__(self, method: SetFitMethod, body: Any, head: StandardHead, info: dict[str, Any]):
+        self.method, self.body, self.head, self._info = method, body, head, info
+        self.embedder = method.embedder_of(body)
 
     def predict_proba(self, rows: Sequence[Example]) -> np.ndarray:
-        return self.head.predict_proba((self.method.features(rows, embedder=self.embedder) - self.mean) / self.scale)
+        return self.head.predict_proba(self.method.rows.features(rows, self.embedder))
 
     def save(self, out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         self.body.save(str(out / BODY), create_model_card=False)  # safetensors
-        atomic_write_npz(out / HEAD, mean=self.mean, scale=self.scale, **self.head.arrays("head_"))
+        self.head.save(out / HEAD)
+
+    def info(self) -> dict[str, Any]:
+        return self._info
 
     def close(self) -> None:
         from harness.methods.hf.model import free_memory
@@ -80,12 +84,27 @@ class SetFitFitted(EmbedFitted):
         free_memory()
 
 
-class SetFitMethod(EmbedMethod):
+class SetFitMethod(Method):
     name = "setfit"
 
-    def prepare(self, rows: Sequence[Example], progress: bool = False) -> str | None:
-        """Nothing to embed before the folds: every fold embeds with its own fine-tuned body."""
-        return None
+    def __init__(self, settings: SetFitConfig, task: TaskInfo, cache: Path | None = None):
+        super().__init__(settings, task, cache)
+        self._tok: Any = None
+        self.rows = RowFeatures(task, self.tokenizer)
+
+    def tokenizer(self) -> Any:
+        """The body's tokenizer, for the prompt builder's token budget (no model is loaded for it)."""
+        if self._tok is None:
+            from harness.methods.hf.model import load_tokenizer
+
+            self._tok = load_tokenizer(self.settings.model)
+        return self._tok
+
+    def check_run(self, run: "RunDir") -> None:
+        """The model must be one this machine can hold (before the run directory is claimed)."""
+        from harness.methods.hf.model import check_model_here
+
+        check_model_here(self.settings.model.name_or_path, load_config=True)
 
     def _body(self, path: str) -> Any:
         from sentence_transformers import SentenceTransformer
@@ -97,42 +116,49 @@ class SetFitMethod(EmbedMethod):
         body.max_seq_length = self.task.prompt.max_length
         return body
 
-    def _embedder(self, body: Any) -> Embedder:
-        """An Embedder over this body's transformer, with no disk cache (the vectors belong to this fold only)."""
-        emb = Embedder(self.settings, self.task.prompt.max_length, None)
-        emb.model = body[0].auto_model.eval()
-        emb.tok = body.tokenizer
-        emb.tok.padding_side = "right"
-        emb.decoder = False
-        return emb
+    def embedder_of(self, body: Any) -> Embedder:
+        """An Embedder over this body's transformer (the vectors belong to this fold only: no disk cache)."""
+        return Embedder.on_body(self.settings, self.task.prompt.max_length, body[0].auto_model, body.tokenizer)
 
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
-        from datasets import Dataset
-        from transformers import PrinterCallback
-        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss, OnlineContrastiveLoss
-
-        from harness.methods.hf.model import resolve_model_path, use_cuda
-        from harness.methods.hf.trainer import log_callback
-        from harness.core.progress import interactive
-
         s = self.settings
         rows = list(train) + list(inner)  # no checkpoint to choose: the inner rows are training data here
         t0 = time.time()
-        texts = self._texts(rows)[0]  # the target (pair layout) or the whole prompt: what the body learns to place
         y = np.array([e.label for e in rows], dtype=np.int64)
         pairs = draw_pairs(y, ctx.class_weights, s.pairs_per_row * len(rows), ctx.seed * 1009 + ctx.fold)
+        body, train_loss = self._train_body(self.rows.texts(rows)[0], pairs, ctx)
+        train_seconds = time.time() - t0
+        x = self.rows.features(rows, self.embedder_of(body))
+        head = StandardHead.fit(x, y, ctx.class_weights, len(self.label_names), s.C, s.max_iter, ctx.seed)
+        info = {"pairs": len(pairs), "same_class_pairs": int(sum(t for _, _, t in pairs)),
+                "train_loss": train_loss, "body_seconds": round(train_seconds, 2),
+                "fit_seconds": round(time.time() - t0, 2), "features": int(x.shape[1])}
+        return SetFitFitted(self, body, head, info)
+
+    def _train_body(self, texts: list[str], pairs: list[tuple[int, int, float]], ctx: FoldContext) -> tuple[Any, float]:
+        """The body trained on the pairs (the target, or the whole prompt: what it learns to place) with
+        sentence-transformers' own trainer; its final training loss."""
+        from datasets import Dataset
+        from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss, OnlineContrastiveLoss
+        from transformers import PrinterCallback
+
+        from harness.core.progress import interactive
+        from harness.methods.hf.model import resolve_model_path, use_cuda
+        from harness.methods.hf.trainer import log_callback
+
+        s = self.settings
         data = Dataset.from_dict({"sentence1": [texts[a] for a, _, _ in pairs],
                                   "sentence2": [texts[b] for _, b, _ in pairs],
                                   "label": [t for _, _, t in pairs]})
-        body = self._body(resolve_model_path(self.settings.model.name_or_path))
+        body = self._body(resolve_model_path(s.model.name_or_path))
         loss = CosineSimilarityLoss(body) if s.loss == "cosine" else OnlineContrastiveLoss(body)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(ctx.scratch), num_train_epochs=s.epochs, per_device_train_batch_size=s.train_batch_size,
             learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,  # a float below 1: a ratio (transformers 5)
             seed=ctx.seed, data_seed=ctx.seed,
             save_strategy="no", report_to="none", logging_steps=max(1, len(pairs) // s.train_batch_size // 10),
-            disable_tqdm=not interactive(), bf16=use_cuda() and self.settings.train.precision in ("auto", "bf16"),
+            disable_tqdm=not interactive(), bf16=use_cuda() and s.train.precision in ("auto", "bf16"),
             dataloader_num_workers=0, dataloader_pin_memory=False)
 
         class Trainer(SentenceTransformerTrainer):
@@ -145,19 +171,7 @@ class SetFitMethod(EmbedMethod):
         out = trainer.train()
         body.eval()
         shutil.rmtree(ctx.scratch, ignore_errors=True)  # the trainer's empty output folder
-        train_seconds = time.time() - t0
-        emb = self._embedder(body)
-        x = self.features(rows, embedder=emb)
-        mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
-        head = LinearHead.fit_logreg((x - mean) / scale, y, ctx.class_weights, len(self.label_names), s.C,
-                                     s.max_iter, ctx.seed)
-        info = {"pairs": len(pairs), "same_class_pairs": int(sum(t for _, _, t in pairs)),
-                "train_loss": float(out.training_loss), "body_seconds": round(train_seconds, 2),
-                "fit_seconds": round(time.time() - t0, 2), "features": int(x.shape[1])}
-        return SetFitFitted(self, body, emb, head, mean, scale, info)
+        return body, float(out.training_loss)
 
     def load(self, out: Path) -> Fitted:
-        body = self._body(str(out / BODY))
-        z = np.load(out / HEAD, allow_pickle=False)
-        return SetFitFitted(self, body, self._embedder(body), LinearHead.from_arrays(z, "head_"), z["mean"],
-                            z["scale"], {})
+        return SetFitFitted(self, self._body(str(out / BODY)), StandardHead.load(out / HEAD), {})

@@ -25,75 +25,27 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
-from harness.methods.hf.generative import TaskPrompts, score_rows
+from harness.methods.hf.causal import LabelScoredFitted, LabelScoredLM
+from harness.methods.hf.generative import TaskPrompts
 from harness.methods.sft.config import SftConfig
 from harness.data.schema import Example
-
-ADAPTER = "adapter"  # LoRA weights only (the base model is rebuilt from model.name_or_path)
-FULL = "full"        # lora.enabled: false: the whole fine-tuned model
-
-
-class SftFitted(Fitted):
-    def __init__(self, method: "SftMethod", model: Any, info: dict[str, Any]):
-        self.method, self.model, self._info = method, model, info
-
-    def predict_proba(self, rows: Sequence[Example]) -> np.ndarray:
-        from harness.methods.hf.scoring import softmax_rows
-
-        m = self.method
-        if not rows:
-            return np.zeros((0, len(m.label_names)), dtype=np.float32)
-        s = score_rows(self.model, m.prompts, m.prompt_ids(rows), m.settings.generative.score_batch_size)
-        return softmax_rows(s)
-
-    def save(self, out: Path) -> None:
-        # a PeftModel writes its adapter only; a fully fine-tuned model writes itself
-        self.model.save_pretrained(out / (ADAPTER if self.method.settings.lora.enabled else FULL))
-
-    def info(self) -> dict[str, Any]:
-        return self._info
-
-    def close(self) -> None:
-        from harness.methods.hf.model import free_memory
-
-        self.model = None
-        free_memory()
 
 
 class SftMethod(Method):
     name = "sft"
 
-    def check_run(self, run: "RunDir") -> None:
-        """The model must be one this machine can hold (before the run directory is claimed)."""
-        from harness.methods.hf.model import check_model_here
-
-        check_model_here(self.settings.model.name_or_path, load_config=True)
-
-    def __init__(self, settings: Any, task: TaskInfo, cache: Path | None = None):
+    def __init__(self, settings: SftConfig, task: TaskInfo, cache: Path | None = None):
         super().__init__(settings, task, cache)
-        from harness.methods.hf.model import load_tokenizer
-
-        self.tok = load_tokenizer(settings.model)
-        g = settings.generative
-        self.prompts = TaskPrompts(task.prompt, self.tok, self.label_names, g.verbalizers, g.instruction, task.facts)
-        # extra training tasks are sft's own setting (a method built on sft, like preference, has none)
-        self.tasks = self.settings.extra_tasks if isinstance(self.settings, SftConfig) else []
-        self._ids: dict[str, list[int]] = {}  # row content -> prompt ids, for every fold and seed
+        self.lm = LabelScoredLM(settings, task)
         self._extra: list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]] | None = None
 
-    def prompt_ids(self, rows: Sequence[Example]) -> list[list[int]]:
-        keys = [e.content_key() for e in rows]
-        for k, e in zip(keys, rows):
-            if k not in self._ids:
-                self._ids[k] = self.prompts.prompt_ids(e)
-        return [self._ids[k] for k in keys]
+    def check_run(self, run: "RunDir") -> None:
+        self.lm.check_here()
 
     def prepare(self, rows: Sequence[Example], progress: bool = False) -> str:
-        ids = self.prompt_ids(rows)
+        note = self.lm.prompt_note(rows, self.name)
         extra = self.extra_tasks()
         self.check_extra_tasks_disjoint(rows)
-        lengths = [len(x) for x in ids]
-        note = f"{self.name} prompts: {len(ids)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
         return note + "".join(f"; task {t.name}: {len(r)} extra training rows" for t, _, r, _ in extra)
 
     def extra_tasks(self) -> list[tuple[Any, TaskPrompts, list[Example], list[list[int]]]]:
@@ -102,10 +54,10 @@ class SftMethod(Method):
             from harness.data.load import load_task
 
             self._extra = []
-            for task in self.tasks:
+            for task in self.settings.extra_tasks:
                 rows = load_task(task)
-                prompts = TaskPrompts(self.task.prompt, self.tok, task.data.label_names(), task.verbalizers, task.instruction,
-                                      task.data.facts())
+                prompts = TaskPrompts(self.task.prompt, self.lm.tok, task.data.label_names(), task.verbalizers,
+                                      task.instruction, task.data.facts())
                 self._extra.append((task, prompts, rows, [prompts.prompt_ids(e) for e in rows]))
         return self._extra
 
@@ -135,7 +87,7 @@ class SftMethod(Method):
         from harness.data.weights import class_weights as weights_of
 
         labels = [e.label for e in rows]
-        cols = completion_features(self.prompt_ids(rows), [self.prompts.continuations[y] for y in labels],
+        cols = completion_features(self.lm.prompt_ids(rows), [self.lm.prompts.continuations[y] for y in labels],
                                    row_weights(labels, class_weights))
         for task, prompts, extra_rows, ids in (self.extra_tasks() if with_extra else []):
             y = [e.label for e in extra_rows]
@@ -144,20 +96,6 @@ class SftMethod(Method):
             for k in cols:
                 cols[k] += more[k]
         return cols
-
-    def build_model(self) -> Any:
-        """The causal LM to fine-tune: 4-bit base prepared for k-bit training with `quant.load_in_4bit`."""
-        from harness.methods.hf.model import disable_cpu_bf16_repack, use_cuda
-
-        model = self.base_model()
-        if self.settings.quant.quantized():
-            from peft import prepare_model_for_kbit_training
-
-            model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=self.settings.model.gradient_checkpointing or use_cuda(),
-                gradient_checkpointing_kwargs={"use_reentrant": False})
-            disable_cpu_bf16_repack(model)
-        return model
 
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
         import shutil
@@ -170,14 +108,14 @@ class SftMethod(Method):
         from harness.core.progress import interactive
 
         set_seed(ctx.seed)
-        model = self.build_model()
+        model = self.lm.build_model()
         train_set = to_dataset(self.training_set(train, ctx.class_weights, with_extra=True))
         inner_set = to_dataset(self.training_set(inner, ctx.class_weights, with_extra=False)) if inner else None
         ckpt = ctx.scratch
         trainer = WeightedSFTTrainer(
             model=model, args=sft_config(self.settings, ckpt, ctx.seed, inner_set is not None, mixed_precision(self.settings)),
-            train_dataset=train_set, eval_dataset=inner_set, processing_class=self.tok,
-            data_collator=LeftPadCollator(self.tok.pad_token_id, self.settings.train.pad_to_multiple_of),
+            train_dataset=train_set, eval_dataset=inner_set, processing_class=self.lm.tok,
+            data_collator=LeftPadCollator(self.lm.tok.pad_token_id, self.settings.train.pad_to_multiple_of),
             peft_config=peft_config(self.settings) if self.settings.lora.enabled else None,
             callbacks=[log_callback(ctx.log)], label_smoothing=self.settings.loss.label_smoothing,
             focal_gamma=self.settings.loss.focal_gamma)
@@ -185,48 +123,9 @@ class SftMethod(Method):
             trainer.remove_callback(PrinterCallback)
         trainer.train()
         shutil.rmtree(ckpt, ignore_errors=True)  # checkpoints were only for choosing the epoch
-        model = self.trained_model(trainer)
-        return SftFitted(self, model, {"log_history": list(trainer.state.log_history),
+        model = self.lm.trained_model(trainer)
+        return LabelScoredFitted(self.lm, model, {"log_history": list(trainer.state.log_history),
                                        "sft_train_rows": len(train_set)})
 
-    def trained_model(self, trainer: Any) -> Any:
-        """The trainer's model, ready to score exactly as its saved and reloaded adapter will."""
-        import torch
-
-        from harness.methods.hf.model import disable_cpu_bf16_repack
-        from harness.methods.hf.trainer import unwrap_mixed_precision
-
-        model = unwrap_mixed_precision(trainer.model)
-        disable_cpu_bf16_repack(model)
-        if self.settings.quant.quantized():
-            # TRL trains a quantised model's adapter in bf16; PEFT loads a saved adapter as fp32. Upcast (exact)
-            # so this fold's scores equal those of its reloaded adapter (`predict --test`)
-            for p in model.parameters():
-                if p.requires_grad and p.dtype == torch.bfloat16:
-                    p.data = p.data.float()
-        return model
-
     def load(self, out: Path) -> Fitted:
-        if not self.settings.lora.enabled:
-            from transformers import AutoModelForCausalLM
-
-            return SftFitted(self, AutoModelForCausalLM.from_pretrained(out / FULL), {})
-        return SftFitted(self, self.adapter_model(out / ADAPTER), {})
-
-    def adapter_model(self, path: Path, trainable: bool = False) -> Any:
-        """The base model (quantised as configured) with the LoRA adapter saved at `path`."""
-        from peft import PeftModel
-
-        from harness.methods.hf.model import disable_cpu_bf16_repack
-
-        base = self.build_model() if trainable else self.base_model()
-        model = PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
-        disable_cpu_bf16_repack(model)
-        return model
-
-    def base_model(self) -> Any:
-        from harness.methods.hf.generative import load_causal_lm
-
-        base = load_causal_lm(self.settings)
-        base.config.pad_token_id = self.tok.pad_token_id
-        return base
+        return self.lm.load(out)

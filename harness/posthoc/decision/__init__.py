@@ -17,7 +17,7 @@ The pieces, lowest first:
 """
 
 from harness.posthoc.decision.inputs import OOF, DecisionInputError, check_probs, load_oof
-from harness.posthoc.decision.ladder import (RUNGS, Rung, choose_rung, ladder, pick_rung, rung_named,
+from harness.posthoc.decision.ladder import (RUNGS, Rung, choose_rung, pick_rung, rung_named, rungs_for,
                                              simplex_grid)
 from harness.posthoc.decision.rule import (Decision, apply_to_test, batch_scores, blend, check_decision_json,
                                            check_weights, decode, decode_batch, load_decision)
@@ -28,5 +28,5 @@ from harness.posthoc.decision.step import crossfit, decide_run, decide_summary, 
 __all__ = ["OOF", "RUNGS", "Decision", "DecisionInputError", "Evaluator", "Rung", "Space", "apply_to_test",
            "batch_scores", "batched_search", "blend", "candidates_from_params", "check_decision_json",
            "check_probs", "check_weights", "choose_rung", "crossfit", "decide_run", "decide_summary", "decode",
-           "decode_batch", "format_decision", "ladder", "load_decision", "load_oof", "make_space", "pick_rung",
-           "random_candidates", "random_search", "rung_named", "search", "simplex_grid"]
+           "decode_batch", "format_decision", "load_decision", "load_oof", "make_space", "pick_rung",
+           "random_candidates", "random_search", "rung_named", "rungs_for", "search", "simplex_grid"]

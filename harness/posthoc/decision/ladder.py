@@ -145,7 +145,7 @@ def simplex_grid(n: int, steps: int) -> np.ndarray:
     return np.concatenate([equal, grid[~np.isclose(grid, equal).all(1)]])
 
 
-def ladder(space: Space, d: DecideConfig) -> list[Rung]:
+def rungs_for(space: Space, d: DecideConfig) -> list[Rung]:
     """Every (rung, shrinkage) the decision may take, simplest first; one rung when `decide.complexity` pins it."""
     rungs: list[Rung] = []
     for kind in RUNG_TYPES:
@@ -167,7 +167,7 @@ def choose_rung(probs: np.ndarray, labels: np.ndarray, fold: np.ndarray, space: 
     overfit."""
     k = space.n_labels
     budget = max(128, d.n_trials // 8)  # inner searches only rank rungs: a smaller budget each
-    rungs = ladder(space, d)
+    rungs = rungs_for(space, d)
     if len(rungs) == 1:  # pinned, nothing to choose between
         return rungs[0], {}
     groups = np.unique(fold)

@@ -1,0 +1,140 @@
+"""A causal LM used as a classifier by label scoring: what `sft` and `preference` share, by composition.
+
+`LabelScoredLM` holds the task's prompts (their token ids cached by row content for every fold and seed), builds
+the base model (quantised as configured), a trainable one, and one with a saved adapter, and turns a trainer's
+model into one that scores exactly as its reloaded adapter will. `LabelScoredFitted` is a fold's model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from harness.data.schema import Example
+from harness.methods.base import Fitted
+from harness.methods.hf.generative import TaskPrompts, score_rows
+from harness.methods.hf.settings import HFSettings
+
+if TYPE_CHECKING:
+    from harness.methods.base import TaskInfo
+
+ADAPTER = "adapter"  # LoRA weights only (the base model is rebuilt from model.name_or_path)
+FULL = "full"        # lora.enabled: false: the whole fine-tuned model
+
+
+class LabelScoredLM:
+    """The model side of a generative classifier: tokenizer, task prompts, and the models built from settings."""
+
+    def __init__(self, settings: HFSettings, task: TaskInfo):
+        from harness.methods.hf.model import load_tokenizer
+
+        self.settings, self.label_names = settings, list(task.label_names)
+        self.tok = load_tokenizer(settings.model)
+        g = settings.generative
+        self.prompts = TaskPrompts(task.prompt, self.tok, self.label_names, g.verbalizers, g.instruction, task.facts)
+        self._ids: dict[str, list[int]] = {}  # row content -> prompt ids, for every fold and seed
+
+    def check_here(self) -> None:
+        """The model must be one this machine can hold (before the run directory is claimed)."""
+        from harness.methods.hf.model import check_model_here
+
+        check_model_here(self.settings.model.name_or_path, load_config=True)
+
+    def prompt_ids(self, rows: Sequence[Example]) -> list[list[int]]:
+        keys = [e.content_key() for e in rows]
+        for k, e in zip(keys, rows):
+            if k not in self._ids:
+                self._ids[k] = self.prompts.prompt_ids(e)
+        return [self._ids[k] for k in keys]
+
+    def prompt_note(self, rows: Sequence[Example], who: str) -> str:
+        """Encode every row's prompt once; a line for the log."""
+        lengths = [len(x) for x in self.prompt_ids(rows)]
+        return f"{who} prompts: {len(lengths)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
+
+    def base_model(self) -> Any:
+        from harness.methods.hf.generative import load_causal_lm
+
+        base = load_causal_lm(self.settings)
+        base.config.pad_token_id = self.tok.pad_token_id
+        return base
+
+    def build_model(self) -> Any:
+        """The causal LM to fine-tune: 4-bit base prepared for k-bit training with `quant.load_in_4bit`."""
+        from harness.methods.hf.model import disable_cpu_bf16_repack, use_cuda
+
+        model = self.base_model()
+        if self.settings.quant.quantized():
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=self.settings.model.gradient_checkpointing or use_cuda(),
+                gradient_checkpointing_kwargs={"use_reentrant": False})
+            disable_cpu_bf16_repack(model)
+        return model
+
+    def adapter_model(self, path: Path, trainable: bool = False) -> Any:
+        """The base model (quantised as configured) with the LoRA adapter saved at `path`."""
+        from peft import PeftModel
+
+        from harness.methods.hf.model import disable_cpu_bf16_repack
+
+        base = self.build_model() if trainable else self.base_model()
+        model = PeftModel.from_pretrained(base, str(path), is_trainable=trainable)
+        disable_cpu_bf16_repack(model)
+        return model
+
+    def trained_model(self, trainer: Any) -> Any:
+        """The trainer's model, ready to score exactly as its saved and reloaded adapter will."""
+        import torch
+
+        from harness.methods.hf.model import disable_cpu_bf16_repack
+        from harness.methods.hf.trainer import unwrap_mixed_precision
+
+        model = unwrap_mixed_precision(trainer.model)
+        disable_cpu_bf16_repack(model)
+        if self.settings.quant.quantized():
+            # TRL trains a quantised model's adapter in bf16; PEFT loads a saved adapter as fp32. Upcast (exact)
+            # so this fold's scores equal those of its reloaded adapter (`predict --test`)
+            for p in model.parameters():
+                if p.requires_grad and p.dtype == torch.bfloat16:
+                    p.data = p.data.float()
+        return model
+
+    def load(self, out: Path) -> LabelScoredFitted:
+        """The fold model `LabelScoredFitted.save(out)` wrote."""
+        if not self.settings.lora.enabled:
+            from transformers import AutoModelForCausalLM
+
+            return LabelScoredFitted(self, AutoModelForCausalLM.from_pretrained(out / FULL), {})
+        return LabelScoredFitted(self, self.adapter_model(out / ADAPTER), {})
+
+
+class LabelScoredFitted(Fitted):
+    """One fold's model: rows scored on every label's answer text, softmaxed into class probabilities."""
+
+    def __init__(self, lm: LabelScoredLM, model: Any, info: dict[str, Any]):
+        self.lm, self.model, self._info = lm, model, info
+
+    def predict_proba(self, rows: Sequence[Example]) -> np.ndarray:
+        from harness.methods.hf.scoring import softmax_rows
+
+        if not rows:
+            return np.zeros((0, len(self.lm.label_names)), dtype=np.float32)
+        s = score_rows(self.model, self.lm.prompts, self.lm.prompt_ids(rows), self.lm.settings.generative.score_batch_size)
+        return softmax_rows(s)
+
+    def save(self, out: Path) -> None:
+        # a PeftModel writes its adapter only; a fully fine-tuned model writes itself
+        self.model.save_pretrained(out / (ADAPTER if self.lm.settings.lora.enabled else FULL))
+
+    def info(self) -> dict[str, Any]:
+        return self._info
+
+    def close(self) -> None:
+        from harness.methods.hf.model import free_memory
+
+        self.model = None
+        free_memory()
