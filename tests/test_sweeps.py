@@ -91,7 +91,7 @@ def test_lr_loss_stops_weak_runs_by_fold():
 
 def test_optuna_sweep_searches_the_experiment_space_on_a_study_that_survives_restarts(tmp_path, monkeypatch):
     sweep = load_sweep(ROOT / "sweeps" / "optuna_tpe.yaml")
-    space = loadexperiment_config(ROOT / "experiments" / "psydefdetect_qwen3_8b.yaml").tune.space
+    space = load_config(ROOT / "experiments" / "psydefdetect_qwen3_8b.yaml").tune.space
     assert set(sweep["parameters"]) == set(space)
     local = optimizer_for(ROOT / "sweeps" / "optuna_tpe.yaml", tmp_path, monkeypatch)
     study_name = f"wandb-sweep-{local.state['sweep_id']}"

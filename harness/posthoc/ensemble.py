@@ -25,7 +25,7 @@ import numpy as np
 from harness.posthoc.calibrate import crossfit_temperature, scale
 from harness.posthoc.compare import load_comparable
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
-from harness.run.cv import oof_metrics
+from harness.run.results import oof_metrics
 from harness.methods.linear import LinearHead
 from harness.run.rundir import COMBINER, EnsembleMember, OofArrays, RunDir, TestArrays
 
