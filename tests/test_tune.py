@@ -2,7 +2,6 @@
 SQLite, and two parallel workers on a real PostgreSQL server that the test starts."""
 
 from __future__ import annotations
-import harness.run.layout as run_files
 
 import os
 import signal
@@ -17,6 +16,7 @@ import yaml
 
 from conftest import PG
 from helpers import TINY, run_cli, wandb_env
+import harness.run.layout as run_files
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = TINY + ["data.synthetic_groups=12", "cv.n_folds=2", "train.epochs=1", "train.max_steps=1",
@@ -129,3 +129,34 @@ def test_two_workers_share_a_postgresql_study(tmp_path, postgres):
     assert len({t.user_attrs["run_dir"] for t in trials}) == 4
     # both workers did work
     assert all("== trial" in o[0] for o in outs)
+
+
+@pytest.mark.parametrize("pruner", ["median", "percentile", "halving"])
+def test_each_pruner_waits_its_folds_then_prunes_a_trial_far_behind(pruner):
+    """tune.pruner maps to Optuna's pruner with fold steps: nothing is pruned before tune.pruner_warmup_folds
+    folds; a trial far below the others is pruned right after them; a trial level with the best is not."""
+    from harness.config.sections import TuneConfig
+    from harness.search.tune import make_pruner
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0),
+                                pruner=make_pruner(TuneConfig(pruner=pruner, pruner_warmup_folds=2,
+                                                              pruner_startup_trials=3)))
+    for good in (0.60, 0.62, 0.64, 0.66, 0.68, 0.70):  # each asks after every fold, as harness tune does
+        t = study.ask()
+        for fold in range(5):
+            t.report(good, fold)
+            assert not t.should_prune()
+        study.tell(t, good)
+
+    def pruned_at(value: float) -> int | None:
+        t = study.ask()
+        for fold in range(5):
+            t.report(value, fold)
+            if t.should_prune():
+                study.tell(t, state=optuna.trial.TrialState.PRUNED)
+                return fold
+        study.tell(t, value)
+        return None
+
+    assert pruned_at(0.10) == 1  # after the second fold, not before
+    assert pruned_at(0.71) is None

@@ -307,11 +307,15 @@ class TuneConfig:
                         keys.DEFAULT_TUNE_METRIC)
     direction: Literal["maximize", "minimize"] = _help("optimisation direction", "maximize")
     storage: str | None = _help("Optuna storage URL; none = sqlite:///studies/<study>.db", None)
-    pruner: Literal["wilcoxon", "median", "none"] = _help(
-        "fold-level pruner: median (running CV mean vs other trials' at the same fold) or wilcoxon "
-        "(paired test of per-fold scores against the best trial; needs >= 4 folds to ever prune)", "median")
+    pruner: Literal["median", "percentile", "halving", "wilcoxon", "none"] = _help(
+        "fold-level pruner: median (running CV mean below the other trials' median at the same fold), percentile "
+        "(below tune.pruner_percentile), halving (asynchronous successive halving over folds: keeps the top "
+        "third at each rung), or wilcoxon (paired test of per-fold scores against the best trial; needs >= 4 folds "
+        "to ever prune). benchmarks/pruning.py compares them", "median")
     pruner_warmup_folds: int = _help("folds every trial runs before it can be pruned", 2)
-    pruner_startup_trials: int = _help("median: finished trials needed before pruning starts", 3)
+    pruner_startup_trials: int = _help("median, percentile: finished trials needed before pruning starts", 3)
+    pruner_percentile: float = _help("percentile: keep trials above this percentile of the others at the same "
+                                     "fold (50 = median; lower prunes more)", 25.0)
     wilcoxon_p: float = _help("wilcoxon: prune when p < this", 0.1)
     sampler: Literal["tpe", "random", "cmaes"] = _help("Optuna sampler (TPE uses constant_liar for parallel workers)", "tpe")
     seed: int | None = _help("sampler seed (none = random; set it for reproducible single-worker studies)", None)
@@ -336,6 +340,10 @@ class TuneConfig:
             p.append("tune.grace_period: must exceed tune.heartbeat_interval (>= 1)")
         if self.metric not in keys.TUNE_METRICS:
             p.append(f"tune.metric: {self.metric!r} is not a summary key; one of {sorted(keys.TUNE_METRICS)}")
+        if not 0 < self.pruner_percentile < 100:
+            p.append("tune.pruner_percentile: must be in (0, 100)")
+        if self.pruner_warmup_folds < 1:
+            p.append("tune.pruner_warmup_folds: must be >= 1")
         for key, spec in self.space.items():  # which keys are searchable: ExperimentConfig.check
             where = f"tune.space.{key}"
             if not isinstance(spec, dict):

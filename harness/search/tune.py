@@ -66,6 +66,12 @@ def make_pruner(tune: TuneConfig) -> Any:
     if tune.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=tune.pruner_startup_trials,
                                            n_warmup_steps=tune.pruner_warmup_folds - 1)
+    if tune.pruner == "percentile":
+        return optuna.pruners.PercentilePruner(tune.pruner_percentile, n_startup_trials=tune.pruner_startup_trials,
+                                               n_warmup_steps=tune.pruner_warmup_folds - 1)
+    if tune.pruner == "halving":  # the step is the fold index: rungs after 2, 4, 10, ... folds with warmup 2
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, tune.pruner_warmup_folds - 1),
+                                                      reduction_factor=3)
     if tune.pruner == "wilcoxon":
         return optuna.pruners.WilcoxonPruner(p_threshold=tune.wilcoxon_p, n_startup_steps=tune.pruner_warmup_folds)
     return optuna.pruners.NopPruner()
