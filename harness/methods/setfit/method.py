@@ -144,10 +144,11 @@ class SetFitMethod(Method):
         from transformers import PrinterCallback
 
         from harness.core.progress import interactive
-        from harness.methods.hf.model import resolve_model_path, use_cuda
+        from harness.methods.hf.model import mixed_precision, resolve_model_path, use_cuda
         from harness.methods.hf.trainer import log_callback
 
         s = self.settings
+        precision = mixed_precision(s)  # auto: bf16 (or fp16) on CUDA, fp32 on a CPU; an explicit choice is kept
         data = Dataset.from_dict({"sentence1": [texts[a] for a, _, _ in pairs],
                                   "sentence2": [texts[b] for _, b, _ in pairs],
                                   "label": [t for _, _, t in pairs]})
@@ -158,8 +159,8 @@ class SetFitMethod(Method):
             learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,  # a float below 1: a ratio (transformers 5)
             seed=ctx.seed, data_seed=ctx.seed,
             save_strategy="no", report_to="none", logging_steps=max(1, len(pairs) // s.train_batch_size // 10),
-            disable_tqdm=not interactive(), bf16=use_cuda() and s.train.precision in ("auto", "bf16"),
-            dataloader_num_workers=0, dataloader_pin_memory=False)
+            disable_tqdm=not interactive(), bf16=precision == "bf16", fp16=precision == "fp16",
+            dataloader_num_workers=0, dataloader_pin_memory=False, use_cpu=not use_cuda())
 
         class Trainer(SentenceTransformerTrainer):
             def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
