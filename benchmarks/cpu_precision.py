@@ -23,7 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import machine  # noqa: E402
+from common import machine, publish  # noqa: E402
 
 SETTINGS = {"seqcls": [], "setfit": ["setfit.pairs_per_row=4", "setfit.epochs=1"]}
 
@@ -86,11 +86,7 @@ def main() -> None:
         lines.append(f"| {method} | {a['fold_seconds']:.1f} | {b['fold_seconds']:.1f} | "
                      f"{a['fold_seconds'] / b['fold_seconds']:.2f}x | {a['score']:.4f} | {b['score']:.4f} | "
                      f"{d['delta']:+.4f} ({d['ci_low']:+.4f}..{d['ci_high']:+.4f}) |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.results:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write(text)
+    publish(lines, args.results)
 
 
 if __name__ == "__main__":

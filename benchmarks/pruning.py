@@ -25,7 +25,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
-from train_throughput import machine  # noqa: E402
+from common import machine, publish  # noqa: E402
 
 SPACES = {
     "seqcls": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 3e-3, "log": True},
@@ -102,11 +102,7 @@ def main() -> None:
                                      f"no (best {base['best_trial']} {'pruned' if base['best_trial'] not in r['values'] else 'outscored'})")
         lines.append(f"| {r['pruner']} | {r['pruned']} / {r['trials']} | {r['folds']} of {full} | {saved} | "
                      f"{r['best']:.4f} ({r['best_trial']}) | {kept} | {r['seconds'] / 60:.1f} min |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.results:
-        with open(ROOT / "benchmarks" / "RESULTS.md", "a") as f:
-            f.write(text)
+    publish(lines, args.results)
 
 
 if __name__ == "__main__":
