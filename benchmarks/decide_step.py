@@ -41,7 +41,7 @@ def main() -> None:
 
     from harness.config import load_config
     from harness.posthoc.decision import decide_run
-    from harness.core.store import atomic_write_npz
+    from harness.run.rundir import OofArrays, RunDir
     from harness.testing.oof import make_oof_probs
 
     extra = list(args.extra) + (["decide.complexity=full", "decide.shrinkage=[0]"] if args.pin_full else [])
@@ -53,9 +53,10 @@ def main() -> None:
         run.mkdir()
         cfg = load_config(None, ["data.synthetic=psydefconv", f"train.seeds={seeds}", "cv.n_folds=5",
                                  "data.score_labels=[1,2,3,4,5,6,7,8]", f"run_dir={run}", *extra])
-        cfg.save(run / "config.yaml")
-        atomic_write_npz(run / "oof.npz", ids=np.array([f"r{i}" for i in range(n)]), labels=y, fold=fold,
-                         seeds=np.array(seeds), probs=probs)
+        with RunDir(run).writing("cv") as _:  # a verified run directory, as `harness cv` commits one
+            RunDir(run).write_config(cfg)
+            RunDir(run).write_oof(OofArrays(ids=np.array([f"r{i}" for i in range(n)]), labels=y, fold=fold,
+                                            seeds=np.array(seeds), probs=probs))
         t0, w0 = time.process_time(), time.perf_counter()
         out = decide_run(run, cfg, verbose=False)
         cpu, wall = time.process_time() - t0, time.perf_counter() - w0

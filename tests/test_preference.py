@@ -193,3 +193,21 @@ def test_psydefdetect_ladder_dpo_recipe_on_qwen3_8b(tmp_path):
     for k in range(2):
         m = __import__("json").loads((fold_dir(tmp_path / "dpo", 42, k) / run_files.METRICS).read_text())
         assert m["started_from"] == str(fold_dir(tmp_path / "sft", 42, k) / "model" / "adapter")
+
+
+def test_an_sft_run_with_another_preset_or_prompt_is_named_key_by_key():
+    """What the sft adapter and the preference pairs must share is compared setting by setting, so a refusal names
+    each key: the preset (its instruction and answer texts shape every prompt) and each prompt key."""
+    from dataclasses import replace
+
+    from harness.config import PromptConfig
+    from harness.config.presets import PRESETS
+    from harness.methods.base import TaskInfo
+    from harness.methods.preference.config import PreferenceConfig
+    from harness.methods.preference.method import _settings_view
+
+    preset = PRESETS["psydefdetect"]
+    mine = TaskInfo(label_names=preset.labels, prompt=PromptConfig(max_length=64), facts=preset)
+    theirs = replace(mine, prompt=PromptConfig(max_length=40), facts=replace(preset, name="psydefdetect-v2"))
+    a, b = _settings_view(PreferenceConfig(), mine), _settings_view(PreferenceConfig(), theirs)
+    assert sorted(k for k in a if a[k] != b[k]) == ["data.preset", "prompt.max_length"]

@@ -206,3 +206,21 @@ def test_length_sorted_inference_pads_little_and_keeps_order(tmp_path):
     naive = sum(-(-max(map(len, ids[i:i + 16])) // 8) * 8 * len(ids[i:i + 16]) for i in range(0, len(ids), 16))
     real = sum(map(len, ids))
     assert stats.pad_fraction < 1 - real / naive  # sorting beats batching in file order
+
+
+def test_seqcls_chooses_its_checkpoint_on_the_official_classes(tmp_path, monkeypatch):
+    """The inner split's selection metric (train.selection_metric, macro_f1_official by default) is scored over
+    the task's score labels, as the run's own official score is: not over every class."""
+    from helpers import fold_context
+    from harness.methods.base import make_method
+    from harness.methods.hf import trainer
+
+    cfg = tiny_config(tmp_path, "data.score_labels=[1,2,3,4,5,6,7,8]", "train.max_steps=1", "train.epochs=1")
+    seen = []
+    real = trainer.selection_metrics
+    monkeypatch.setattr(trainer, "selection_metrics", lambda n, labels: seen.append(labels) or real(n, labels))
+    rows = make_psydefconv(n_groups=8, seed=0)
+    method = make_method(cfg)
+    w = class_weights([e.label for e in rows], 9, cfg.loss)
+    method.fit(rows[:40], rows[40:60], fold_context(tmp_path / "run", 0, 0, w, tmp_path)).close()
+    assert seen and list(seen[0]) == [1, 2, 3, 4, 5, 6, 7, 8]

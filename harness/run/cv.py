@@ -235,9 +235,10 @@ class CVRun:
             run.write_config(cfg)  # the same experiment: its resume-safe settings (decide, track, …) are the latest
             if run.read_fingerprint() is None:
                 run.write_fingerprint(fingerprint)
-            if not run.folds_path().exists():
-                run.write_folds(planned)
-            return _planned_folds(run, cfg, self.train)
+            if run.folds_path().exists():  # committed by now (by us earlier, or by another process): read and checked
+                return _planned_folds(run, cfg, self.train)
+            run.write_folds(planned)
+            return planned
 
     # -- fold ---------------------------------------------------------------------
     def fold(self, seed: int, k: int) -> FoldRecord | None:
@@ -336,16 +337,3 @@ class CVRun:
         """prepare, every fold asked, finish."""
         self.run_folds(self.prepare(folds), on_fold)
         return self.finish()
-
-
-def run_cv(cfg: ExperimentConfig, folds: Sequence[int] | None = None, verbose: bool = True, tracker: Any = None,
-           on_fold: Callable[[FoldRecord], None] | None = None) -> dict[str, Any] | None:
-    """The fold loop alone (no decision step, no report): every fold of every seed run or resumed, then assembled.
-    The tracker (made here when none is given) is finished here."""
-    from harness.track import make_tracker
-
-    tracker = tracker or make_tracker(cfg, cfg.resolved_run_dir())
-    try:
-        return CVRun(cfg, tracker, verbose)(folds, on_fold)
-    finally:
-        tracker.finish()

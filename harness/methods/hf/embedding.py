@@ -30,7 +30,7 @@ class Embedder:
     """Text -> vector with one frozen model, cached by content (memory + optional folder of npz chunks)."""
 
     def __init__(self, settings: EmbeddingSettings, max_length: int, cache: Path | None):
-        self.settings = self.opts = settings  # `embed:` (or `setfit:`) keys and the shared model/quant sections
+        self.settings = settings  # `embed:` (or `setfit:`) keys and the shared model/quant sections
         self.max_length = max_length
         self.model: Any = None
         self.tok: Any = None
@@ -82,8 +82,8 @@ class Embedder:
     def pooling(self) -> str:
         if self.model is None:
             self._load()
-        if self.opts.pooling != "auto":
-            return self.opts.pooling
+        if self.settings.pooling != "auto":
+            return self.settings.pooling
         return "last" if self.decoder else "mean"
 
     def key(self, text: str) -> str:
@@ -113,7 +113,7 @@ class Embedder:
         enc = tok(texts, add_special_tokens=True, truncation=True, max_length=self.max_length)["input_ids"]
         order = np.argsort([len(x) for x in enc], kind="stable")[::-1]  # length-sorted batches: little padding
         out: np.ndarray | None = None
-        bs = self.opts.batch_size
+        bs = self.settings.batch_size
         with torch.no_grad():
             for s in progress_bar(range(0, len(order), bs), desc="embed", enable=progress):
                 idx = order[s:s + bs]
@@ -126,7 +126,7 @@ class Embedder:
                     v = h[torch.arange(len(idx), device=device), mask.sum(1) - 1]
                 else:
                     v = h[:, 0]
-                if self.opts.normalize:
+                if self.settings.normalize:
                     v = torch.nn.functional.normalize(v, dim=-1)
                 v = v.cpu().numpy().astype(np.float32)
                 if out is None:

@@ -111,7 +111,6 @@ class HFSettings:
     """What every HF method reads: the shared sections, filled from the experiment's top-level sections when the
     method is built (`ExperimentConfig.settings()`). A method's own section extends this class with its keys."""
 
-    SHARED: ClassVar[tuple[str, ...]] = ("model", "lora", "quant", "train", "loss", "generative")
     model: ModelConfig = shared_section(ModelConfig)
     lora: LoraConfig = shared_section(LoraConfig)
     quant: QuantConfig = shared_section(QuantConfig)

@@ -39,7 +39,9 @@ def _settings_view(settings: Any, task: TaskInfo) -> dict[str, Any]:
             **{f"quant.{k}": v for k, v in asdict(settings.quant).items()},
             "generative.verbalizers": settings.generative.verbalizers,
             "generative.instruction": settings.generative.instruction,
-            **{f"prompt.{k}": v for k, v in asdict(task.prompt).items()}, "data.labels": list(task.label_names)}
+            **{f"prompt.{k}": v for k, v in asdict(task.prompt).items()}, "data.labels": list(task.label_names),
+            # the preset's instruction, guide and answer texts (data.preset) shape every prompt too
+            "data.preset": task.facts.name if task.facts is not None else None}
 
 
 def sft_run_problems(settings: Any, task: TaskInfo, sft: RunDir) -> list[str]:

@@ -94,7 +94,8 @@ class SeqClsMethod(Method):
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
         history = train_model(self.settings, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
-                              ctx.scratch, ctx.seed, mixed_precision(self.settings), callbacks=[log_callback(ctx.log)])
+                              ctx.scratch, ctx.seed, mixed_precision(self.settings), callbacks=[log_callback(ctx.log)],
+                              score_labels=self.task.score_labels)
         return SeqClsFitted(self, model, {"log_history": history})
 
     def load(self, out: Path) -> Fitted:
