@@ -60,7 +60,7 @@ def measure(kind: str, args: argparse.Namespace) -> dict[str, float | str]:
     if kind == "seqcls":
         from harness.methods.hf.model import build_model, load_tokenizer
 
-        model = build_model(cfg.settings(), TaskInfo.of(cfg), load_tokenizer(cfg.model))
+        model = build_model(cfg.settings(), TaskInfo.of(cfg), load_tokenizer(cfg.model), cfg.train.seeds[0])
     elif kind == "sft":
         from peft import get_peft_model
 

@@ -94,7 +94,7 @@ def main() -> int:
 
     # 1) padded-token fraction of the training batches
     set_seed(0)
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
     tr = ImbalanceTrainer(model=model, args=training_arguments(cfg, out, 0, False, "fp32"), train_dataset=feats,
                           data_collator=make_collator(tok, 8), class_weights=class_weights(labels, 9, cfg.loss))
     grouped = list(tr._get_train_sampler())  # noqa: SLF001  the sampler Trainer really uses
@@ -108,7 +108,7 @@ def main() -> int:
     # 2) wall time per epoch: harness batching vs naive pad-to-max_length
     def epoch(collator, sampling: str) -> tuple[float, int]:
         set_seed(0)
-        m = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+        m = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
         targs = training_arguments(cfg, out, 0, False, "fp32")
         targs.train_sampling_strategy = sampling
         t = ImbalanceTrainer(model=m, args=targs, train_dataset=feats, data_collator=collator)
@@ -129,7 +129,7 @@ def main() -> int:
     def fold(bare: bool) -> float:
         set_seed(0)
         t0 = time.perf_counter()
-        m = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+        m = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
         targs = training_arguments(cfg, out, 0, False, "fp32")
         if bare:
             t = Trainer(model=m, args=targs, train_dataset=feats, data_collator=make_collator(tok, 8))

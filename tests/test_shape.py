@@ -59,7 +59,7 @@ def test_a_shape_model_trains_as_qlora_through_the_fold_loop_and_reloads(tiny_sh
                              "quant.compute_dtype=float32", "prompt.max_length=96", "prompt.context_turns=1",
                              "lora.r=4", "lora.alpha=8", "train.max_steps=2", "train.batch_size=4",
                              "train.learning_rate=1e-3", f"run_dir={tmp_path / 'run'}"])
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), load_tokenizer(cfg.model))
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), load_tokenizer(cfg.model), cfg.train.seeds[0])
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
     assert len(layers) >= 7 * TINY["num_hidden_layers"]  # every projection of every layer
     assert not any(p.is_meta for p in model.parameters())

@@ -66,7 +66,7 @@ def _one_step(tmp_path, batch: int, accum: int):
     tok = load_tokenizer(cfg.model)
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
     weights = class_weights([e.label for e in ex], 9, cfg.loss)
     cap = GradCapture(model)
     tr = ImbalanceTrainer(model=model, args=training_arguments(cfg, tmp_path / f"o{batch}", 0, False, "fp32"),
@@ -101,7 +101,7 @@ def _qlora_setup(tmp_path, fix: bool):
     tok = load_tokenizer(cfg.model)
     ex = make_psydefconv(n_groups=12)[:24]
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
     import bitsandbytes as bnb
 
     layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
@@ -174,7 +174,7 @@ def test_lora_changes_base_does_not_and_adapter_reload_is_identical(tmp_path):
     ex = make_psydefconv(n_groups=12)[:16]
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
     base0 = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     train0 = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert any("score" in n for n in train0), "the head must be trained"
@@ -198,7 +198,7 @@ def test_length_sorted_inference_pads_little_and_keeps_order(tmp_path):
     ex = make_psydefconv(n_groups=20)
     ids, _ = PromptBuilder(cfg.prompt, tok, cfg.data.label_names()).encode(ex)
     torch.manual_seed(0)
-    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok)
+    model = build_model(cfg.settings(), TaskInfo.of(cfg), tok, cfg.train.seeds[0])
     coll = make_collator(tok, 8)
     sorted_probs, stats = predict_proba(model, ids, coll, 16)
     one_by_one = np.concatenate([predict_proba(model, [x], coll, 1)[0] for x in ids[:10]])

@@ -40,6 +40,11 @@ def reuse_enabled() -> bool:
     return os.environ.get("HARNESS_RELOAD_BASE", "") in ("", "0")
 
 
+def release() -> None:
+    """Drop the kept base model and free its memory (the next fold loads afresh)."""
+    _drop()
+
+
 def _drop() -> None:
     global _slot
     if _slot is not None:
@@ -69,7 +74,7 @@ def borrow(key: str, load: Callable[[], Any], trains_weights: bool) -> Any:
 def shared(key: str, load: Callable[[], Any]) -> Any:
     """A frozen base (embedding, zero-shot scoring) used by many at once: never lent out, never changed."""
     global _slot
-    if _slot is not None and _slot.key == key and reuse_enabled():
+    if _slot is not None and _slot.key == key and not _slot.lent and reuse_enabled():
         return _slot.model
     _drop()
     model = load()
@@ -81,9 +86,11 @@ def shared(key: str, load: Callable[[], Any]) -> Any:
 def give_back(model: Any) -> None:
     """Return a fold's model: its LoRA adapter is unloaded (or its weights restored) and the base kept for the
     next fold. A model that is not the lent base (reuse off, or another key loaded meanwhile) is just dropped."""
-    if _slot is None or not _slot.lent:
+    if _slot is None or not _slot.lent or model is None:
         return
-    base = model.unload() if hasattr(model, "peft_config") else model
+    from peft import PeftModel
+
+    base = model.unload() if isinstance(model, PeftModel) else model
     if base is not _slot.model:  # not the lent base (e.g. a reloaded adapter on a fresh base)
         return
     if _slot.snapshot is not None:

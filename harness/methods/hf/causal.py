@@ -54,19 +54,22 @@ class LabelScoredLM:
         lengths = [len(x) for x in self.prompt_ids(rows)]
         return f"{who} prompts: {len(lengths)} rows, tokens p50 {int(np.median(lengths))}, max {max(lengths)}"
 
-    def base_model(self) -> Any:
+    def base_model(self, prepared: bool = False) -> Any:
+        """The process's causal LM for these settings (`base_models`: loaded once, lent to one fold at a time).
+        `prepared`: a 4-bit base readied for k-bit training (which casts and hooks it, hence its own key)."""
+        from harness.methods.hf import base_models
+        from harness.methods.hf.model import base_key
+
+        prepared = prepared and self.settings.quant.quantized()
+        return base_models.borrow(base_key("causal-kbit-train" if prepared else "causal", self.settings),
+                                  lambda: self._load(prepared), trains_weights=not self.settings.lora.enabled)
+
+    def _load(self, prepared: bool) -> Any:
         from harness.methods.hf.generative import load_causal_lm
-
-        base = load_causal_lm(self.settings)
-        base.config.pad_token_id = self.tok.pad_token_id
-        return base
-
-    def build_model(self) -> Any:
-        """The causal LM to fine-tune: 4-bit base prepared for k-bit training with `quant.load_in_4bit`."""
         from harness.methods.hf.model import disable_cpu_bf16_repack, use_cuda
 
-        model = self.base_model()
-        if self.settings.quant.quantized():
+        model = load_causal_lm(self.settings, self.tok.pad_token_id)
+        if prepared:
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(
@@ -74,6 +77,10 @@ class LabelScoredLM:
                 gradient_checkpointing_kwargs={"use_reentrant": False})
             disable_cpu_bf16_repack(model)
         return model
+
+    def build_model(self) -> Any:
+        """The causal LM to fine-tune: 4-bit base prepared for k-bit training with `quant.load_in_4bit`."""
+        return self.base_model(prepared=True)
 
     def adapter_model(self, path: Path, trainable: bool = False) -> Any:
         """The base model (quantised as configured) with the LoRA adapter saved at `path`."""
@@ -134,7 +141,9 @@ class LabelScoredFitted(Fitted):
         return self._info
 
     def close(self) -> None:
+        from harness.methods.hf import base_models
         from harness.methods.hf.model import free_memory
 
+        base_models.give_back(self.model)  # the base serves the next fold; this fold's adapter is dropped
         self.model = None
         free_memory()

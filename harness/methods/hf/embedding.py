@@ -64,20 +64,28 @@ class Embedder:
         return self.tok
 
     def _load(self) -> None:
-        import torch
         from transformers import AutoConfig
 
-        from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
-        from harness.methods.hf.shape import from_pretrained_or_shape
+        from harness.methods.hf import base_models
+        from harness.methods.hf.model import base_key, resolve_model_path
 
         path = resolve_model_path(self.settings.model.name_or_path)
         archs = getattr(AutoConfig.from_pretrained(path), "architectures", None) or []
         self.decoder = any(a.endswith("ForCausalLM") for a in archs)
+        # frozen: one load serves every run and tune trial of this process with the same model settings
+        self.model = base_models.shared(base_key("embed", self.settings), lambda: self._load_frozen(path))
+
+    def _load_frozen(self, path: str) -> Any:
+        import torch
+
+        from harness.methods.hf.model import quantization_kwargs, use_cuda
+        from harness.methods.hf.shape import from_pretrained_or_shape
+
         kwargs = quantization_kwargs(self.settings) if self.settings.quant.quantized() else {}
-        self.model = from_pretrained_or_shape("base", self.settings.model.name_or_path, path, **kwargs)
+        model = from_pretrained_or_shape("base", self.settings.model.name_or_path, path, **kwargs)
         if not self.settings.quant.quantized() and use_cuda():
-            self.model = self.model.to("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
-        self.model.eval()
+            model = model.to("cuda", dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else None)
+        return model.eval()
 
     def pooling(self) -> str:
         if self.model is None:

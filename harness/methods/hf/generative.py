@@ -104,8 +104,9 @@ class TaskPrompts:
         return self.encode(self.user_text(e, exemplars))
 
 
-def load_causal_lm(cfg: HFSettings) -> Any:
-    """The generative model of `model.name_or_path` for scoring (4-bit with `quant.load_in_4bit`, bf16 on CUDA)."""
+def load_causal_lm(cfg: HFSettings, pad_token_id: int | None) -> Any:
+    """The generative model of `model.name_or_path` for scoring (4-bit with `quant.load_in_4bit`, bf16 on CUDA),
+    padding with the tokenizer's pad token."""
     import torch
 
     from harness.methods.hf.model import quantization_kwargs, resolve_model_path, use_cuda
@@ -116,6 +117,7 @@ def load_causal_lm(cfg: HFSettings) -> Any:
                                      **kwargs)
     if not cfg.quant.quantized() and use_cuda():
         model = model.to("cuda", dtype=torch.bfloat16)
+    model.config.pad_token_id = pad_token_id
     return model
 
 
@@ -131,13 +133,16 @@ class LabelScorer:
     """A frozen causal LM and the task's prompts: rows in, class log-scores out."""
 
     def __init__(self, cfg: HFSettings, task: TaskInfo):
-        from harness.methods.hf.model import load_tokenizer
+        from harness.methods.hf.model import base_key, load_tokenizer
 
         self.cfg = cfg
         self.tok = load_tokenizer(cfg.model)
         self.prompts = TaskPrompts(task.prompt, self.tok, task.label_names, cfg.generative.verbalizers,
                                    cfg.generative.instruction, task.facts)
-        self.model = load_causal_lm(cfg)
+        from harness.methods.hf import base_models
+
+        # frozen: shared with any later user of the same base (a tune trial, another run in this process)
+        self.model = base_models.shared(base_key("causal", cfg), lambda: load_causal_lm(cfg, self.tok.pad_token_id))
 
     def scores(self, rows: Sequence[Example], exemplars: Sequence[Example] = (), progress: str | None = None
                ) -> np.ndarray:

@@ -196,9 +196,20 @@ def lora_kwargs(cfg: HFSettings) -> dict[str, Any]:
             "target_modules": lo.target_modules, "use_rslora": lo.variant == "rslora", "use_dora": lo.variant == "dora"}
 
 
-def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
-    """Sequence classifier of the task's labels with pad token, optional 4-bit base and LoRA (head trained and
-    saved)."""
+def base_key(use: str, cfg: HFSettings, labels: tuple[str, ...] = ()) -> str:
+    """What shapes a loaded base model (for `base_models`): its use, the model and quantisation settings,
+    the labels of a classification head, and whether LoRA leaves the base weights untouched."""
+    from dataclasses import asdict
+
+    from harness.data.schema import content_digest
+
+    return content_digest([use, asdict(cfg.model), asdict(cfg.quant), list(labels), cfg.lora.enabled,
+                           mixed_precision(cfg)])
+
+
+def load_base(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
+    """The sequence classifier of the task's labels as loaded, before any adapter: pad token, optional 4-bit
+    base prepared for k-bit training, gradient checkpointing and frozen embeddings as configured."""
     import torch
     from transformers import AutoConfig
 
@@ -225,7 +236,6 @@ def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
         kwargs["dtype"] = torch.bfloat16
     model = from_pretrained_or_shape("seqcls", cfg.model.name_or_path, path, **kwargs)
     model.config.pad_token_id = tokenizer.pad_token_id  # Qwen3 ships none: batches > 1 would fail
-    head = head_name(model)
     if cfg.quant.quantized():
         from peft import prepare_model_for_kbit_training
 
@@ -237,6 +247,28 @@ def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.model.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    return model
+
+
+def borrow_base(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
+    """The process's loaded classifier base for these settings (`base_models`), loading it if needed."""
+    from harness.methods.hf import base_models
+
+    return base_models.borrow(base_key("seqcls", cfg, tuple(task.label_names)),
+                              lambda: load_base(cfg, task, tokenizer), trains_weights=not cfg.lora.enabled)
+
+
+def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any, seed: int) -> Any:
+    """A fold's sequence classifier: the process's base (loaded once), a head drawn afresh from `seed`, and a
+    fresh LoRA adapter (head trained and saved). Equal to loading the base anew for the fold."""
+    from transformers import set_seed
+
+    from harness.methods.hf.base_models import reset_head
+
+    model = borrow_base(cfg, task, tokenizer)
+    head = head_name(model)
+    set_seed(seed)  # the same random draws whether the base was just loaded (which drew a head) or reused
+    reset_head(model, head)
     if cfg.lora.enabled:
         from peft import LoraConfig, TaskType, get_peft_model
 
@@ -246,18 +278,14 @@ def build_model(cfg: HFSettings, task: TaskInfo, tokenizer: Any) -> Any:
 
 
 def load_trained(cfg: HFSettings, task: TaskInfo, tokenizer: Any, adapter_dir: Path) -> Any:
-    """Rebuild the base model and load a saved adapter (LoRA + head) or a full fine-tuned model."""
+    """A saved fold model: the saved adapter (LoRA + head) on the process's base, or a full fine-tuned model."""
     if not cfg.lora.enabled:
         from transformers import AutoModelForSequenceClassification
 
         return AutoModelForSequenceClassification.from_pretrained(adapter_dir)
     from peft import PeftModel
 
-    from dataclasses import replace
-
-    base_cfg = replace(cfg, lora=replace(cfg.lora, enabled=False))  # the base the adapter was trained on
-    base = build_model(base_cfg, task, tokenizer)
-    model = PeftModel.from_pretrained(base, str(adapter_dir))
+    model = PeftModel.from_pretrained(borrow_base(cfg, task, tokenizer), str(adapter_dir))
     disable_cpu_bf16_repack(model)
     return model
 

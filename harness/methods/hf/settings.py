@@ -92,7 +92,7 @@ class GenerativeConfig:
     calibration: Literal["none", "contextual"] = _help(
         "contextual: subtract the log-probabilities of a content-free input (Calibrate Before Use), in log space",
         "none")
-    score_batch_size: int = _help("prompts per scoring pass (each then scores every label from its cache)", 8)
+    score_batch_size: int = _help("prompts per scoring pass (each with every label packed after it)", 8)
 
     def check(self) -> list[str]:
         p = []

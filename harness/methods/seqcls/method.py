@@ -45,8 +45,10 @@ class SeqClsFitted(Fitted):
         return {**self._info, "eval_pad_fraction": self.pad.pad_fraction}
 
     def close(self) -> None:
+        from harness.methods.hf import base_models
         from harness.methods.hf.model import free_memory
 
+        base_models.give_back(self.model)  # the base serves the next fold; this fold's adapter is dropped
         self.model = None
         free_memory()
 
@@ -90,7 +92,7 @@ class SeqClsMethod(Method):
         from harness.methods.hf.trainer import log_callback, to_features, train_model
 
         set_seed(ctx.seed)
-        model = build_model(self.settings, self.task, self.tokenizer)
+        model = build_model(self.settings, self.task, self.tokenizer, ctx.seed)
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
         history = train_model(self.settings, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
