@@ -48,8 +48,6 @@ def release() -> None:
 def _drop() -> None:
     global _slot
     if _slot is not None:
-        from harness.methods.hf.model import free_memory
-
         _slot = None
         free_memory()
 
@@ -117,3 +115,14 @@ def reset_head(model: Any, head: str) -> None:
             del p._is_hf_initialized
     for m in module.modules():
         model._init_weights(m)
+
+
+def free_memory() -> None:
+    """Release a dropped model's memory (GPU included) before the next fold builds one."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -142,8 +142,7 @@ class LabelScoredFitted(Fitted):
 
     def close(self) -> None:
         from harness.methods.hf import base_models
-        from harness.methods.hf.model import free_memory
 
         base_models.give_back(self.model)  # the base serves the next fold; this fold's adapter is dropped
         self.model = None
-        free_memory()
+        base_models.free_memory()

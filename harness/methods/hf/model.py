@@ -290,17 +290,6 @@ def load_trained(cfg: HFSettings, task: TaskInfo, tokenizer: Any, adapter_dir: P
     return model
 
 
-def free_memory() -> None:
-    """Release a dropped model's memory (GPU included) before the next fold builds one."""
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def trainable_summary(model: Any) -> dict[str, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -78,7 +78,7 @@ class SetFitFitted(Fitted):
         return self._info
 
     def close(self) -> None:
-        from harness.methods.hf.model import free_memory
+        from harness.methods.hf.base_models import free_memory
 
         self.body = self.embedder = None
         free_memory()
