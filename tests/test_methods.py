@@ -179,6 +179,24 @@ def test_setfit_pairs_follow_the_class_weights():
     assert not any(t == 1.0 and labels[a] == 2 for a, _, t in pairs)  # a one-row class has no same-class partner
 
 
+def test_setfit_batches_pairs_of_similar_length_and_sees_each_pair_once_an_epoch():
+    from harness.methods.setfit.method import LengthGroupedBatches
+
+    lengths = np.random.default_rng(0).integers(5, 256, size=1000)
+    sampler = LengthGroupedBatches(lengths, 16, seed=3)
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert len(batches) == len(sampler) and sorted(i for b in batches for i in b) == list(range(1000))
+        epochs.append(batches)
+    assert epochs[0] != epochs[1]  # reshuffled each epoch
+    padded = sum(len(b) * lengths[b].max() for b in epochs[0])
+    shuffled = np.random.default_rng(1).permutation(1000)
+    padded_random = sum(16 * lengths[shuffled[i:i + 16]].max() for i in range(0, 1000, 16))
+    assert padded < 0.7 * padded_random  # far fewer padded tokens than random batches
+
+
 def test_embeddings_are_computed_once_per_row_and_cached_on_disk(tmp_path, monkeypatch):
     from harness.methods.hf.embedding import Embedder
 

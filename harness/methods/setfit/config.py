@@ -23,13 +23,17 @@ class SetFitConfig(EmbeddingSettings):
     train_batch_size: int = setting("pairs per optimiser step", 16)
     learning_rate: float = setting("body learning rate (SetFit's body_learning_rate)", 2e-5)
     warmup_ratio: float = setting("fraction of the steps with a linear learning-rate warm-up", 0.1)
+    max_length: int = setting(
+        "token budget of each text in the contrastive phase (pairs of similar length are batched together); "
+        "rows are embedded for the head with prompt.max_length", 128)
     loss: Literal["cosine", "contrastive"] = setting(
         "cosine: CosineSimilarityLoss toward 1 / 0 (SetFit's default); contrastive: OnlineContrastiveLoss "
         "(hard pairs of each batch only)", "cosine")
 
     def check(self) -> list[str]:
         p = super().check()
-        for key, most in (("pairs_per_row", MAX_PAIRS_PER_ROW), ("epochs", 1000), ("train_batch_size", 65536)):
+        for key, most in (("pairs_per_row", MAX_PAIRS_PER_ROW), ("epochs", 1000), ("train_batch_size", 65536),
+                          ("max_length", 1 << 20)):
             if not 1 <= getattr(self, key) <= most:
                 p.append(f"setfit.{key}: {getattr(self, key)} is outside 1..{most}")
         if not self.learning_rate > 0:

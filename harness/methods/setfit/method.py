@@ -59,6 +59,52 @@ def draw_pairs(labels: np.ndarray, class_weights: np.ndarray, n_pairs: int, seed
     return pairs
 
 
+class LengthGroupedBatches:
+    """Batches of pairs of similar token length, in random order (the idea of HF's `group_by_length`): each side
+    of a batch is padded to its longest text, so a short pair batched with a 256-token one pays for 256. Pairs
+    are shuffled, cut into pools of `pool` batches, sorted by length inside a pool, batched, and the batches
+    shuffled; every pair is seen once an epoch."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, pool: int = 32):
+        self.lengths, self.batch_size, self.seed, self.pool = lengths, batch_size, seed, pool
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return -(-len(self.lengths) // self.batch_size)
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        order = rng.permutation(len(self.lengths))
+        span = self.batch_size * self.pool
+        batches = []
+        for s in range(0, len(order), span):
+            chunk = order[s:s + span]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[b:b + self.batch_size].tolist() for b in range(0, len(chunk), self.batch_size)]
+        for i in rng.permutation(len(batches)):
+            yield batches[i]
+
+
+def pair_loss(body: Any, kind: str) -> Any:
+    """SetFit's cosine loss with both sides of every pair embedded in one forward pass (pairs are batched by
+    length, so merging the two columns pads little), or sentence-transformers' OnlineContrastiveLoss."""
+    from sentence_transformers.base.losses.merged_forward import embed_columns
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss, OnlineContrastiveLoss
+
+    if kind != "cosine":
+        return OnlineContrastiveLoss(body)
+
+    class OneForwardCosineLoss(CosineSimilarityLoss):
+        def forward(self, sentence_features: Any, labels: Any) -> Any:
+            return self.compute_loss_from_embeddings(
+                embed_columns(self.model, sentence_features, separate_first=False), labels)
+
+    return OneForwardCosineLoss(body)
+
+
 class SetFitFitted(Fitted):
     """The fold's fine-tuned body and its head; features come from this body, never from a shared cache."""
 
@@ -114,6 +160,8 @@ class SetFitMethod(Method):
         quiet_transformers()
         body = SentenceTransformer(path, device="cuda" if use_cuda() else "cpu")
         body.max_seq_length = self.task.prompt.max_length
+        if self.settings.model.freeze_embeddings:  # no dense gradient and Adam update of the vocabulary table
+            body[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
         return body
 
     def embedder_of(self, body: Any) -> Embedder:
@@ -128,7 +176,7 @@ class SetFitMethod(Method):
         pairs = draw_pairs(y, ctx.class_weights, s.pairs_per_row * len(rows), ctx.seed * 1009 + ctx.fold)
         body, train_loss = self._train_body(self.rows.texts(rows)[0], pairs, ctx)
         train_seconds = time.time() - t0
-        x = self.rows.features(rows, self.embedder_of(body))
+        x = self.rows.features(rows, self.embedder_of(body), progress=True)
         head = StandardHead.fit(x, y, ctx.class_weights, len(self.label_names), s.C, s.max_iter, ctx.seed)
         info = {"pairs": len(pairs), "same_class_pairs": int(sum(t for _, _, t in pairs)),
                 "train_loss": train_loss, "body_seconds": round(train_seconds, 2),
@@ -140,7 +188,6 @@ class SetFitMethod(Method):
         sentence-transformers' own trainer; its final training loss."""
         from datasets import Dataset
         from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-        from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss, OnlineContrastiveLoss
         from transformers import PrinterCallback
 
         from harness.core.progress import interactive
@@ -153,7 +200,11 @@ class SetFitMethod(Method):
                                   "sentence2": [texts[b] for _, b, _ in pairs],
                                   "label": [t for _, _, t in pairs]})
         body = self._body(resolve_model_path(s.model.name_or_path))
-        loss = CosineSimilarityLoss(body) if s.loss == "cosine" else OnlineContrastiveLoss(body)
+        body.max_seq_length = min(s.max_length, self.task.prompt.max_length)  # the contrastive phase's budget
+        lengths = np.array([len(ids) for ids in body.tokenizer(texts, truncation=True,
+                                                               max_length=body.max_seq_length)["input_ids"]])
+        pair_lengths = np.array([max(lengths[a], lengths[b]) for a, b, _ in pairs])
+        loss = pair_loss(body, s.loss)
         args = SentenceTransformerTrainingArguments(
             output_dir=str(ctx.scratch), num_train_epochs=s.epochs, per_device_train_batch_size=s.train_batch_size,
             learning_rate=s.learning_rate, warmup_steps=s.warmup_ratio,  # a float below 1: a ratio (transformers 5)
@@ -166,11 +217,15 @@ class SetFitMethod(Method):
             def add_model_card_callback(self, default_args_dict: dict[str, Any]) -> None:
                 """No model card: it would embed 'widget examples' with a progress bar, for a card never written."""
 
+            def get_batch_sampler(self, dataset: Any, batch_size: int, *a: Any, **kw: Any) -> LengthGroupedBatches:
+                return LengthGroupedBatches(pair_lengths, batch_size, ctx.seed)
+
         trainer = Trainer(model=body, args=args, train_dataset=data, loss=loss, callbacks=[log_callback(ctx.log)])
         if not interactive():
             trainer.remove_callback(PrinterCallback)  # no raw log dicts on stdout; trackers get the logs
         out = trainer.train()
         body.eval()
+        body.max_seq_length = self.task.prompt.max_length  # rows are embedded with the whole prompt budget
         shutil.rmtree(ctx.scratch, ignore_errors=True)  # the trainer's empty output folder
         return body, float(out.training_loss)
 
