@@ -55,9 +55,13 @@ def cv_process(code: Path, over: list[str], work: Path, folds: str | None, recip
     cmd = [sys.executable, "-c", "import sys; from harness.cli import main; sys.exit(main())", "cv", recipe,
            *over, *(["--folds", folds] if folds else [])]
     t0 = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # cwd outside any checkout: `python -c` puts the working directory first on sys.path, before PYTHONPATH
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=work)
     if done.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    check = subprocess.run([sys.executable, "-c", "import harness; print(harness.__file__)"], env=env, cwd=work,
+                           capture_output=True, text=True)
+    assert check.stdout.startswith(str(code)), f"ran {check.stdout.strip()}, not the code of {code}"
     return time.perf_counter() - t0
 
 
