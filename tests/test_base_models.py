@@ -89,3 +89,19 @@ def test_a_fold_that_never_gives_its_model_back_leaves_nothing_half_trained_to_r
     assert base_models.shared("key", load) is not third  # a lent model is never handed to a frozen user
     assert base_models.borrow("other", load, trains_weights=False) is made[-1] and len(made) == 4
     base_models.release()
+
+
+def test_tune_trials_in_one_process_load_the_base_once(tmp_path, monkeypatch):
+    from harness.cli import main
+
+    loads = _count_loads(monkeypatch)
+    base_models.release()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp.yaml").write_text("name: reuse\ntune:\n  pruner: none\n  space:\n"
+                                      "    train.learning_rate: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}\n")
+    assert main(["tune", "exp.yaml", "--study", "reuse", "--storage", f"sqlite:///{tmp_path}/reuse.db",
+                 "--n-trials", "3", *CASES["seqcls-tiny-qwen3-4bit"], "model.name_or_path=tiny-qwen3",
+                 "data.synthetic=psydefconv", "data.synthetic_groups=12", "cv.n_folds=2", "lora.r=4",
+                 "track.backend=none", "train.save_adapters=false", f"run_dir={tmp_path / 'runs'}"]) == 0
+    assert len(loads) == 1  # 3 trials x 2 folds: six fold models on one loaded base
+    base_models.release()
