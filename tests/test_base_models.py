@@ -83,9 +83,11 @@ def test_a_fold_that_never_gives_its_model_back_leaves_nothing_half_trained_to_r
     as_loaded = second.weight.detach().clone()
     with torch.no_grad():
         second.weight.mul_(3.0)  # full fine-tuning changes the base itself
+    second.register_forward_hook(lambda *a: None)  # as a trainer's input-gradient hook does, once a fold
     base_models.give_back(second)
     third = base_models.borrow("key", load, trains_weights=True)
     assert third is second and len(made) == 2 and torch.equal(third.weight, as_loaded)  # restored, not reloaded
+    assert not third._forward_hooks  # the fold's hook went with the fold
     assert base_models.shared("key", load) is not third  # a lent model is never handed to a frozen user
     assert base_models.borrow("other", load, trains_weights=False) is made[-1] and len(made) == 4
     base_models.release()

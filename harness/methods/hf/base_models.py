@@ -8,7 +8,9 @@ used). A fold *borrows* it and gives it back when the fold's model is closed:
 - with LoRA, giving back unloads the fold's adapter (and its copy of the head), leaving the base
   weights as loaded: LoRA never changes them;
 - with full fine-tuning the weights do change, so a CPU copy of the loaded weights is taken on the
-  first load (only for models up to `SNAPSHOT_LIMIT` bytes) and restored when the model is given back.
+  first load (only for models up to `SNAPSHOT_LIMIT` bytes) and restored when the model is given back;
+- hooks a fold's trainer registered on the base (TRL's input-gradient hook with gradient checkpointing,
+  once per fold) are removed, so a long study does not pile them up.
 
 A fold that crashes never gives its model back, so the next fold loads afresh: a half-trained model
 is never reused. The fold's own head is re-initialised after seeding (`reset_head`), in the same
@@ -30,6 +32,7 @@ class _Slot:
     key: str
     model: Any
     snapshot: dict[str, Any] | None
+    hooks: dict[str, tuple[set[int], set[int]]]  # module -> (forward, forward-pre) hook ids as loaded
     lent: bool = False
 
 
@@ -65,7 +68,7 @@ def borrow(key: str, load: Callable[[], Any], trains_weights: bool) -> Any:
     if reuse_enabled():
         snapshot = _snapshot(model) if trains_weights else None
         if not trains_weights or snapshot is not None:
-            _slot = _Slot(key, model, snapshot, lent=True)
+            _slot = _Slot(key, model, snapshot, _hooks(model), lent=True)
     return model
 
 
@@ -77,7 +80,7 @@ def shared(key: str, load: Callable[[], Any]) -> Any:
     _drop()
     model = load()
     if reuse_enabled():
-        _slot = _Slot(key, model, None)
+        _slot = _Slot(key, model, None, {})
     return model
 
 
@@ -93,8 +96,18 @@ def give_back(model: Any) -> None:
         return
     if _slot.snapshot is not None:
         base.load_state_dict(_slot.snapshot)
+    for name, m in base.named_modules():
+        forward, pre = _slot.hooks.get(name, (set(), set()))
+        for table, kept in ((m._forward_hooks, forward), (m._forward_pre_hooks, pre)):
+            for h in [h for h in table if h not in kept]:
+                del table[h]
     base.zero_grad(set_to_none=True)
     _slot.lent = False
+
+
+def _hooks(model: Any) -> dict[str, tuple[set[int], set[int]]]:
+    return {name: (set(m._forward_hooks), set(m._forward_pre_hooks)) for name, m in model.named_modules()
+            if m._forward_hooks or m._forward_pre_hooks}
 
 
 def _snapshot(model: Any) -> dict[str, Any] | None:

@@ -85,12 +85,9 @@ class SeqClsMethod(Method):
         return "" if st is None else f"prompts truncated: {st.truncated}, over budget: {st.over_budget}"
 
     def fit(self, train: Sequence[Example], inner: Sequence[Example], ctx: FoldContext) -> Fitted:
-        from transformers import set_seed
-
         from harness.methods.hf.model import build_model, mixed_precision
         from harness.methods.hf.trainer import log_callback, to_features, train_model
 
-        set_seed(ctx.seed)
         model = build_model(self.settings, self.task, self.tokenizer, ctx.seed)
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
