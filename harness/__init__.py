@@ -22,3 +22,11 @@ class _DropOfflineTrustNotice(logging.Filter):
 
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropOptionalKernelNotice())
 logging.getLogger("kernels._internals.hf_hub").addFilter(_DropOfflineTrustNotice())
+
+
+def load(path: "str | object", verify: bool = True) -> "object":
+    """An export folder (`harness export RUN --out DIR`) as a classifier: `.predict_proba(rows)`, `.predict(rows)`
+    (decided labels) and `.predict_names(rows)`; every file is checked against its export.json first."""
+    from harness.export.loaded import load as load_export
+
+    return load_export(path, verify)

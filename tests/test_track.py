@@ -244,3 +244,25 @@ def test_notebook_executes_on_run_outputs(tracked, monkeypatch):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = json.dumps([o.get("data", {}).get("text/html", o.get("text", "")) for o in outputs])
     assert "tracked" in text and sum("image/png" in o.get("data", {}) for o in outputs) >= 3
+
+
+def test_an_export_is_logged_as_a_wandb_model_artifact(tracked, monkeypatch, tmp_path):
+    """`harness export` of a W&B-tracked run: a job_type=export run of the experiment's group logs the folder as a
+    `model` artifact (aliases: the run's name, latest). The W&B server is what cannot exist here: offline, read
+    back from disk; a Registry link needs a server, so offline it is a warning naming the artifact."""
+    wdir = wandb_env(monkeypatch, tmp_path / "wandb")
+    with pytest.warns(UserWarning, match="Registry from online runs only"):
+        r = run_cli("export", str(tracked["run_dir"]), "--out", str(tmp_path / "exp"), "--quiet",
+                    "track.registry=psydef-classifiers")
+    assert r.returncode == 0
+    runs = [read_offline_run(p) for p in offline_runs(wdir)]
+    export = next(r for r in runs if r["job_type"] == "export")
+    ids = read_json(tracked["run_dir"] / run_files.TRACK)
+    assert export["group"] == ids["group"] and export["state"] == "finished"
+    art = next(a for a in export["artifacts"] if a["type"] == "model")
+    assert art["name"] == "tracked-model"
+    assert {"README.md", "export.json", "decision.json", run_files.CONFIG} <= set(art["files"])
+    assert {"tracked", "latest"} <= set(art["aliases"])
+    for f in Path(export["dir"]).rglob("*"):
+        if f.is_file():
+            assert SECRET.encode() not in f.read_bytes(), f

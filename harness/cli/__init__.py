@@ -15,12 +15,12 @@ from harness.posthoc.decision import DecisionInputError
 from harness.core.progress import PrintableStream, printable
 from harness.core.store import StoreError
 
-from harness.cli import (audit, compare, config, cv, dashboard, decide, demo, ensemble, folds, init, predict, report,
-                         sweep_local, synth, tune, validate, verify)
+from harness.cli import (audit, compare, config, curve, cv, dashboard, decide, demo, ensemble, export, folds, init,
+                         predict, report, sweep_local, synth, tune, validate, verify)
 
 # in `harness --help`'s order
-COMMANDS = (demo, cv, decide, predict, init, validate, folds, synth, tune, sweep_local, report, compare, ensemble,
-            audit, verify, dashboard, config)
+COMMANDS = (demo, cv, decide, predict, export, init, validate, folds, synth, tune, sweep_local, report, compare, ensemble,
+            audit, curve, verify, dashboard, config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,10 @@ class DataConfig:
     score_labels: list[int] | None = _help(
         "label ids of the official macro-F1 (PsyDefDetect: 1..8); none = all labels", None)
     max_rows: int | None = _help("use only the first N rows (quick looks); none = all", None)
+    label_fixes: str | None = _help(
+        "CSV of label corrections applied to the training rows at load time: id, label (name or id), optional "
+        "note, optional accept (only rows marked yes are applied); counted in the data fingerprint and listed in "
+        "the report. `harness audit RUN --fixes-template` writes one from the audit", None)
     max_target_chars: int = _help(
         "a row whose target text is longer is reported as invalid (a 1 MB target would make a model try to "
         "allocate hundreds of GB)", 20000)
@@ -184,11 +188,19 @@ class CVConfig:
         "group key: 'dialogue_id' (psydefconv default), 'utterance' (mirror the official split), or a column", "auto")
     seed: int = _help("fold assignment seed", 42)
     folds: list[int] | None = _help("run only these folds (spread one experiment over GPUs)", None)
+    train_fraction: float = _help(
+        "learning curves (`harness curve`): train each fold on this fraction of its training groups, drawn per "
+        "class so every class keeps a group where it can; validation parts stay whole", 1.0)
+    fraction_draw: int = _help("learning curves: which random draw of the training groups (0, 1, ...)", 0)
 
     def check(self) -> list[str]:
         p = []
         if self.n_folds < 2:
             p.append("cv.n_folds: must be >= 2")
+        if not 0 < self.train_fraction <= 1:
+            p.append(f"cv.train_fraction: {self.train_fraction} must be in (0, 1]")
+        if self.fraction_draw < 0:
+            p.append("cv.fraction_draw: must be >= 0")
         for f in self.folds or []:
             if not 0 <= f < self.n_folds:
                 p.append(f"cv.folds: {f} is outside 0..{self.n_folds - 1}")
@@ -295,6 +307,9 @@ class TrackConfig:
                           False)
     log_adapters: bool = _help(
         "add every fold's saved model (folds/*/*/model) to the results artifact (large for 8B models)", False)
+    registry: str | None = _help(
+        "`harness export`: link the exported model artifact to this W&B Registry collection "
+        "('wandb-registry-model/<collection>', or '<collection>' in the model registry); online runs only", None)
 
 
 

@@ -31,7 +31,7 @@ def batched_confusion(y_true: np.ndarray, preds: np.ndarray, n_labels: int) -> n
     return np.bincount(flat, minlength=b * n_labels * n_labels).reshape(b, n_labels, n_labels)
 
 
-def _per_class(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def per_class_scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """precision, recall, f1, support per class; cm may be (n, n) or (B, n, n)."""
     tp = np.diagonal(cm, axis1=-2, axis2=-1).astype(float)
     support = cm.sum(-1).astype(float)
@@ -114,7 +114,7 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str],
     n = len(label_names)
     cm = confusion(y_true, y_pred, n)
     head = {k: float(v) for k, v in scores_from_confusion(cm, score_labels).items()}
-    precision, recall, f1, support = _per_class(cm)
+    precision, recall, f1, support = per_class_scores(cm)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(cm.sum(1, keepdims=True) > 0, cm / np.maximum(cm.sum(1, keepdims=True), 1), 0.0)
     out: dict[str, Any] = dict(head)
@@ -146,3 +146,13 @@ def format_per_class(rep: dict[str, Any]) -> str:
                  + f"   official macro-F1 {rep['macro_f1_official']:.4f}   accuracy {rep['accuracy']:.4f}"
                  + f"   balanced acc {rep['balanced_accuracy']:.4f}")
     return "\n".join(lines)
+
+
+def per_class_f1_ci(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int, n_boot: int = 1000, seed: int = 0,
+                    alpha: float = 0.05) -> np.ndarray:
+    """(n_labels, 2) percentile bootstrap CI of each class's F1 over rows (the model card's per-class table)."""
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
+    f1 = per_class_scores(batched_confusion(y_true[idx], y_pred[idx], n_labels))[2]
+    return np.stack([np.quantile(f1, alpha / 2, axis=0), np.quantile(f1, 1 - alpha / 2, axis=0)], 1)

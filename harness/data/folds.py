@@ -139,3 +139,26 @@ def format_audit(report: dict[str, Any], label_names: Sequence[str]) -> str:
         lines.append(f"{f['fold']:>4} {f['rows']:>5} {f['groups']:>6}  " + " ".join(f"{c:>5}" for c in f["class_counts"]))
     lines.append("classes: " + ", ".join(f"{i}={n}" for i, n in enumerate(label_names)))
     return "\n".join(lines)
+
+
+def subsample_groups(rows: Sequence[Example], fraction: float, seed: int, group_key: str) -> list[Example]:
+    """A fraction of the rows' groups (a learning curve's smaller training part), drawn so every class present in
+    `rows` keeps at least one group that holds it, then filled at random to round(fraction x groups); whole
+    groups only, so a dialogue is never split. fraction 1 gives the rows back unchanged."""
+    if fraction >= 1:
+        return list(rows)
+    rng = np.random.default_rng(seed)
+    groups: dict[str, list[Example]] = {}
+    for e in rows:
+        groups.setdefault(group_of(e, group_key), []).append(e)
+    names = sorted(groups)
+    n_keep = max(1, round(fraction * len(names)))
+    order = [names[i] for i in rng.permutation(len(names))]
+    keep: list[str] = []
+    labels = sorted({e.label for e in rows if e.label is not None})
+    for c in [labels[i] for i in rng.permutation(len(labels))]:
+        if not any(e.label == c for g in keep for e in groups[g]):
+            keep.append(next(g for g in order if g not in keep and any(e.label == c for e in groups[g])))
+    keep += [g for g in order if g not in keep][: max(0, n_keep - len(keep))]
+    chosen = set(keep)
+    return [e for e in rows if group_of(e, group_key) in chosen]

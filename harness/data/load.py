@@ -10,53 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
 from harness.config import DataConfig, ExperimentConfig
+from harness.data.issues import DataError, Issue, parse_label  # noqa: F401  (re-exported)
 from harness.data.schema import SEEKER, Example, Turn  # noqa: F401  (re-exported: loaders return them)
-
-
-@dataclass(frozen=True)
-class Issue:
-    file: str
-    where: str  # "row 12" or "id test_00004"
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        if self.where == "file":  # about the whole file: no row, no field
-            return f"{self.file}: {self.message}"
-        return f"{self.file}: {self.where}: {self.field}: {self.message}"
-
-
-class DataError(ValueError):
-    """Every problem of a data file; the same problem on many rows is one line (its first rows and a count),
-    so 400 bad lines fit a screen."""
-
-    def __init__(self, issues: list[Issue]):
-        self.issues = issues
-        groups: dict[tuple[str, str, str], list[Issue]] = {}
-        for i in issues:  # one kind of problem: same file, field and message once its quoted values and numbers go
-            kind = re.sub(r"'[^']*'|\"[^\"]*\"|\d+", "#", i.message)
-            groups.setdefault((i.file, i.field, kind), []).append(i)
-        lines = []
-        for same in groups.values():
-            if len(same) < 4:
-                lines += [str(i) for i in same]
-            else:
-                first = same[0]
-                wheres = ", ".join(i.where for i in same[:3])
-                alike = "" if all(i.message == first.message for i in same) else " (and alike)"
-                lines.append(f"{first.file}: {wheres} and {len(same) - 3} more: {first.field}: {first.message}{alike}")
-        shown = lines[:200] + ([f"... and {len(lines) - 200} more"] if len(lines) > 200 else [])
-        super().__init__(f"{len(issues)} data problem(s):\n" + "\n".join("  - " + ln for ln in shown))
-
-    def to_json(self) -> list[dict[str, str]]:
-        return [vars(i) for i in self.issues]
 
 
 # ----------------------------------------------------------------------------
@@ -216,23 +176,6 @@ def _table_rows(path: Path, issues: list[Issue]) -> list[dict[str, Any]] | None:
         return None
 
 
-def parse_label(raw: Any, names: list[str]) -> tuple[int | None, str | None]:
-    """A label cell as a class id: a label name of data.labels (or the preset), or the id itself; else why not."""
-    text = str(raw).strip()
-    if text in names:
-        return names.index(text), None
-    try:
-        label = int(text)
-    except ValueError:
-        label = None
-    if label is None or text != str(label):
-        shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
-        return None, f"{raw!r} is neither a label name ({shown}) nor a class id 0..{len(names) - 1}"
-    if not 0 <= label < len(names):
-        return None, f"{label} is outside the label set 0..{len(names) - 1}"
-    return label, None
-
-
 def parse_table(rows: list[dict[str, Any]], file: str, cfg_data: Any, names: list[str],
                 require_label: bool) -> tuple[list[Example], list[Issue]]:
     issues: list[Issue] = []
@@ -346,6 +289,10 @@ def load_rows(data: DataConfig) -> list[Example]:
         examples = read_file(data.train_path, data, require_label=True)
     if data.max_rows:
         examples = examples[: data.max_rows]
+    if data.label_fixes:
+        from harness.data.fixes import apply_label_fixes
+
+        examples = apply_label_fixes(examples, data.label_fixes, data.label_names())
     return examples
 
 

@@ -78,6 +78,16 @@ class FoldContext:
         return model
 
 
+@dataclass(frozen=True)
+class ExportOptions:
+    """How `Method.export_model` writes one model: merged full weights, and the decision to fold into a
+    classification head (per-class biases δ and a temperature T: scores become (z + δ) / T), if the caller
+    found it foldable. A method that cannot fold it says so in its answer and the loader applies it."""
+    merge: bool = False
+    fold_delta: np.ndarray | None = None
+    fold_temperature: float = 1.0
+
+
 def resolve_other_run(ref: str, run: RunDir, task: TaskInfo, key: str) -> RunDir:
     """Another run a method builds on (a path, or an experiment name among this run's siblings, then under
     the task's runs_root); `key` names the setting in errors."""
@@ -144,6 +154,17 @@ class Method(ABC):
     @abstractmethod
     def load(self, out: Path) -> Fitted:
         """The model `Fitted.save(out)` wrote."""
+
+    def export_model(self, saved: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+        """Write the model `Fitted.save` wrote in `saved` to the new folder `out`, in its ecosystem's format where
+        it has one, so that `load(out)` still gives the same probabilities; returns what the model card says of
+        it: `format`, `loads_with` (a line of Python), `folded` (the decision is in the head), `settings` (keys
+        of the method's settings the exported model now differs in, e.g. a merged adapter: lora.enabled=false).
+        By default the harness's own files (arrays and JSON, no pickle), which `harness.load` reads."""
+        import shutil
+
+        shutil.copytree(saved, out)
+        return {"format": "harness", "loads_with": "harness.load(DIR)", "folded": False, "settings": {}}
 
 
 def method_class(name: str) -> type[Method]:

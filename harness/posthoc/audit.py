@@ -29,6 +29,7 @@ from harness.data.schema import Example, rows_digest
 from harness.core.store import check_output_file
 
 ISSUES = "label_issues.json"
+FIXES = "label_fixes.csv"
 ERRORS = "errors.html"
 
 
@@ -79,15 +80,16 @@ def _row_json(e: Example) -> dict[str, Any]:
     return {"text": e.target, "context": [{"speaker": t.speaker, "text": t.text} for t in e.context]}
 
 
-def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, verbose: bool = True
-               ) -> dict[str, Any]:
-    """Write label_issues.json and errors.html into `out`; returns what was found."""
+def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, verbose: bool = True,
+               fixes_template: bool = False) -> dict[str, Any]:
+    """Write label_issues.json and errors.html into `out` (and, asked, label_fixes.csv to review); returns what
+    was found."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError([f"--out: {out} is a file, not a directory"])
     _check_counted_once(run_dirs)
     runs = load_comparable(run_dirs)
-    for name in (ISSUES, ERRORS):
+    for name in (ISSUES, ERRORS) + ((FIXES,) if fixes_template else ()):
         check_output_file(out / name, "--out")
     target = RunDir(out)
     if target.committed_config() is not None or target.is_legacy():
@@ -108,6 +110,10 @@ def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, v
     with target.writing("audit") as tx:  # both files, or neither; a second audit into --out is refused meanwhile
         tx.write_text(ISSUES, json.dumps(result, indent=1, ensure_ascii=False) + "\n")
         tx.write_text(ERRORS, errors_html(runs, probs, per_run, by_id, scores))
+        if fixes_template:
+            from harness.data.fixes import fixes_template as write_template
+
+            write_template(issues, tx.path(FIXES))
     if verbose:
         print(f"{len(flagged)} of {len(y)} labels look wrong to the OOF probabilities of {len(runs)} run(s); "
               f"the {len(issues)} most suspicious are in {out / ISSUES}")
@@ -116,6 +122,8 @@ def audit_runs(run_dirs: Sequence[str | Path], out: str | Path, top: int = 50, v
             print(f"  {it['id']}: given {it['given_name']} (p {it['p_given']:.2f}), looks like {it['suggested_name']} "
                   f"(p {it['p_suggested']:.2f}): {text}")
         print(f"misclassified rows, filterable by class pair: {out / ERRORS}")
+        if fixes_template:
+            print(f"fixes to review: {out / FIXES} (mark accept=yes, then set data.label_fixes={out / FIXES})")
     return result
 
 

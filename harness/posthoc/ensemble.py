@@ -155,13 +155,18 @@ def combine_test(run: RunDir, member_probs: np.ndarray) -> np.ndarray:
     if z is None:
         raise ConfigError([f"{run.path}: an ensemble without its combiner (combiner.npz: member temperatures or the "
                            "stacker); build it again with harness ensemble"])
+    return combine_members(z, run.read_combine() or "weights", member_probs, str(run.file(COMBINER)))
+
+
+def combine_members(z: dict[str, np.ndarray], combine: str, member_probs: np.ndarray, where: str) -> np.ndarray:
+    """`combine_test` from the combiner's arrays (an ensemble directory's, or an export's copy)."""
     temps = np.asarray(z["temperatures"], dtype=float)
     if len(temps) != member_probs.shape[0]:
-        raise ConfigError([f"{run.path}: {len(temps)} members in its combiner but {member_probs.shape[0]} scored"])
+        raise ConfigError([f"{where}: {len(temps)} members in the combiner but {member_probs.shape[0]} scored"])
     if temps.ndim != 1 or not np.isfinite(temps).all() or (temps <= 0).any():
-        raise ConfigError([f"{run.file(COMBINER)}: temperatures {temps.tolist()} must be finite and > 0"])
-    if run.read_combine() == "stack":
-        stacker = Stacker.from_arrays(z, str(run.file(COMBINER)))
+        raise ConfigError([f"{where}: temperatures {temps.tolist()} must be finite and > 0"])
+    if combine == "stack":
+        stacker = Stacker.from_arrays(z, where)
         return np.stack([stacker.predict_proba(member_probs[:, f]) for f in range(member_probs.shape[1])])[None]
     return np.stack([scale(p, t) for p, t in zip(member_probs, temps)]).astype(np.float32)
 

@@ -114,6 +114,14 @@ def member_test_probs(run_dir: Path, examples: list[Example], verbose: bool) -> 
     return np.stack(out, 0)
 
 
+def check_writable_output(out: Path) -> None:
+    """--out can be written: named before any model scores a row."""
+    from harness.core.store import check_output_file
+
+    check_output_file(out, "--out")
+    _probe_writable(out)
+
+
 def _probe_writable(out: Path) -> None:
     """Write and remove a file beside `out` now, so a folder that cannot take it (read-only, a mount, /proc) is
     named before any fold model scores a row (permission bits alone say nothing to root)."""
@@ -131,10 +139,7 @@ def _probe_writable(out: Path) -> None:
 def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file: Path | None = None,
                      verbose: bool = True) -> dict[str, Any]:
     """Apply the locked decision to test probabilities and write `[{id, label}]` (the task's JSON format)."""
-    from harness.core.store import check_output_file
-
-    check_output_file(Path(out), "--out")  # before anything is scored
-    _probe_writable(Path(out))
+    check_writable_output(Path(out))
     run_dir = Path(run_dir)
     run = RunDir(run_dir)
     n_labels = len(cfg.data.label_names())
@@ -161,9 +166,14 @@ def write_submission(run_dir: Path, cfg: ExperimentConfig, out: Path, test_file:
     if decision is None and verbose:
         print(f"note: no {run.calibration_path}: plain argmax of the seed/fold mean")
     labels = apply_to_test(checked, decision)
+    return {**write_labels(Path(out), ids, labels, n_labels, verbose), "decision": decision is not None}
+
+
+def write_labels(out: Path, ids: list[str], labels: np.ndarray, n_labels: int, verbose: bool) -> dict[str, Any]:
+    """`[{id, label}]` (the task's JSON format), written atomically; rows and label counts."""
     items = [{"id": i, "label": int(y)} for i, y in zip(ids, labels)]
-    atomic_write_text(Path(out), json.dumps(items, indent=1) + "\n")
-    counts = np.bincount(labels, minlength=len(cfg.data.label_names())).tolist()
+    atomic_write_text(out, json.dumps(items, indent=1) + "\n")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_labels).tolist()
     if verbose:
         print(f"wrote {len(items)} predictions to {out}; label counts {counts}")
-    return {"rows": len(items), "counts": counts, "decision": decision is not None}
+    return {"rows": len(items), "counts": counts}

@@ -65,6 +65,10 @@ def _fingerprint(cfg: ExperimentConfig, method: Method, train: list[Example], te
              "test": _part(cfg.data.test_path, test)}
     for name, (source, rows) in method.extra_training_data().items():
         parts[name] = _part(source, rows)
+    if cfg.data.label_fixes:  # its rows' labels are in the train digest already; this names the file and each fix
+        from harness.data.fixes import fixes_record
+
+        parts["label_fixes"] = fixes_record(cfg.data.label_fixes, train)
     return parts
 
 
@@ -152,8 +156,9 @@ class CVRun:
     `run` does the three. What follows (the decision step, the trackers' summary, the report) is chained by the
     command (harness.run.experiment), never here."""
 
-    def __init__(self, cfg: ExperimentConfig, tracker: Any, verbose: bool = True):
+    def __init__(self, cfg: ExperimentConfig, tracker: Any, verbose: bool = True, cache: Path | None = None):
         self.cfg, self.tracker, self.verbose = cfg, tracker, verbose
+        self.cache = cache  # content-keyed method caches shared beyond this run (a learning curve's points)
         self.run = RunDir(cfg.resolved_run_dir())
         self.label_names = cfg.data.label_names()
         self.results: dict[tuple[int, int], FoldRecord] = {}
@@ -178,7 +183,7 @@ class CVRun:
         run.check_usable()
         _check_same_experiment(run, cfg)
         self.train, self.test = self._load_data()
-        self.method = make_method(cfg, run.cache)
+        self.method = make_method(cfg, self.cache or run.cache)
         fingerprint = _fingerprint(cfg, self.method, self.train, self.test)
         _check_same_data(run, fingerprint)
         planned = _planned_folds(run, cfg, self.train)
@@ -259,6 +264,11 @@ class CVRun:
 
         cfg, run, t0 = self.cfg, self.run, time.time()
         train_part, val_part = self.folds.split(self.train, k)
+        if cfg.cv.train_fraction < 1:  # a learning-curve point: fewer training groups, the same validation rows
+            from harness.data.folds import subsample_groups
+
+            train_part = subsample_groups(train_part, cfg.cv.train_fraction,
+                                          cfg.cv.seed * 7919 + cfg.cv.fraction_draw * 104729 + k, cfg.group_key())
         train_aug = augment(train_part, cfg.augment)
         check_no_leak(k, train_aug, val_part)
         fit, inner = _inner_split(train_aug, cfg.train.inner_val_fraction, seed, cfg.group_key())

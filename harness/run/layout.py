@@ -21,6 +21,12 @@
     track/history.jsonl  the disk tracker's mirror of what W&B would get (track.backend: disk)
     report.html          the local report
     scored-<key>.npz     a new file's test probabilities (`predict --test`), keyed by its content and the config
+    refit/seed<S>/model/         `harness export --from refit`: one model trained on every training row
+    refit/seed<S>/metrics.json   its steps, rows and seconds: written last, in the same commit (its presence: done)
+    refit/seed<S>/claim.json     who trains it now
+    curve.json           a learning-curve directory (`harness curve`): every point's scores, the fit, the forecasts
+    curve.png            its figure
+    points/f<F>-d<D>/    one point: a run directory trained on fraction F of each fold's training groups (draw D)
     manifest.json        digest, size and writer of every file above that commands build on, and provenance
     writer.lock          who is committing to this directory now (harness.run.manifest)
     .stage-<token>/      a writer's files before its one-step commit
@@ -56,6 +62,10 @@ FOLD_METRICS = "metrics.json"
 FOLD_CLAIM = "claim.json"
 MODEL = "model"
 SCRATCH = "scratch"
+REFIT_ROOT = "refit"
+CURVE = "curve.json"
+CURVE_FIGURE = "curve.png"
+CURVE_POINTS = "points"
 MANIFEST = "manifest.json"
 LOCK = "writer.lock"
 SCORED_PREFIX = "scored-"

@@ -62,7 +62,7 @@ def file_digest(path: Path) -> tuple[str, int]:
     return h.hexdigest(), path.stat().st_size
 
 
-def _maybe_die(step: str) -> None:
+def kill_point(step: str) -> None:
     if os.environ.get(KILL_AT_ENV) == step:
         import signal
 
@@ -180,10 +180,10 @@ class Transaction:
             manifest.provenance.update(self.provenance)
             manifest.history.append({"writer": self.writer, "time": round(time.time(), 3),
                                      "files": moves, "removed": removes})
-            _maybe_die("staged")
+            kill_point("staged")
             atomic_write_json(self.staging / JOURNAL, {"manifest": manifest.to_json(), "moves": moves,
                                                        "removes": removes})
-            _maybe_die("journal")
+            kill_point("journal")
             self.store.roll_forward(self.staging)
         finally:
             self.done = True
@@ -318,14 +318,14 @@ class ManifestStore:
                     shutil.rmtree(dst)
                 os.replace(src, dst)
             if i == 0:
-                _maybe_die("moved-one")
+                kill_point("moved-one")
         for name in journal["removes"]:
             target = self.root / name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target, ignore_errors=True)
             else:
                 target.unlink(missing_ok=True)
-        _maybe_die("moved")
+        kill_point("moved")
         atomic_write_json(self.manifest_path, journal["manifest"])
         self._verified.clear()
         shutil.rmtree(stage, ignore_errors=True)

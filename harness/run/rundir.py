@@ -1,6 +1,7 @@
 """RunDir: the one reader and writer of a run directory, the source of truth every command reads.
 
-Its files are named in harness.run.layout; an ensemble's in harness.run.ensemble_files. No other module
+Its files are named in harness.run.layout; an ensemble's in harness.run.ensemble_files, a refit's in
+harness.run.refit_files. No other module
 names them: they ask a RunDir. Every write goes through a commit (harness.run.manifest): inside
 `with run.writing(cmd):` all writes become visible together; a lone write is its own commit. Every read of a
 listed file is verified against the manifest.
@@ -17,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from harness.run.ensemble_files import EnsembleFiles
+from harness.run.refit_files import RefitFiles
 from harness.run.layout import (CACHE, CALIBRATION, COMBINER, CONFIG, CROSSFIT, DATA, DECIDE_DB, ENSEMBLE, FOLDS,
                                 FOLD_CLAIM, FOLD_DONE, FOLD_METRICS, FOLD_ROOT, LOCK, MANIFEST, METRICS, MODEL, OOF,
                                 REPORT, RESULTS_MARK, RESULT_FILES, SCORED_PREFIX, SCRATCH, TEST, TRACK,
-                                TRACK_HISTORY, UPGRADE, EnsembleMember, FoldRecord, OofArrays, TestArrays)  # noqa: F401 - RunDir offers every name of the layout
+                                TRACK_HISTORY, UPGRADE, CURVE, CURVE_FIGURE, CURVE_POINTS, EnsembleMember, FoldRecord,
+                                OofArrays, TestArrays)  # noqa: F401 - RunDir offers every name of the layout
 from harness.run.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
 from harness.core.store import StoreError, load_npz, read_json
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from harness.config import ExperimentConfig
     from harness.data.folds import Folds
 
-class RunDir(EnsembleFiles):
+class RunDir(EnsembleFiles, RefitFiles):
     """Paths and typed records of one run directory (a `harness cv` experiment or an ensemble)."""
 
     def __init__(self, path: str | Path):

@@ -42,3 +42,21 @@ def make_tracker(cfg: ExperimentConfig, run_dir: Path, extra_config: dict[str, A
         warnings.warn("wandb is not installed: mirroring to RUN_DIR/track/history.jsonl instead", stacklevel=2)
         return DiskTracker(run_dir)
     return WandbTracker(cfg, run_dir, mode, extra_config)
+
+
+def log_export(cfg: ExperimentConfig, run_dir: Path, out: Path, meta: dict[str, Any]) -> str | None:
+    """An export folder logged as a W&B model artifact (track.backend: wandb, mode not disabled); its name."""
+    if cfg.track.backend != "wandb" or resolve_mode(cfg.track.mode) == "disabled":
+        return None
+    from harness.track.wandb_run import log_export as log_to_wandb
+
+    return log_to_wandb(cfg, run_dir, out, meta)
+
+
+def log_curve(cfg: ExperimentConfig, curve_dir: Path, result: dict[str, Any]) -> None:
+    """A learning curve logged to W&B (track.backend: wandb, mode not disabled)."""
+    if cfg.track.backend != "wandb" or resolve_mode(cfg.track.mode) == "disabled":
+        return
+    from harness.track.wandb_run import log_curve as log_to_wandb
+
+    log_to_wandb(cfg, curve_dir, result)

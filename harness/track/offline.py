@@ -35,6 +35,7 @@ def read_offline_run(path: str | Path) -> dict[str, Any]:
             "summary": top.get("summary", {}), "tables": tables,
             "history": [r["history"]["item"] for r in records if r.get("type") == "history"],
             "artifacts": [{"name": r["artifact"].get("name"), "type": r["artifact"].get("type"),
+                           "aliases": r["artifact"].get("aliases", []),
                            "files": [c["path"] for c in r["artifact"]["manifest"]["contents"]]}
                           for r in records if r.get("type") == "artifact"]}
 

@@ -35,6 +35,7 @@ class RunSummary:
     decision: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     official: bool = True  # data.score_labels differ from all labels: the official score is a metric of its own
+    label_fixes: dict[str, Any] | None = None  # data.json's record of the data.label_fixes applied
 
     def ci(self, metric: str) -> tuple[float, float] | None:
         c = self.blend.get(f"{metric}_ci")
@@ -63,7 +64,8 @@ def load_run(run_dir: str | Path) -> RunSummary:
     official = bool(score) and sorted(score) != list(range(len(m["label_names"])))
     return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir, model=_model_of(cfg),
                       label_names=m["label_names"], summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
-                      decision=run.read_calibration(), config=cfg.to_flat_dict() if cfg else {}, official=official)
+                      decision=run.read_calibration(), config=cfg.to_flat_dict() if cfg else {}, official=official,
+                      label_fixes=(run.read_fingerprint() or {}).get("label_fixes") if run.is_run() else None)
 
 
 def _model_of(cfg: Any) -> str:
@@ -246,6 +248,19 @@ def summary_html(runs: Sequence[RunSummary]) -> str:
     return f"<table class=summary>{head}{body}</table>"
 
 
+def _fixes_html(r: RunSummary) -> str:
+    """The label fixes the run's training data went through (data.label_fixes), one row each."""
+    f = r.label_fixes
+    if not f:
+        return ""
+    e, names = html.escape, r.label_names
+    rows = "".join(f"<tr><td>{e(str(a['id']))}</td><td>{e(names[a['from']])}</td><td>{e(names[a['to']])}</td>"
+                   f"<td>{e(a['note'])}</td></tr>" for a in f["applied"])
+    return (f"<p>label fixes: {f['rows']} applied from {e(f['source'])} (sha256 {e(f['sha256'][:12])})</p>"
+            "<table class=fixes><tr><th>id</th><th>label was</th><th>fixed to</th><th>note</th></tr>"
+            f"{rows}</table>")
+
+
 def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] = (),
                 title: str = "harness report") -> str:
     """The page; `sections` are extra (title, HTML) parts shown after the summary (e.g. paired differences)."""
@@ -270,7 +285,7 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
                    f"δ = [{', '.join(f'{x:+.2f}' for x in d['delta'])}], "
                    f"τ = {format(d['tau'], '.3f') if d['tau'] is not None else 'off'}, "
                    f"weights = [{', '.join(f'{w:.2f}' for w in d['weights'])}]{searched}</p>")
-        parts += [f"<section class=run><h2>{e(r.name)}</h2><p class=path>{e(str(r.path))}</p>{dec}",
+        parts += [f"<section class=run><h2>{e(r.name)}</h2><p class=path>{e(str(r.path))}</p>{dec}{_fixes_html(r)}",
                   f"<img alt='confusion matrices of {e(r.name)}' src='data:image/png;base64,{_png(confusion_pair(r))}'>"]
         if r.decision and "temperature" in r.decision:
             parts.append(f"<img alt='reliability diagram of {e(r.name)}' src='data:image/png;base64,"

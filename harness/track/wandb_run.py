@@ -265,3 +265,66 @@ def confusion_image(cm: list[list[int]], names: list[str], title: str) -> Any:
     img = wandb.Image(fig)
     plt.close(fig)
     return img
+
+
+def registry_target(registry: str) -> str:
+    """A W&B Registry path: 'wandb-registry-<registry>/<collection>'; a bare collection is the model registry's."""
+    return registry if registry.startswith("wandb-registry-") else f"wandb-registry-model/{registry}"
+
+
+def log_export(cfg: ExperimentConfig, run_dir: Path, out: Path, meta: dict[str, Any]) -> str | None:
+    """The export folder as a W&B `model` artifact (aliases: the run's name and `latest`) logged by a run of the
+    experiment's group (job_type=export), linked to `track.registry` when set; the artifact's name, or None when
+    W&B failed (reported once; the export on disk is complete either way)."""
+    import wandb
+
+    tracker = WandbTracker(cfg, run_dir, resolve_mode(cfg.track.mode))
+    ids = tracker._ids()
+    name = f"{cfg.name}-model".replace("/", "-")
+    try:
+        run = tracker._init(name=f"{cfg.name}-export", job_type="export", group=cfg.track.group or ids.get("group"),
+                            config={"export_dir": str(out), "source": meta["source"], "run_dir": str(run_dir)})
+        art = wandb.Artifact(name, type="model", description=f"harness export of {run_dir} ({meta['source']})",
+                             metadata={k: meta[k] for k in ("method", "label_names", "source", "merged", "folded",
+                                                            "seeds", "n_folds", "harness_version")})
+        art.add_dir(str(out))
+        run.log_artifact(art, aliases=[cfg.name, "latest"])
+        if cfg.track.registry:
+            if tracker.mode == "offline":
+                warnings.warn(f"track.registry={cfg.track.registry}: W&B links to its Registry from online runs only; "
+                              f"after `wandb sync`, link the artifact {name} in the W&B app", stacklevel=2)
+            else:
+                run.link_artifact(art, registry_target(cfg.track.registry))
+        run.finish()
+    except Exception as e:  # noqa: BLE001 - the export itself is on disk; tracking never undoes it
+        warnings.warn(f"W&B: logging the export failed ({type(e).__name__}: {e}); {out} is complete", stacklevel=2)
+        return None
+    return name
+
+
+def log_curve(cfg: ExperimentConfig, curve_dir: Path, result: dict[str, Any]) -> None:
+    """A learning curve as a W&B run (job_type=curve, the experiment's group): the points table, a line plot of
+    the official macro-F1 against training rows, the per-class forecasts, and the fit in the summary."""
+    import wandb
+
+    tracker = WandbTracker(cfg, curve_dir, resolve_mode(cfg.track.mode))
+    try:
+        run = tracker._init(name=f"{cfg.name}-curve", job_type="curve", group=cfg.track.group,
+                            config={"fractions": result["fractions"], "draws": result["draws"],
+                                    "curve_dir": str(curve_dir)})
+        cols = ["fraction", "train_rows", "macro_f1_official", "sd", "macro_f1", "balanced_accuracy"]
+        rows = [[p["fraction"], p["train_rows"], p["macro_f1_official"]["mean"], p["macro_f1_official"]["sd"],
+                 p["macro_f1"]["mean"], p["balanced_accuracy"]["mean"]] for p in result["summary"]]
+        table = wandb.Table(columns=cols, data=rows)
+        per_class = wandb.Table(columns=["class", "f1_now", "forecast_2x", "lo", "hi"], data=[
+            [name, f["points"][-1], f["forecast"][-1]["score"], f["forecast"][-1]["lo"], f["forecast"][-1]["hi"]]
+            for name, f in result["fit"]["per_class"].items()])
+        run.log({"curve/points": table, "curve/per_class_forecast": per_class,
+                 "curve/official_macro_f1": wandb.plot.line(table, "train_rows", "macro_f1_official",
+                                                            title="learning curve")})
+        f = result["fit"]["overall"]["macro_f1_official"]
+        run.summary.update({f"curve/forecast_{m}x": x["score"] for m, x in zip(("1", "1.5", "2"), f["forecast"])})
+        run.finish()
+    except Exception as e:  # noqa: BLE001 - the curve is on disk; tracking never undoes it
+        warnings.warn(f"W&B: logging the curve failed ({type(e).__name__}: {e}); {curve_dir} is complete",
+                      stacklevel=2)

@@ -110,6 +110,13 @@ class LabelScoredLM:
                     p.data = p.data.float()
         return model
 
+    def export(self, saved: Path, out: Path) -> dict[str, Any]:
+        """The fold model with its tokenizer and label scoring (`harness export`)."""
+        from harness.methods.hf.export import EXAMPLE_ROW, export_label_scored
+
+        return export_label_scored(self.tok, self.prompts.verbalizers, self.prompts.user_text(EXAMPLE_ROW), saved,
+                                   out)
+
     def load(self, out: Path) -> LabelScoredFitted:
         """The fold model `LabelScoredFitted.save(out)` wrote."""
         if not self.settings.lora.enabled:

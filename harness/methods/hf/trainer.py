@@ -177,9 +177,9 @@ def training_kwargs(cfg: HFSettings, out_dir: Path, seed: int, with_eval: bool, 
 def train_model(cfg: HFSettings, model: Any, tokenizer: Any, train_feats: list[dict[str, Any]],
                 inner_feats: list[dict[str, Any]] | None, class_weights: np.ndarray | None, out_dir: Path,
                 seed: int, precision: str, callbacks: list[TrainerCallback] | None = None,
-                score_labels: Sequence[int] | None = None) -> list[dict[str, Any]]:
+                score_labels: Sequence[int] | None = None) -> tuple[list[dict[str, Any]], int]:
     """Train in place; with an inner split, keep the best epoch on it (never on the fold's validation rows),
-    scored over `score_labels` (the task's official classes; None: all)."""
+    scored over `score_labels` (the task's official classes; None: all). The log and the step kept."""
     from transformers import EarlyStoppingCallback, PrinterCallback
 
     from harness.core.progress import interactive
@@ -201,4 +201,10 @@ def train_model(cfg: HFSettings, model: Any, tokenizer: Any, train_feats: list[d
     trainer.train()
     unwrap_mixed_precision(model)
     shutil.rmtree(out_dir, ignore_errors=True)  # checkpoints were only for choosing the epoch
-    return list(trainer.state.log_history)
+    return list(trainer.state.log_history), chosen_step(trainer.state)
+
+
+def chosen_step(state: Any) -> int:
+    """The optimiser step whose weights the fold keeps: the best checkpoint on the inner split, else the last
+    (a refit on every row trains this many steps: `harness export --from refit`)."""
+    return int(state.best_global_step or state.global_step)

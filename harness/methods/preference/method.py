@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError
-from harness.methods.base import Fitted, FoldContext, Method, TaskInfo, resolve_other_run
+from harness.methods.base import ExportOptions, Fitted, FoldContext, Method, TaskInfo, resolve_other_run
 from harness.methods.hf.causal import ADAPTER, LabelScoredFitted, LabelScoredLM
 from harness.run.rundir import RunDir
 from harness.data.schema import Example
@@ -101,6 +101,9 @@ class PreferenceMethod(Method):
 
     def load(self, out: Path) -> Fitted:
         return self.lm.load(out)
+
+    def export_model(self, saved: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+        return self.lm.export(saved, out)
 
     def start_model(self, ctx: FoldContext) -> tuple[Any, dict[str, Any]]:
         """The model this fold trains: the sft run's adapter of the same fold (dpo, kto: also the reference), or

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
+from harness.methods.base import ExportOptions, Fitted, FoldContext, Method, TaskInfo
 from harness.methods.hf.generative import CONTENT_FREE, LabelScorer, example_from_json, example_json
 from harness.data.schema import Example, Turn
 from harness.core.store import atomic_write_text, read_json
@@ -92,6 +92,17 @@ class PromptMethod(Method):
             cf = self.scorer().scores([blank], exemplars)[0]
         ctx.log({"train/exemplars": float(len(exemplars))}, 0)
         return PromptFitted(self, exemplars, cf)
+
+    def export_model(self, saved: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+        """The fold's exemplars, the tokenizer and the label scoring (the model is the untouched base)."""
+        from harness.methods.hf.export import EXAMPLE_ROW, export_label_scored
+        from harness.methods.hf.generative import TaskPrompts
+        from harness.methods.hf.model import load_tokenizer
+
+        g, tok = self.settings.generative, load_tokenizer(self.settings.model)
+        prompts = TaskPrompts(self.task.prompt, tok, self.label_names, g.verbalizers, g.instruction, self.task.facts)
+        exemplars = [example_from_json(x) for x in read_json(saved / "prompt.json")["exemplars"]]
+        return export_label_scored(tok, prompts.verbalizers, prompts.user_text(EXAMPLE_ROW, exemplars), saved, out)
 
     def load(self, out: Path) -> Fitted:
         d = read_json(out / "prompt.json")

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
+from harness.methods.base import ExportOptions, Fitted, FoldContext, Method, TaskInfo
 from harness.data.schema import Example
 
 
@@ -91,12 +91,17 @@ class SeqClsMethod(Method):
         model = build_model(self.settings, self.task, self.tokenizer, ctx.seed)
         feats = to_features(self.encode(train), [e.label for e in train])
         inner_feats = to_features(self.encode(inner), [e.label for e in inner]) if inner else None
-        history = train_model(self.settings, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
+        history, step = train_model(self.settings, model, self.tokenizer, feats, inner_feats, ctx.class_weights,
                               ctx.scratch, ctx.seed, mixed_precision(self.settings), callbacks=[log_callback(ctx.log)],
                               score_labels=self.task.score_labels)
-        return SeqClsFitted(self, model, {"log_history": history})
+        return SeqClsFitted(self, model, {"log_history": history, "chosen_step": step})
 
     def load(self, out: Path) -> Fitted:
         from harness.methods.hf.model import load_trained
 
         return SeqClsFitted(self, load_trained(self.settings, self.task, self.tokenizer, out), {})
+
+    def export_model(self, saved: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+        from harness.methods.hf.export import export_seqcls
+
+        return export_seqcls(self.settings, self.task, self.tokenizer, self.builder, saved, out, options)

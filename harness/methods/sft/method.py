@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from harness.methods.base import Fitted, FoldContext, Method, TaskInfo
+from harness.methods.base import ExportOptions, Fitted, FoldContext, Method, TaskInfo
 from harness.methods.hf.causal import LabelScoredFitted, LabelScoredLM
 from harness.methods.hf.generative import TaskPrompts
 from harness.methods.sft.config import SftConfig
@@ -104,7 +104,7 @@ class SftMethod(Method):
 
         from harness.methods.hf.model import mixed_precision
         from harness.methods.hf.sft_trainer import LeftPadCollator, WeightedSFTTrainer, peft_config, sft_config, to_dataset
-        from harness.methods.hf.trainer import log_callback
+        from harness.methods.hf.trainer import chosen_step, log_callback
         from harness.core.progress import interactive
 
         set_seed(ctx.seed)
@@ -125,7 +125,11 @@ class SftMethod(Method):
         shutil.rmtree(ckpt, ignore_errors=True)  # checkpoints were only for choosing the epoch
         model = self.lm.trained_model(trainer)
         return LabelScoredFitted(self.lm, model, {"log_history": list(trainer.state.log_history),
+                                                  "chosen_step": chosen_step(trainer.state),
                                        "sft_train_rows": len(train_set)})
 
     def load(self, out: Path) -> Fitted:
         return self.lm.load(out)
+
+    def export_model(self, saved: Path, out: Path, options: ExportOptions) -> dict[str, Any]:
+        return self.lm.export(saved, out)
