@@ -100,7 +100,11 @@ def test_a_setfit_body_and_an_sft_adapter_load_without_the_harness(runs, tmp_pat
     harness("export", str(runs["sft"]), "--out", str(tmp_path / "sft"), "--quiet")
     fold = tmp_path / "sft" / export_files.fold_folder(1, 1)
     scoring = json.loads((fold / "label_scoring.json").read_text())
-    assert len(scoring["verbalizers"]) == 9 and "Answer" in scoring["example_prompt"] or scoring["example_prompt"]
+    from harness.methods.base import make_method
+
+    method = make_method(RunDir(runs["sft"]).read_config())
+    assert scoring["verbalizers"] == method.lm.prompts.verbalizers and "I guess it doesn't matter" in \
+        scoring["example_prompt"]
     lm = AutoPeftModelForCausalLM.from_pretrained(str(fold / "adapter"))
     assert lm.peft_config["default"].r == 4
 

@@ -16,11 +16,11 @@ from harness.core.progress import PrintableStream, printable
 from harness.core.store import StoreError
 
 from harness.cli import (audit, compare, config, curve, cv, dashboard, decide, demo, ensemble, export, folds, init,
-                         predict, report, sweep_local, synth, tune, validate, verify)
+                         predict, report, select, sweep_local, synth, tune, validate, verify)
 
 # in `harness --help`'s order
 COMMANDS = (demo, cv, decide, predict, export, init, validate, folds, synth, tune, sweep_local, report, compare, ensemble,
-            audit, curve, verify, dashboard, config)
+            audit, curve, select, verify, dashboard, config)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig, apply_overrides
+from harness.run.manifest import kill_point
 from harness.run.rundir import CURVE, CURVE_FIGURE, CURVE_POINTS, RunDir
 from harness.search.curve_fit import CurveData, forecast
 
@@ -86,7 +87,22 @@ def train_points(cfg: ExperimentConfig, fractions: Sequence[float], draws: int, 
                                "`harness curve` again when they finish"])
         point = {"fraction": f, "draw": d, "run_dir": str(pcfg.resolved_run_dir())}
         points.append({**point, "train_rows": _train_rows(point)})
+        kill_point("curve-point")
+    full = _full_rows(points)
+    for p in points:  # a fraction too small for every class: more groups were kept, and the point says so
+        asked = p["fraction"] * full
+        if p["fraction"] < 1 and p["train_rows"] > 1.25 * asked + 1:
+            p["note"] = (f"fraction {p['fraction']:g} kept {p['train_rows']:.0f} rows per fold (asked about "
+                         f"{asked:.0f}) so that every class keeps a group")
+            if verbose:
+                print(f"note: {p['note']}")
     return points
+
+
+def _full_rows(points: list[dict[str, Any]]) -> float:
+    """Mean training rows per fold with every group (what fraction 1 trains on): the folds all points share."""
+    f = RunDir(points[0]["run_dir"]).read_folds()
+    return float(np.mean([len(f.fold_of) - len(f.val_ids(k)) for k in range(f.n_folds)]))
 
 
 def _train_rows(point: dict[str, Any]) -> float:
@@ -206,6 +222,9 @@ def format_curve(result: dict[str, Any]) -> str:
                      f"({p['macro_f1_official']['sd']:.4f})        {p['macro_f1']['mean']:.4f}    "
                      f"{p['balanced_accuracy']['mean']:.4f}")
     fit = result["fit"]
+    if fit["overall"]["macro_f1_official"]["fit"] is None:
+        lines.append("no forecast: the power law needs points at three or more training sizes (give three or more "
+                     "fractions, e.g. --fractions 0.25,0.5,0.75,1)")
     for x, m in zip(fit["overall"]["macro_f1_official"]["forecast"][1:], MULTIPLES):
         if x["score"] is not None:
             lines.append(f"forecast at {m:g}x the labels ({x['n']:.0f} rows/fold): official macro-F1 {x['score']:.4f} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class RunSummary:
     config: dict[str, Any] = field(default_factory=dict)
     official: bool = True  # data.score_labels differ from all labels: the official score is a metric of its own
     label_fixes: dict[str, Any] | None = None  # data.json's record of the data.label_fixes applied
+    curve: dict[str, Any] | None = None  # the experiment's learning curve (`harness curve`: <run_dir>-curve)
 
     def ci(self, metric: str) -> tuple[float, float] | None:
         c = self.blend.get(f"{metric}_ci")
@@ -65,7 +67,8 @@ def load_run(run_dir: str | Path) -> RunSummary:
     return RunSummary(name=cfg.name if cfg else run_dir.name, path=run_dir, model=_model_of(cfg),
                       label_names=m["label_names"], summary=m["summary"], blend=m["blend"], per_fold=m["per_fold"],
                       decision=run.read_calibration(), config=cfg.to_flat_dict() if cfg else {}, official=official,
-                      label_fixes=(run.read_fingerprint() or {}).get("label_fixes") if run.is_run() else None)
+                      label_fixes=(run.read_fingerprint() or {}).get("label_fixes") if run.is_run() else None,
+                      curve=_curve_of(run_dir))
 
 
 def _model_of(cfg: Any) -> str:
@@ -248,6 +251,34 @@ def summary_html(runs: Sequence[RunSummary]) -> str:
     return f"<table class=summary>{head}{body}</table>"
 
 
+def _curve_of(run_dir: Path) -> dict[str, Any] | None:
+    """The sibling learning-curve directory's curve.json and figure, when `harness curve` wrote one."""
+    from harness.run.rundir import CURVE, CURVE_FIGURE, RunDir
+
+    curve = RunDir(Path(f"{run_dir}-curve"))
+    if not curve.path.is_dir() or not curve.has(CURVE):
+        return None
+    data = json.loads(curve.verified(CURVE).read_text())
+    data["png"] = base64.b64encode(curve.verified(CURVE_FIGURE).read_bytes()).decode() if curve.has(CURVE_FIGURE) else ""
+    return data
+
+
+def _curve_html(r: RunSummary) -> str:
+    """The learning curve's figure and forecasts, per class largest gain first."""
+    c = r.curve
+    if not c:
+        return ""
+    e, f = html.escape, c["fit"]["overall"]["macro_f1_official"]["forecast"]
+    rows = "".join(f"<tr><td>{x['n']:.0f}</td><td>{x['score']:.4f}</td><td>{x['lo']:.4f} to {x['hi']:.4f}</td></tr>"
+                   for x in f if x["score"] is not None and x["lo"] is not None)
+    gains = sorted(((v["forecast"][-1]["score"] - v["points"][-1], k) for k, v in c["fit"]["per_class"].items()
+                    if v["forecast"][-1]["score"] is not None), reverse=True)
+    per = ", ".join(f"{e(k)} {g:+.3f}" for g, k in gains)
+    return (f"<h3>Learning curve</h3><img alt='learning curve' src='data:image/png;base64,{c['png']}'>"
+            "<table><tr><th>training rows per fold</th><th>official macro-F1 forecast</th><th>95% interval</th></tr>"
+            f"{rows}</table><p>forecast F1 gain per class at 2x the labels: {per}</p>")
+
+
 def _fixes_html(r: RunSummary) -> str:
     """The label fixes the run's training data went through (data.label_fixes), one row each."""
     f = r.label_fixes
@@ -291,7 +322,7 @@ def render_html(runs: Sequence[RunSummary], sections: Sequence[tuple[str, str]] 
             parts.append(f"<img alt='reliability diagram of {e(r.name)}' src='data:image/png;base64,"
                          f"{_png(reliability_figure(r.decision['temperature'], 'reliability (OOF, seed mean)'))}'>")
         parts += ["<table class=perclass><tr><th>label</th><th>name</th><th>precision</th><th>recall</th><th>F1</th>"
-                  f"<th>support</th></tr>{pc}</table></section>"]
+                  f"<th>support</th></tr>{pc}</table>{_curve_html(r)}</section>"]
     style = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
              "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:right}th{background:#f3f3f3}"
              "td:first-child,td:nth-child(2){text-align:left}.ci{color:#777;font-size:11px}.path{color:#777}"
