@@ -73,6 +73,10 @@ def _per_class_section(run: RunDir, names: list[str], blend: dict[str, Any]) -> 
                    [[f"{i} {names[i]}"] + cm[i] for i in range(len(names))]))
 
 
+def _num(x: Any, fmt: str = ".4g") -> str:
+    return "n/a" if x is None else format(float(x), fmt)
+
+
 def _decision_section(decision: dict[str, Any] | None, names: list[str], folded: bool) -> str:
     if decision is None:
         return "## Decision\n\nNone: `harness decide` was not run; labels are the argmax of the probabilities.\n"
@@ -81,9 +85,9 @@ def _decision_section(decision: dict[str, Any] | None, names: list[str], folded:
     gate = ("off" if decision["tau"] is None else
             f"predict {names[decision['gate_class']]} when its probability is >= {decision['tau']:.3f}")
     lines = [f"## Decision (rung `{decision.get('rung')}`)\n", decision.get("why") or "",
-             f"\n- gate: {gate}", f"- weights (seeds or members): {decision['weights']}",
-             f"- temperature (fitted on the OOF rows): {decision.get('temperature')}",
-             f"- in-sample gain: {decision.get('gain_in_sample')}"]
+             f"\n- gate: {gate}", f"- weights (seeds or members): {[round(w, 4) for w in decision['weights']]}",
+             f"- temperature (fitted on the OOF rows): {_num(decision.get('temperature'))}",
+             f"- in-sample gain: {_num(decision.get('gain_in_sample'), '+.4f')}"]
     if cf:
         lo, hi = cf.get("pooled_gain_ci") or [None, None]
         lines.append(f"- cross-fitted gain (each fold decided by a rule searched on the other folds): "
@@ -148,7 +152,7 @@ def _usage(meta: dict[str, Any]) -> str:
     elif meta["models"] and meta["models"][0]["format"] != "harness":
         lines += ["", f"Each fold folder (`{meta['models'][0]['path']}`, ...) also loads on its own with: "
                   f"`{meta['models'][0]['loads_with']}`."]
-    if single and single["format"] == "transformers" or meta["models"] and meta["models"][0]["format"] == "peft-adapter":
+    if any(m["format"] in ("transformers", "peft-adapter") for m in meta["models"]):
         lines += ["", "The text the model reads is built from a row as `prompt.json` shows (layout, guide, "
                   "instruction, and a rendered example)."]
     return "\n".join(lines)

@@ -112,7 +112,11 @@ def _models(run: RunDir, cfg: ExperimentConfig, stage: Path, source: str, fold: 
 
 
 def _members(run: RunDir, stage: Path, merge: bool, verbose: bool) -> list[dict[str, Any]]:
-    """An ensemble's member runs, each a sub-export (config and fold models), and its combiner."""
+    """An ensemble's member runs, each a sub-export (config and fold models), and its combiner; refused when a
+    member's results changed since the ensemble was fitted."""
+    from harness.posthoc.ensemble import check_members_unchanged
+
+    check_members_unchanged(run)
     members = run.read_members() or []
     out, done = [], {}
     for m in members:

@@ -127,6 +127,10 @@ def select_rows(run_dirs: Sequence[str | Path], pool: str | Path, n: int, out: s
         raise ConfigError([f"--strategy: {strategy!r}; choose from {', '.join(STRATEGIES)}"])
     cfg = RunDir(run_dirs[0]).read_config()
     names = cfg.data.label_names()
+    other = [f"{d}: labels {RunDir(d).read_config().data.label_names()} differ from {run_dirs[0]}'s {names}"
+             for d in run_dirs[1:] if RunDir(d).read_config().data.label_names() != names]
+    if other:
+        raise ConfigError(other + ["the runs of one selection classify into the same labels"])
     rows = read_file(pool, cfg.data, require_label=False)
     train_ids, train_labels = _training_ids_and_labels(run_dirs)
     check_pool(rows, train_ids, n, pool)
