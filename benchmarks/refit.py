@@ -21,14 +21,15 @@ import numpy as np
 
 from common import machine, publish  # benchmarks/common.py
 
-SETUPS = {
-    "demo recipe (no inner split: the refit trains the folds' 2 epochs)": [],
-    "demo + inner split 0.2 (the refit trains the median steps the folds kept)": ["train.inner_val_fraction=0.2",
-                                                                                  "train.epochs=3"],
+SETUPS = {  # overrides of the demo recipe, and the refit's seeds (none: the run's one seed)
+    "demo recipe (no inner split: the refit trains the folds' 2 epochs)": ([], None),
+    "demo + inner split 0.2 (the refit trains the median steps the folds kept)": (["train.inner_val_fraction=0.2",
+                                                                                   "train.epochs=3"], None),
+    "demo recipe, refit of 5 seeds averaged (`--seeds 42,43,44,45,46`)": ([], "42,43,44,45,46"),
 }
 
 
-def run_setup(over: list[str], tmp: Path, held: Path) -> dict[str, float]:
+def run_setup(over: list[str], seeds: str | None, tmp: Path, held: Path) -> dict[str, float]:
     import harness
     from harness import cli
     from harness.core.metrics import paired_bootstrap, score
@@ -41,7 +42,8 @@ def run_setup(over: list[str], tmp: Path, held: Path) -> dict[str, float]:
     assert cli.main(["export", str(run), "--out", str(tmp / "folds"), "--quiet"]) == 0
     assert cli.main(["export", str(run), "--out", str(tmp / "fold0"), "--fold", "0", "--quiet"]) == 0
     t0 = time.time()
-    assert cli.main(["export", str(run), "--out", str(tmp / "refit"), "--from", "refit", "--quiet"]) == 0
+    assert cli.main(["export", str(run), "--out", str(tmp / "refit"), "--from", "refit", "--quiet",
+                     *(["--seeds", seeds] if seeds else [])]) == 0
     t_refit = time.time() - t0
     models = {name: harness.load(tmp / name) for name in ("folds", "refit", "fold0")}
     rows = read_file(held, models["folds"].cfg.data, require_label=True)
@@ -61,6 +63,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--held-groups", type=int, default=80, help="dialogues in the held-out synthetic file")
     ap.add_argument("--held-seed", type=int, default=1, help="its generator seed (the demo trains on seed 0)")
+    ap.add_argument("--setups", type=int, nargs="*", default=None, help="run only these setups (0-based)")
     ap.add_argument("--results", action="store_true", help="append to benchmarks/RESULTS.md")
     args = ap.parse_args()
     os.environ.setdefault("HARNESS_QUIET", "1")
@@ -80,8 +83,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         held = Path(tmp) / "held.json"
         write_psydefconv(held, make_psydefconv(n_groups=args.held_groups, seed=args.held_seed), with_labels=True)
-        for i, (name, over) in enumerate(SETUPS.items()):
-            r = run_setup(over, Path(tmp) / str(i), held)
+        for i, (name, (over, seeds)) in enumerate(SETUPS.items()):
+            if args.setups and i not in args.setups:
+                continue
+            r = run_setup(over, seeds, Path(tmp) / str(i), held)
             lines.append(f"| {name} | {r['rows']} | {r['folds decided']:.4f} | {r['refit decided']:.4f} | "
                          f"{r['delta']:+.4f} ({r['lo']:+.4f} to {r['hi']:+.4f}) | {r['folds argmax']:.4f} | "
                          f"{r['refit argmax']:.4f} | {r['fold0 decided']:.4f} | {r['fold0 argmax']:.4f} | "

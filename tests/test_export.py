@@ -287,3 +287,25 @@ def test_a_refit_is_claimed_like_a_fold_and_a_damaged_one_is_trained_again(runs,
     with pytest.warns(UserWarning, match="trained again"):
         export_run(copy, tmp_path / "c", source="refit", verbose=False)
     assert run.read_refit(1) is not None  # committed afresh, and it passes its check
+
+
+def test_a_refit_of_several_seeds_is_their_average(runs, tmp_path):
+    import shutil
+
+    import harness as package
+    from harness.methods.base import make_method
+
+    copy = tmp_path / "run"
+    shutil.copytree(runs["setfit"], copy)  # its contrastive pairs are drawn from the seed
+    harness("export", str(copy), "--out", str(tmp_path / "exp"), "--from", "refit", "--seeds", "1,2", "--quiet")
+    model = package.load(tmp_path / "exp")
+    assert [m["path"] for m in model.meta["models"]] == [export_files.seed_folder(1), export_files.seed_folder(2)]
+    assert not model.meta["folded"] and model.meta["n_folds"] == 1
+    run = RunDir(copy)
+    rows = read_file(runs["new"], model.cfg.data, require_label=False)
+    method = make_method(run.read_config())
+    each = [method.load(run.read_refit(s)[1]).predict_proba(rows) for s in (1, 2)]
+    assert np.abs(each[0] - each[1]).max() > 1e-4  # two different models, so the average is a real test
+    np.testing.assert_allclose(model.predict_proba(rows), np.mean(each, 0), atol=1e-6)
+    code = cli.main(["export", str(copy), "--out", str(tmp_path / "bad"), "--seeds", "1,2"])
+    assert code != 0 and not (tmp_path / "bad").exists()  # --seeds belongs to --from refit

@@ -19,6 +19,9 @@ def add_parser(sub: Any) -> None:
                    help="folds (default): the run's fold models, as `predict --test` uses them; refit: one model "
                         "trained now on every training row with the run's settings (seqcls/sft: the median number "
                         "of steps its folds kept), kept in the run directory for the next export")
+    p.add_argument("--seeds", default=None,
+                   help="--from refit: the seeds to refit, comma-separated (default: the run's train.seeds; one "
+                        "model per seed, averaged like the run's seeds; one seed gives a single model)")
     p.add_argument("--fold", type=bounded(int, 0), default=None,
                    help="export only this fold's model (of the run's first seed): a single model")
     p.add_argument("--merge", action="store_true",
@@ -36,12 +39,22 @@ def run(args: argparse.Namespace) -> int:
     if bad:
         raise ConfigError([f"{o}: an export is the run's model as trained; only track.* settings (where it is logged) "
                            "may be given" for o in bad])
+    seeds = None
+    if args.seeds:
+        try:
+            seeds = list(dict.fromkeys(int(x) for x in args.seeds.split(",") if x.strip()))
+        except ValueError:
+            raise ConfigError([f"--seeds: {args.seeds!r} is not a comma-separated list of integers"]) from None
+        if args.source != "refit" or not seeds:
+            raise ConfigError(["--seeds: the seeds of a refit (with --from refit), e.g. --seeds 1,2,3"])
     if args.source == "refit" and args.fold is not None:
         raise SystemExit("harness export: --fold picks one of the run's fold models; --from refit trains a new one: "
                          "give one of them")
     command = mask_secrets(f"harness export {args.run_dir} --out {args.out} --from {args.source}"
-                           + (f" --fold {args.fold}" if args.fold is not None else "") + (" --merge" if args.merge else ""))
-    meta = export_run(Path(args.run_dir), Path(args.out), args.source, args.fold, args.merge, not args.quiet, command)
+                           + (f" --fold {args.fold}" if args.fold is not None else "") + (" --merge" if args.merge else "")
+                           + (f" --seeds {args.seeds}" if args.seeds else ""))
+    meta = export_run(Path(args.run_dir), Path(args.out), args.source, args.fold, args.merge, not args.quiet, command,
+                      seeds)
     from harness.track import log_export
 
     logged = log_export(run_config(args.run_dir, overrides), Path(args.run_dir), Path(args.out), meta)

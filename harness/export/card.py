@@ -111,7 +111,10 @@ def render(run: RunDir, cfg: ExperimentConfig, meta: dict[str, Any], decision: d
     dataset = Path(cfg.data.train_path).name if cfg.data.train_path else f"synthetic-{cfg.data.synthetic}"
     data = _metadata(cfg, summary, meta["models"][0]["format"] if meta["models"] else "harness", dataset)
     ci = blend.get("macro_f1_official_ci") or [float("nan")] * 2
-    what = ("one model trained on every training row (refit)" if meta["source"] == "refit" else
+    n_models = len(meta["models"])
+    what = ("one model trained on every training row (refit)" if meta["source"] == "refit" and n_models == 1 else
+            f"{n_models} models trained on every training row (refit, one per seed), averaged"
+            if meta["source"] == "refit" else
             f"fold {meta['models'][0]['fold']} of seed {meta['models'][0]['seed']}" if len(meta["models"]) == 1 and
             meta["source"] == "folds" else f"the fold ensemble: {len(meta['models'])} fold models, averaged")
     body = [

@@ -8,6 +8,7 @@
     <model files>    a single model (`--from refit`, `--fold K`): its files at the top, as transformers / PEFT
                      / sentence-transformers expect them
     folds/seed<S>-fold<K>/    a fold ensemble: each fold's model, each loadable on its own
+    seeds/seed<S>/            a refit of several seeds: each seed's model, each loadable on its own
     members/<i>-<name>/       an ensemble: each member run's config.yaml and folds/
     combiner.npz     an ensemble: member temperatures, or the stacker's coefficients
 """
@@ -27,9 +28,10 @@ EXPORT = "export.json"
 DECISION = "decision.json"
 FOLDS = "folds"
 MEMBERS = "members"
+SEEDS = "seeds"
 FORMAT = "harness-export"
 VERSION = 1
-OWN_FILES = (CARD, EXPORT, DECISION, CONFIG, FOLDS, MEMBERS, COMBINER)
+OWN_FILES = (CARD, EXPORT, DECISION, CONFIG, FOLDS, MEMBERS, SEEDS, COMBINER)
 
 
 def is_export(path: str | Path) -> bool:
@@ -38,6 +40,11 @@ def is_export(path: str | Path) -> bool:
 
 def fold_folder(seed: int, fold: int) -> str:
     return f"{FOLDS}/seed{seed}-fold{fold}"
+
+
+def seed_folder(seed: int) -> str:
+    """A refit of several seeds: each seed's model (trained on every row)."""
+    return f"{SEEDS}/seed{seed}"
 
 
 def digests(root: Path) -> dict[str, list[Any]]:

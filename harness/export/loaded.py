@@ -53,7 +53,7 @@ class _FoldSet:
         self.root, self.models, self.seeds = root, models, seeds
         self.cfg = load_config(root / files.CONFIG)
         self.method = make_method(self.cfg)
-        self.n_folds = n_folds if len(models) > 1 else 1
+        self.n_folds = n_folds  # 1: a refit (one model per seed) or one fold
 
     def probs(self, rows: list[Example]) -> np.ndarray:
         """(S, F, M, K) for the seeds and folds exported (one model: (1, 1, M, K))."""
@@ -63,7 +63,7 @@ class _FoldSet:
         out = np.zeros((len(self.seeds), self.n_folds, len(rows), k), dtype=np.float32)
         for m in self.models:
             s = self.seeds.index(m["seed"])
-            f = m["fold"] if self.n_folds > 1 else 0
+            f = m["fold"] if self.n_folds > 1 else 0  # the fold ensemble's axis, else the one model per seed
             fitted = self.method.load(self.root / m["path"])
             try:
                 out[s, f] = check_probs_shape(fitted.predict_proba(rows), len(rows), k, str(self.root / m["path"]))

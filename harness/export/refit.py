@@ -13,14 +13,14 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from harness.config import ConfigError, ExperimentConfig
 from harness.core.store import StoreError
 from harness.run.claims import FoldClaim
-from harness.run.rundir import RunDir
+from harness.run.rundir import REFIT_ROOT, RunDir
 
 REFIT_FOLD = -1  # the FoldContext fold of a refit: it has no held-out fold
 
@@ -63,31 +63,39 @@ def _training_rows(run: RunDir, cfg: ExperimentConfig) -> list[Any]:
     return rows
 
 
-def refit(run: RunDir, cfg: ExperimentConfig, verbose: bool = True) -> tuple[dict[str, Any], Path]:
-    """The run's refit model of its first seed (trained now, or the one already committed): metrics and folder."""
+def refit(run: RunDir, cfg: ExperimentConfig, verbose: bool = True, seeds: Sequence[int] | None = None
+          ) -> list[tuple[dict[str, Any], Path]]:
+    """The run's refit models, one per seed (default: the run's train.seeds, as its folds were trained): each
+    trained now or the one already committed; their metrics and folders."""
     from harness.config import apply_overrides
     from harness.methods.base import make_method
 
-    seed = cfg.train.seeds[0]
-    found = _finished_refit(run, seed)
-    if found is not None:
-        if verbose:
-            print(f"refit: reusing {run.refit_dir(seed)} ({found[0].get('steps') or 'full schedule'} steps)")
-        return found
-    steps = refit_steps(run, cfg)
-    refit_cfg = apply_overrides(cfg, {"train.max_steps": steps}) if steps else cfg
-    method = make_method(refit_cfg, run.cache)
-    _check_refittable(run, cfg, method)
-    rows = _training_rows(run, cfg)
+    seeds = list(seeds or cfg.train.seeds)
+    found = {s: _finished_refit(run, s) for s in seeds}
+    todo = [s for s in seeds if found[s] is None]
+    if verbose and len(todo) < len(seeds):
+        print(f"refit: reusing seed(s) {[s for s in seeds if found[s] is not None]} from {run.path / REFIT_ROOT}")
+    if todo:
+        steps = refit_steps(run, cfg)
+        refit_cfg = apply_overrides(cfg, {"train.max_steps": steps}) if steps else cfg
+        method = make_method(refit_cfg, run.cache)
+        _check_refittable(run, cfg, method)
+        rows = _training_rows(run, cfg)
+        for seed in todo:
+            found[seed] = _claimed(run, refit_cfg, method, rows, seed, steps, verbose)
+    return [found[s] for s in seeds]  # type: ignore[misc]
+
+
+def _claimed(run: RunDir, cfg: ExperimentConfig, method: Any, rows: list[Any], seed: int, steps: int | None,
+             verbose: bool) -> tuple[dict[str, Any], Path]:
+    """One seed's refit under its claim (another process training it is named, never joined)."""
     with FoldClaim(run.refit_claim_path(seed)) as claim:
         if not claim.acquire():
             holder = claim.holder() or {}
             raise ConfigError([f"{run.refit_dir(seed)}: being refitted by {holder.get('host', '?')} pid "
                                f"{holder.get('pid', '?')}; wait for it, then export again"])
         found = _finished_refit(run, seed)  # finished by another process while we waited for the claim
-        if found is not None:
-            return found
-        return _train(run, refit_cfg, method, rows, seed, steps, verbose)
+        return found if found is not None else _train(run, cfg, method, rows, seed, steps, verbose)
 
 
 def _finished_refit(run: RunDir, seed: int) -> tuple[dict[str, Any], Path] | None:

@@ -85,19 +85,21 @@ def _model_entry(method: Any, saved: Path, stage: Path, rel: str, seed: int, fol
 
 
 def _models(run: RunDir, cfg: ExperimentConfig, stage: Path, source: str, fold: int | None, merge: bool,
-            decision: dict[str, Any] | None, verbose: bool) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+            decision: dict[str, Any] | None, verbose: bool, refit_seeds: list[int] | None = None
+            ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Every model of the export written into the stage; the settings the exported models differ in."""
     from harness.methods.base import make_method
     from harness.posthoc.predict import fold_models
 
     method = make_method(cfg, run.cache)
-    single = source == "refit" or fold is not None
+    single = fold is not None or (source == "refit" and len(refit_seeds or cfg.train.seeds) == 1)
     to_fold = foldable(decision) if single else None
     if source == "refit":
         from harness.export.refit import refit
 
-        metrics, saved = refit(run, cfg, verbose)
-        entries = [_model_entry(method, saved, stage, "", metrics["seed"], None, merge, to_fold)]
+        refits = refit(run, cfg, verbose, refit_seeds)
+        entries = [_model_entry(method, saved, stage, "" if single else files.seed_folder(m["seed"]), m["seed"], None,
+                                merge, to_fold) for m, saved in refits]
     else:
         saved_dirs = fold_models(run, cfg)  # every fold model checked against the manifest first
         picked = [(s, k) for s, k in saved_dirs if fold is None or (k == fold and s == cfg.train.seeds[0])]
@@ -140,7 +142,8 @@ def _write_config(folder: Path, cfg: ExperimentConfig, changed: dict[str, Any]) 
 
 
 def export_run(run_dir: str | Path, out: str | Path, source: str = "folds", fold: int | None = None,
-               merge: bool = False, verbose: bool = True, command: str | None = None) -> dict[str, Any]:
+               merge: bool = False, verbose: bool = True, command: str | None = None,
+               refit_seeds: list[int] | None = None) -> dict[str, Any]:
     """Write the export folder `out` from a finished run (see the module docstring); export.json's content."""
     out, run = Path(out), RunDir(run_dir)
     if out.exists():
@@ -154,7 +157,7 @@ def export_run(run_dir: str | Path, out: str | Path, source: str = "folds", fold
     decision = decision_record(run)
     stage = _stage(out)
     try:
-        meta = _fill(run, cfg, stage, source, fold, merge, decision, verbose, command)
+        meta = _fill(run, cfg, stage, source, fold, merge, decision, verbose, command, refit_seeds)
         kill_point("export-before-rename")
         stage.rename(out)
     except BaseException:
@@ -167,16 +170,18 @@ def export_run(run_dir: str | Path, out: str | Path, source: str = "folds", fold
 
 
 def _fill(run: RunDir, cfg: ExperimentConfig, stage: Path, source: str, fold: int | None, merge: bool,
-          decision: dict[str, Any] | None, verbose: bool, command: str | None) -> dict[str, Any]:
+          decision: dict[str, Any] | None, verbose: bool, command: str | None, refit_seeds: list[int] | None
+          ) -> dict[str, Any]:
     if run.is_ensemble():
         models, members, changed = [], _members(run, stage, merge, verbose), {}
     else:
-        (models, changed), members = _models(run, cfg, stage, source, fold, merge, decision, verbose), []
-    folded = bool(models) and all(m["folded"] for m in models) and (source == "refit" or fold is not None)
+        (models, changed), members = _models(run, cfg, stage, source, fold, merge, decision, verbose, refit_seeds), []
+    folded = len(models) == 1 and models[0]["folded"]
     meta = {"format": files.FORMAT, "version": files.VERSION, "name": cfg.name, "method": cfg.method,
             "label_names": cfg.data.label_names(), "source": source, "merged": merge, "folded": folded,
-            "seeds": list(cfg.train.seeds) if source == "folds" and fold is None else [models[0]["seed"]],
-            "n_folds": cfg.cv.n_folds, "models": models, "members": members,
+            "seeds": list(dict.fromkeys(m["seed"] for m in models)) if models else list(cfg.train.seeds),
+            "n_folds": cfg.cv.n_folds if source == "folds" and fold is None else 1, "models": models,
+            "members": members,
             "combine": run.read_combine(), "run": {"path": str(run.path.resolve()), "manifest":
                                                    run.manifest().digest()},
             "harness_version": _version(),

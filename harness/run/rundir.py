@@ -22,8 +22,8 @@ from harness.run.refit_files import RefitFiles
 from harness.run.layout import (CACHE, CALIBRATION, COMBINER, CONFIG, CROSSFIT, DATA, DECIDE_DB, ENSEMBLE, FOLDS,
                                 FOLD_CLAIM, FOLD_DONE, FOLD_METRICS, FOLD_ROOT, LOCK, MANIFEST, METRICS, MODEL, OOF,
                                 REPORT, RESULTS_MARK, RESULT_FILES, SCORED_PREFIX, SCRATCH, TEST, TRACK,
-                                TRACK_HISTORY, UPGRADE, CURVE, CURVE_FIGURE, CURVE_POINTS, EnsembleMember, FoldRecord,
-                                OofArrays, TestArrays)  # noqa: F401 - RunDir offers every name of the layout
+                                TRACK_HISTORY, UPGRADE, CURVE, CURVE_FIGURE, CURVE_POINTS, REFIT_ROOT, EnsembleMember,
+                                FoldRecord, OofArrays, TestArrays)  # noqa: F401 - RunDir offers every layout name
 from harness.run.manifest import Manifest, ManifestStore, Transaction, file_digest, warn_unverified
 from harness.core.store import StoreError, load_npz, read_json
 
