@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs everything the tests need on a fresh machine, then runs them on CPU.
-#   bash scripts/test.sh                 # the whole suite (~370 tests, ~12 min on 2 cores; see README)
+#   bash scripts/test.sh                 # the whole suite (~430 tests, ~11 min on 2 cores; see README)
 #   bash scripts/test.sh -m 'not slow'   # extra arguments go to pytest
 # CI (.ci/run) runs exactly this. Safe to re-run: installed pieces are kept.
 set -euo pipefail
