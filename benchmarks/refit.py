@@ -56,7 +56,7 @@ def run_setup(over: list[str], seeds: str | None, tmp: Path, held: Path) -> dict
     out |= {f"{name} argmax": score(y, p, k, "macro_f1_official", labels) for name, p in plain.items()}
     return {**out, "rows": len(rows), "delta": diff["delta"], "lo": diff["ci_low"], "hi": diff["ci_high"],
             "t_cv": t_cv, "t_refit": t_refit,
-            "rung": (models["folds"]._raw_decision() or {}).get("rung")}
+            "rung": (models["folds"].decision_json or {}).get("rung")}
 
 
 def main() -> int:

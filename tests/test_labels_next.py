@@ -226,8 +226,14 @@ def test_an_audit_writes_a_fixes_template_that_becomes_the_fixes_file(selected, 
     assert [t["id"] for t in template] == [i["id"] for i in issues] and all(t["accept"] == "" for t in template)
     assert "fixes to review" in r.stdout
     cfg = RunDir(selected / "run").read_config()
-    rows = load_train(load_config(None, TFIDF + [f"data.label_fixes={tmp_path / 'audit' / 'label_fixes.csv'}"]))
+    fixes = tmp_path / "audit" / "label_fixes.csv"
+    rows = load_train(load_config(None, TFIDF + [f"data.label_fixes={fixes}"]))
     assert [e.label for e in rows] == [e.label for e in load_train(cfg)]  # nothing accepted: nothing changes
+    template[0]["accept"] = "yes"  # the reviewer accepts the first suggestion
+    write_fixes(fixes, [[t[c] for c in ("id", "label", "note", "accept")] for t in template])
+    fixed = {e.id: e.label for e in load_train(load_config(None, TFIDF + [f"data.label_fixes={fixes}"]))}
+    assert fixed[issues[0]["id"]] == issues[0]["suggested"] != issues[0]["given"]
+    assert all(fixed[i["id"]] == i["given"] for i in issues[1:])
 
 
 def test_a_curve_is_logged_to_wandb(tmp_path, monkeypatch):

@@ -24,7 +24,6 @@ NO = {"", "no", "n", "false", "0"}
 
 @dataclass(frozen=True)
 class LabelFix:
-    line: int
     id: str
     label: int
     note: str
@@ -62,7 +61,7 @@ def read_label_fixes(path: str | Path, names: Sequence[str], ids: set[str]) -> l
         if why or label is None:
             issues.append(Issue(str(path), f"line {line}", "label", why or "missing label"))
         if accept in YES and len(issues) == before:
-            fixes.append(LabelFix(line, rid, int(label), (row.get("note") or "").strip()))
+            fixes.append(LabelFix(rid, int(label), (row.get("note") or "").strip()))
     if issues:
         raise DataError(issues)
     return fixes
@@ -93,8 +92,9 @@ def fixes_record(path: str | Path, examples: Sequence[Example]) -> dict[str, Any
 
 def fixes_template(issues: Sequence[dict[str, Any]], out: Path) -> None:
     """A fixes file from an audit's label issues: each suggested label with a note and an empty `accept`."""
-    from harness.core.store import atomic_write_text
     import io
+
+    from harness.core.store import atomic_write_text
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.config import ExperimentConfig, load_config
+from harness.core.store import read_json
 from harness.data.load import DataError, Issue, parse_psydefconv, parse_table, read_file
 from harness.data.schema import Example, Turn
 from harness.export import files
@@ -73,15 +74,19 @@ class _FoldSet:
 
 
 class ExportedModel:
-    """A loaded export: `predict_proba`, `predict` and `predict_names` on texts, dicts, Examples or a file."""
+    """A loaded export: `predict_proba`, `predict` and `predict_names` on texts, dicts, Examples or a file. Each
+    call loads every fold model once and scores all its rows (one model in memory at a time, as `harness predict`
+    does): give a call all the rows, not one batch at a time; `set_probs` once, then `apply_to_test`, gives both
+    probabilities and labels."""
 
     def __init__(self, root: str | Path, verify: bool = True):
         self.root = Path(root)
         self.meta = files.read_export(self.root, verify)
         self.label_names: list[str] = list(self.meta["label_names"])
         self.cfg = load_config(self.root / files.CONFIG)
-        found = _decision(self.root)
-        self.decision = found
+        self.decision_json = read_json(self.root / files.DECISION)  # None: the run had no decision
+        self.decision = None if self.decision_json is None else Decision.from_json(
+            self.decision_json, str(self.root / files.DECISION))
         if self.meta["members"]:
             self.sets = {m["path"]: _FoldSet(self.root / m["path"], m["models"], m["seeds"], m["n_folds"])
                          for m in self.meta["members"]}
@@ -106,16 +111,11 @@ class ExportedModel:
         (and any caller of predict_proba) expects."""
         if not self.meta["folded"]:
             return probs
-        delta, t = np.asarray(self.decision.delta), float(self._raw_decision()["temperature"] or 1.0)
+        delta, t = np.asarray(self.decision.delta), float(self.decision_json["temperature"] or 1.0)
         logits = t * np.log(np.clip(probs.astype(np.float64), 1e-30, None)) - delta
         logits -= logits.max(-1, keepdims=True)
         e = np.exp(logits)
         return (e / e.sum(-1, keepdims=True)).astype(np.float32)
-
-    def _raw_decision(self) -> dict[str, Any]:
-        from harness.core.store import read_json
-
-        return read_json(self.root / files.DECISION)
 
     def _weights(self, n_sets: int) -> Decision | None:
         d = self.decision
@@ -143,13 +143,6 @@ class ExportedModel:
     def __repr__(self) -> str:
         return (f"ExportedModel({self.root}: {self.meta['method']}, {len(self.label_names)} classes, "
                 f"from {self.meta['source']}, decision {'folded' if self.meta['folded'] else 'applied here'})")
-
-
-def _decision(root: Path) -> Decision | None:
-    from harness.core.store import read_json
-
-    d = read_json(root / files.DECISION)
-    return None if d is None else Decision.from_json(d, str(root / files.DECISION), None, None)
 
 
 def load(path: str | Path, verify: bool = True) -> ExportedModel:

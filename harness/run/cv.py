@@ -40,17 +40,22 @@ def _check_same_experiment(run: RunDir, cfg: ExperimentConfig) -> None:
     if run.is_ensemble():
         raise ConfigError([f"{run.path}: is an ensemble directory (harness ensemble wrote it); cv trains no folds "
                            "there: give the experiment its own run_dir"])
-    committed = run.committed_config()
-    if committed is None:
-        return
+    changes = config_changes(run, cfg)
+    if changes:
+        raise ConfigError(changes + ["a run directory holds one experiment: set run_dir (or name) to start a new one"])
+
+
+def config_changes(run: RunDir, cfg: ExperimentConfig) -> list[str]:
+    """Every setting in which `cfg` differs from the directory's committed config.yaml, beyond those a resume may
+    change (RESUME_SAFE); none when nothing is committed yet."""
+    if run.committed_config() is None:
+        return []
     from harness.config import load_config
 
     old = load_config(run.config_path).to_flat_dict()
     new = cfg.to_flat_dict()
-    diff = [k for k in new if new[k] != old.get(k) and k not in RESUME_SAFE and k.split(".")[0] not in RESUME_SAFE]
-    if diff:
-        raise ConfigError([f"{k}: {old.get(k)!r} in {run.config_path} but {new[k]!r} now" for k in diff] +
-                          ["a run directory holds one experiment: set run_dir (or name) to start a new one"])
+    return [f"{k}: {old.get(k)!r} in {run.config_path} but {new[k]!r} now" for k in new
+            if new[k] != old.get(k) and k not in RESUME_SAFE and k.split(".")[0] not in RESUME_SAFE]
 
 
 def _part(source: str | None, rows: list[Example]) -> dict[str, Any]:

@@ -48,33 +48,20 @@ def point_config(cfg: ExperimentConfig, root: Path, fraction: float, draw: int) 
                                  "track.backend": "none", "run_dir": str(root / CURVE_POINTS / f"f{fraction:g}-d{draw}")})
 
 
-def _check_curve_dir(root: RunDir, cfg: ExperimentConfig) -> None:
-    """One experiment per curve directory: its config.yaml (all but the curve's own keys) must be this one's."""
-    from harness.run.cv import RESUME_SAFE
-
-    committed = root.committed_config()
-    if committed is None:
-        return
-    from harness.config import load_config
-
-    old, new = load_config(root.config_path).to_flat_dict(), cfg.to_flat_dict()
-    diff = [k for k in new if new[k] != old.get(k) and k not in RESUME_SAFE and k.split(".")[0] not in RESUME_SAFE]
-    if diff:
-        raise ConfigError([f"{k}: {old.get(k)!r} in {root.config_path} but {new[k]!r} now" for k in diff] +
-                          ["a curve directory holds one experiment's curve: set run_dir (or name) for another"])
-
-
 def train_points(cfg: ExperimentConfig, fractions: Sequence[float], draws: int, verbose: bool
                  ) -> list[dict[str, Any]]:
     """Every point trained (or resumed); each point's fraction, draw, run directory and mean training rows."""
     from harness.core.progress import progress_bar
-    from harness.run.cv import CVRun
+    from harness.run.cv import CVRun, config_changes
     from harness.track.base import Tracker
 
     root = curve_dir(cfg)
     run = RunDir(root)
     run.check_usable()
-    _check_curve_dir(run, cfg)
+    changes = config_changes(run, cfg)  # one experiment per curve directory, as per run directory
+    if changes:
+        raise ConfigError(changes + ["a curve directory holds one experiment's curve: set run_dir (or name) for "
+                                     "another"])
     if run.committed_config() is None:
         run.write_config(cfg)
     jobs = [(f, d) for f in fractions for d in range(draws if f < 1 else 1)]
@@ -127,7 +114,7 @@ def curve_data(cfg: ExperimentConfig, points: list[dict[str, Any]]) -> tuple[Cur
             assert (oof.ids == ids).all()  # every point scores the same rows: the folds are the experiment's
             per_draw.append(oof.probs.mean(0).argmax(-1))
         preds.append(np.stack(per_draw))
-        sizes.append(float(np.mean([_train_rows(p) for p in mine])))
+        sizes.append(float(np.mean([p["train_rows"] for p in mine])))
     data = CurveData(labels=labels, sizes=np.array(sizes), preds=preds, n_labels=len(cfg.data.label_names()),
                      score_labels=cfg.data.score_labels)
     return data, fractions

@@ -26,6 +26,12 @@ from harness.methods.hf.settings import HFSettings
 PROMPT_FILE = "prompt.json"
 LABEL_SCORING_FILE = "label_scoring.json"
 HEAD_NAMES = ("score", "classifier", "out_proj")
+# PEFT builds the base from the base's own config (2 labels for a hub model): the task's labels come from the
+# export's config.json (add quantization_config=BitsAndBytesConfig(...) for the 4-bit base it trained on)
+ADAPTER_LOAD = ("from peft import AutoPeftModelForSequenceClassification; from transformers import AutoConfig; "
+                "c = AutoConfig.from_pretrained(DIR); "
+                "AutoPeftModelForSequenceClassification.from_pretrained(DIR, num_labels=c.num_labels, "
+                "id2label=c.id2label, label2id=c.label2id, pad_token_id=c.pad_token_id)")
 EXAMPLE_ROW = Example(id="example", group="example", target="I guess it doesn't matter anyway.",
                       dialogue=(Turn("supporter", "How did the meeting go?"),
                                 Turn("seeker", "I guess it doesn't matter anyway.")))
@@ -41,33 +47,36 @@ def prompt_file(builder: Any, task: TaskInfo) -> dict[str, Any]:
             "example_input": {"text": shown.text, "text_pair": shown.text_pair}}
 
 
-def _head_tensors(tensors: dict[str, Any], n_labels: int) -> tuple[str, str | None] | None:
-    """The classification head's output weight (K, H) and bias (K,) keys in a state dict, or None when no single
-    layer is found (then nothing is folded)."""
-    found = [k for k, t in tensors.items() if k.endswith(".weight") and len(t.shape) == 2
-             and t.shape[0] == n_labels and k.split(".")[-2] in HEAD_NAMES]
+def _head_keys(shapes: dict[str, tuple[int, ...]], n_labels: int) -> tuple[str, str | None] | None:
+    """The classification head's output weight (K, H) and bias (K,) keys among a file's tensor shapes, or None
+    when no single such layer is there (then nothing is folded)."""
+    found = [k for k, shape in shapes.items() if k.endswith(".weight") and len(shape) == 2
+             and shape[0] == n_labels and k.split(".")[-2] in HEAD_NAMES]
     if len(found) != 1:
         return None
     bias = found[0].removesuffix(".weight") + ".bias"
-    return found[0], bias if bias in tensors else None
+    return found[0], bias if bias in shapes else None
 
 
 def fold_into_head(folder: Path, n_labels: int, delta: np.ndarray, temperature: float) -> bool:
     """Scores (z + δ) / T written into the head in the folder's safetensors files: weight / T, (bias + δ) / T.
     argmax of the new scores is argmax(log p + δ), the decision's rule without a gate. False (nothing changed)
-    when the head has no bias and δ is not one constant (a shift of every class changes no argmax)."""
+    when the head has no bias and δ is not one constant (a shift of every class changes no argmax). Only the
+    file holding the head is read whole (a merged 8B model's other shards are only listed)."""
     import torch
+    from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
     delta = np.asarray(delta, dtype=np.float64)
     for path in sorted(folder.glob("*.safetensors")):
-        tensors = load_file(str(path))
-        keys = _head_tensors(tensors, n_labels)
+        with safe_open(str(path), framework="pt") as f:
+            keys = _head_keys({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}, n_labels)
         if keys is None:
             continue
         weight, bias = keys
         if bias is None and np.ptp(delta) > 1e-12:
             return False
+        tensors = load_file(str(path))
         w = tensors[weight]
         tensors[weight] = (w.double() / temperature).to(w.dtype).contiguous()
         if bias is not None:
@@ -121,8 +130,7 @@ def export_seqcls(settings: HFSettings, task: TaskInfo, tokenizer: Any, builder:
     folded = options.fold_delta is not None and fold_into_head(out, len(task.label_names), options.fold_delta,
                                                                options.fold_temperature)
     adapter = settings.lora.enabled and not merge
-    loads_with = ("from peft import AutoPeftModelForSequenceClassification; "
-                  "AutoPeftModelForSequenceClassification.from_pretrained(DIR)" if adapter else
+    loads_with = (ADAPTER_LOAD if adapter else
                   'from transformers import pipeline; pipeline("text-classification", model=DIR)')
     return {"format": "peft-adapter" if adapter else "transformers", "loads_with": loads_with, "folded": folded,
             "settings": {"lora.enabled": False, "quant.load_in_4bit": False, "quant.load_in_8bit": False}
